@@ -1,0 +1,87 @@
+"""The ``eftflow`` command line: a thin layer over the Python API.
+
+One sub-command per Snakemake rule (rule ``analyse_events`` <-> ``eftflow analyse-events``).
+Sub-commands live in the modules ``eftflow.cli.cmd_*``; each defines ``register(subparsers)``
+and imports the heavy parts of eftflow only inside its handler, so ``eftflow --help`` is fast.
+
+Errors derived from :class:`eftflow.errors.EftflowError` are printed as one line
+(``eftflow: error: <file>: <field>: <message>``) and give exit status 2; anything else is a
+bug and shows its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+
+__all__ = ["main", "build_parser"]
+
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+def _command_modules():
+    import eftflow.cli as pkg
+
+    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
+        if info.name.startswith("cmd_"):
+            yield importlib.import_module(f"eftflow.cli.{info.name}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser with every registered sub-command."""
+    from eftflow import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="eftflow",
+        description=(
+            "Simulation-based inference for EFT measurements at colliders. Each sub-command is "
+            "one stage of the workflow (and one Snakemake rule)."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"eftflow {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more log output (-v info, -vv debug)"
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        default=None,
+        help="log level for messages on stderr (default WARNING, or as set by -v)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="<command>")
+    for module in _command_modules():
+        module.register(sub)
+    return parser
+
+
+def _setup_logging(args: argparse.Namespace) -> None:
+    if args.log_level is not None:
+        level = getattr(logging, args.log_level)
+    else:
+        level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
+    logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stderr, force=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``eftflow`` command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    _setup_logging(args)
+    from eftflow.errors import EftflowError
+
+    try:
+        result = args.handler(args)
+    except EftflowError as err:
+        logging.getLogger("eftflow").debug("details", exc_info=True)
+        print(f"eftflow: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("eftflow: interrupted", file=sys.stderr)
+        return 130
+    return int(result or 0)

@@ -1,0 +1,220 @@
+"""MINOS intervals, 1D profiles/slices and MINOS contours for :class:`Fit`.
+
+Without constraints on the minuit backend these call Minuit's ``minos`` and ``mncontour``.
+Otherwise (SciPy backend, linear/nonlinear constraints) they use the definition directly: the
+profile ``P(v) = min F`` over the other free parameters with the parameter(s) of interest fixed
+at ``v`` (subject to the constraints), and the crossing ``P(v) - F_min = UP`` is found by bracketing
+and Brent's method along a line (intervals) or along rays from the optimum (contours). A point
+where the constraints cannot be met with the parameter(s) fixed counts as outside the region.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+
+from eftflow.errors import InputError
+
+from .result import ConfidenceResult, ContourResult, ProfileResult
+
+__all__ = ["confidence", "scan", "contour"]
+
+log = logging.getLogger(__name__)
+
+_OUTSIDE = 1e30
+
+
+def _free_index(fit, name: str) -> int:
+    i = fit.parameters.index(name)
+    if fit.parameters[name].fixed:
+        raise InputError(f"parameter {name!r} is fixed: it has no interval", field=name)
+    return i
+
+
+class _Profiler:
+    """Profile ``min F`` with some parameters fixed, warm-started from the last solution."""
+
+    def __init__(self, fit):
+        self.fit = fit
+        self.fmin = fit._opt.fval
+        self.best = fit._opt.values.copy()
+        self.last = self.best.copy()
+        self.ok = True
+        scales = fit.parameters.scales
+        self.ctol = 1e-6 * max(1.0, float(np.abs(scales).max()))
+
+    def __call__(self, fix: dict[str, float]) -> float:
+        start = self.last.copy()
+        out, full = self.fit._minimize(fix=fix, start=start)
+        if any(c.violation(full) > self.ctol for c in self.fit.constraints):
+            return _OUTSIDE
+        if not math.isfinite(out.fval):
+            return _OUTSIDE
+        self.ok = self.ok and out.success
+        self.last = full
+        return out.fval
+
+
+def _bracket_root(g, x0: float, step: float, limit: float, direction: int, tol: float):
+    """Root of ``g`` (``g(x0) < 0``) along ``direction``; returns (root, hit_limit)."""
+    from scipy.optimize import brentq
+
+    a, ga = x0, g(x0)
+    dist = step
+    while True:
+        b = x0 + direction * dist
+        hit = direction * (b - limit) >= 0
+        if hit:
+            b = limit
+        gb = g(b)
+        if gb >= 0:
+            break
+        if hit:
+            return b, True
+        a, ga = b, gb
+        dist *= 2.0
+        if dist > 1e6 * step:
+            return b, True
+    root = brentq(g, min(a, b), max(a, b), xtol=tol, rtol=4 * np.finfo(float).eps, maxiter=200)
+    return root, False
+
+
+def _error_guess(fit, name: str) -> float:
+    try:
+        err = fit.errors().get(name, 0.0)
+    except Exception:  # noqa: BLE001 - a failed Hessian only loses the starting step
+        err = 0.0
+    return err if err > 0 and math.isfinite(err) else fit.parameters[name].scale
+
+
+def confidence(fit, name: str, *, sigma=None, cl=None) -> ConfidenceResult:
+    """MINOS interval; see :meth:`Fit.confidence`."""
+    from scipy.stats import chi2
+
+    opt = fit._require_optimum()
+    i = _free_index(fit, name)
+    target = fit.up(sigma=sigma, cl=cl, n_params=1)
+    value = float(opt.values[i])
+    nfev0 = fit.nfev
+    if fit._native is not None and not fit.constraints:
+        m = fit._native
+        ratio = target / fit.errordef
+        clarg = math.sqrt(ratio) if ratio >= 1 else float(chi2.cdf(ratio, 1))
+        m.minos(name, cl=clarg)
+        me = m.merrors[name]
+        return ConfidenceResult(
+            name=name,
+            value=value,
+            errn=-float(me.lower),
+            errp=float(me.upper),
+            up=target,
+            success=bool(me.is_valid),
+            nfev=int(me.nfcn),
+            method="minuit-minos",
+            at_lower_limit=bool(me.at_lower_limit),
+            at_upper_limit=bool(me.at_upper_limit),
+        )
+    prof = _Profiler(fit)
+    step = _error_guess(fit, name) * math.sqrt(target / fit.errordef)
+
+    def g(v):
+        return prof({name: v}) - prof.fmin - target
+
+    par = fit.parameters[name]
+    tol = 1e-9 * step
+    hi, hit_hi = _bracket_root(g, value, step, par.upper, +1, tol)
+    prof.last = prof.best.copy()
+    lo, hit_lo = _bracket_root(g, value, step, par.lower, -1, tol)
+    return ConfidenceResult(
+        name=name,
+        value=value,
+        errn=value - lo,
+        errp=hi - value,
+        up=target,
+        success=prof.ok,
+        nfev=fit.nfev - nfev0,
+        method="profile-root",
+        at_lower_limit=hit_lo,
+        at_upper_limit=hit_hi,
+    )
+
+
+def scan(fit, name: str, *, values=None, bounds=2, nvalues: int = 11, profile: bool) -> ProfileResult:
+    """Slice (``profile=False``) or profile; see :meth:`Fit.likelihood_profile`."""
+    opt = fit._require_optimum()
+    i = _free_index(fit, name)
+    par = fit.parameters[name]
+    if values is None:
+        if isinstance(bounds, int | float):
+            err = _error_guess(fit, name)
+            lo, hi = opt.values[i] - bounds * err, opt.values[i] + bounds * err
+        else:
+            try:
+                lo, hi = (float(b) for b in bounds)
+            except (TypeError, ValueError):
+                raise InputError("bounds must be a number or (min, max)", field="bounds") from None
+        values = np.linspace(max(lo, par.lower), min(hi, par.upper), int(nvalues))
+    values = np.asarray(values, dtype=float)
+    if values.ndim != 1 or values.size == 0 or not np.all(np.isfinite(values)):
+        raise InputError("values must be a non-empty 1D array of finite numbers", field="values")
+    stat = np.empty(values.size)
+    ok = np.ones(values.size, dtype=bool)
+    prof = _Profiler(fit)
+    order = np.argsort(np.abs(values - opt.values[i]))  # outward from the optimum: warm starts
+    for k in order:
+        if profile:
+            prof.ok = True
+            stat[k] = prof({name: values[k]})
+            ok[k] = prof.ok and stat[k] < _OUTSIDE
+        else:
+            full = opt.values.copy()
+            full[i] = values[k]
+            stat[k] = fit.total_stat(full)
+            ok[k] = math.isfinite(stat[k])
+    return ProfileResult(name, values, stat, opt.fval, "profile" if profile else "slice", ok)
+
+
+def contour(fit, x: str, y: str, *, numpoints=20, sigma=None, cl=None, n_params=2) -> ContourResult:
+    """MINOS contour; see :meth:`Fit.minos_contour`."""
+    from scipy.stats import chi2
+
+    opt = fit._require_optimum()
+    ix, iy = _free_index(fit, x), _free_index(fit, y)
+    if ix == iy:
+        raise InputError("a contour needs two different parameters", field=y)
+    if int(numpoints) < 4:
+        raise InputError("numpoints must be at least 4", field="numpoints")
+    target = fit.up(sigma=sigma, cl=cl, n_params=n_params)
+    center = (float(opt.values[ix]), float(opt.values[iy]))
+    if fit._native is not None and not fit.constraints:
+        m = fit._native
+        pts = np.asarray(
+            m.mncontour(x, y, cl=float(chi2.cdf(target / fit.errordef, 2)), size=int(numpoints))
+        )
+        return ContourResult(x, y, pts[:, 0], pts[:, 1], target, center, True, "minuit-mncontour")
+    sx, sy = _error_guess(fit, x), _error_guess(fit, y)
+    prof = _Profiler(fit)
+    px, py = fit.parameters[x], fit.parameters[y]
+    xs, ys = [], []
+    for phi in np.linspace(0.0, 2 * np.pi, int(numpoints), endpoint=False):
+        dx, dy = sx * math.cos(phi), sy * math.sin(phi)
+        # largest r that keeps the ray inside the bounds
+        rmax = math.inf
+        for c, d, p in ((center[0], dx, px), (center[1], dy, py)):
+            if d > 0 and math.isfinite(p.upper):
+                rmax = min(rmax, (p.upper - c) / d)
+            elif d < 0 and math.isfinite(p.lower):
+                rmax = min(rmax, (p.lower - c) / d)
+
+        def g(r, dx=dx, dy=dy):
+            return prof({x: center[0] + r * dx, y: center[1] + r * dy}) - prof.fmin - target
+
+        r0 = math.sqrt(target / fit.errordef)
+        r, _ = _bracket_root(g, 0.0, min(r0, 0.5 * rmax), rmax, +1, 1e-9 * r0)
+        xs.append(center[0] + r * dx)
+        ys.append(center[1] + r * dy)
+    return ContourResult(
+        x, y, np.array(xs), np.array(ys), target, center, prof.ok, "profile-rays"
+    )

@@ -1,0 +1,275 @@
+"""The event store: observables and per-benchmark weights in a chunked zarr v3 group.
+
+Layout (format version 1, DESIGN.md §4)::
+
+    <name>.zarr/
+      observables          (n, n_obs)        float64   chunked along events only
+      weights              (n, n_benchmarks) float64   pb per event; Σ over a sample = σ(θ_b)
+      sampling_benchmark   (n,)              int64     index of the sampling benchmark, −1 = background
+      nuisance_weights     (n, n_nuisance_benchmarks) float64   optional
+      attrs: format="eftflow-events", format_version, observable_names, benchmark_names,
+             nuisance_benchmark_names, n_events, provenance{...}, plus any extra attrs
+
+This module (with :mod:`eftflow.store.particles`) is the only code that knows the layout. Writes
+go to a temporary sibling directory renamed into place when complete (and the ``n_events``
+attribute is written last, so a store without it is incomplete); reads go chunk by chunk and never
+load a whole store.
+
+Example
+-------
+>>> import numpy as np, tempfile, pathlib
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "ev.zarr"
+>>> with EventStoreWriter(path, ["x"], ["sm", "bsm"], chunk_size=4) as w:
+...     w.append(observables=np.arange(10.0)[:, None], weights=np.ones((10, 2)),
+...              sampling_benchmark=np.zeros(10, int))
+>>> store = EventStore(path)
+>>> store.n_events, [c["weights"].shape[0] for c in store.iter_chunks(chunk_size=4)]
+(10, [4, 4, 2])
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from eftflow.errors import InputError
+from eftflow.store.atomic import atomic_path
+
+__all__ = ["EventStoreWriter", "EventStore", "FORMAT", "FORMAT_VERSION", "make_provenance"]
+
+log = logging.getLogger(__name__)
+
+FORMAT = "eftflow-events"
+FORMAT_VERSION = 1
+COLUMNS = ("observables", "weights", "sampling_benchmark", "nuisance_weights")
+
+
+def make_provenance(**fields) -> dict:
+    """Provenance record: eftflow version, date, plus the given fields (seeds, generator, config hash)."""
+    from eftflow import __version__
+
+    out = {"eftflow_version": __version__, "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")}
+    out.update({k: v for k, v in fields.items() if v is not None})
+    return out
+
+
+def _compressors():
+    from zarr.codecs import BloscCodec
+
+    return [BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")]
+
+
+class EventStoreWriter:
+    """Append events chunk by chunk; the store appears at ``path`` only when closed cleanly.
+
+    Parameters
+    ----------
+    path
+        Final store path (``*.zarr``).
+    observable_names, benchmark_names
+        Column names of ``observables`` and ``weights``.
+    chunk_size
+        Events per zarr chunk.
+    provenance
+        Dict recorded as the ``provenance`` attribute (use :func:`make_provenance`).
+    nuisance_names
+        Column names of ``nuisance_weights`` (``None``: no nuisance weights).
+    attrs
+        Extra attributes (JSON-serialisable).
+    """
+
+    def __init__(
+        self,
+        path,
+        observable_names: Sequence[str],
+        benchmark_names: Sequence[str],
+        *,
+        chunk_size: int = 100_000,
+        provenance: dict | None = None,
+        nuisance_names: Sequence[str] | None = None,
+        attrs: dict | None = None,
+    ):
+        self.path = Path(path)
+        self.observable_names = list(observable_names)
+        self.benchmark_names = list(benchmark_names)
+        self.nuisance_names = None if nuisance_names is None else list(nuisance_names)
+        self.chunk_size = int(chunk_size)
+        self.provenance = provenance or make_provenance()
+        self.extra_attrs = dict(attrs or {})
+        self.n_events = 0
+        self._ctx = None
+        self._tmp: Path | None = None
+        self._arrays: dict = {}
+
+    def __enter__(self) -> EventStoreWriter:
+        import zarr
+
+        self._ctx = atomic_path(self.path)
+        self._tmp = self._ctx.__enter__()
+        group = zarr.open_group(str(self._tmp), mode="w", zarr_format=3)
+        shapes = {
+            "observables": (len(self.observable_names), "float64"),
+            "weights": (len(self.benchmark_names), "float64"),
+            "sampling_benchmark": (None, "int64"),
+        }
+        if self.nuisance_names is not None:
+            shapes["nuisance_weights"] = (len(self.nuisance_names), "float64")
+        for name, (width, dtype) in shapes.items():
+            shape = (0,) if width is None else (0, width)
+            chunks = (self.chunk_size,) if width is None else (self.chunk_size, max(width, 1))
+            self._arrays[name] = group.create_array(
+                name, shape=shape, chunks=chunks, dtype=dtype, compressors=_compressors()
+            )
+        self._group = group
+        return self
+
+    def append(self, *, observables, weights, sampling_benchmark=None, nuisance_weights=None) -> None:
+        """Append a block of events (any length)."""
+        obs = np.asarray(observables, dtype=np.float64).reshape(-1, len(self.observable_names))
+        w = np.asarray(weights, dtype=np.float64).reshape(-1, len(self.benchmark_names))
+        n = obs.shape[0]
+        if w.shape[0] != n:
+            raise InputError(f"observables have {n} events but weights {w.shape[0]}", file=str(self.path))
+        if not np.all(np.isfinite(w)):
+            bad = int(np.argwhere(~np.isfinite(w))[0, 0])
+            raise InputError(f"non-finite weight in event {self.n_events + bad}", file=str(self.path), field="weights")
+        s = np.full(n, -1, np.int64) if sampling_benchmark is None else np.asarray(sampling_benchmark, np.int64)
+        cols = {"observables": obs, "weights": w, "sampling_benchmark": s.reshape(n)}
+        if self.nuisance_names is not None:
+            if nuisance_weights is None:
+                raise InputError("this store has nuisance weights: pass nuisance_weights", file=str(self.path))
+            cols["nuisance_weights"] = np.asarray(nuisance_weights, np.float64).reshape(n, len(self.nuisance_names))
+        start, stop = self.n_events, self.n_events + n
+        for name, arr in self._arrays.items():
+            shape = (stop,) + arr.shape[1:]
+            arr.resize(shape)
+            arr[start:stop] = cols[name]
+        self.n_events = stop
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            if exc_type is None:
+                if self.n_events == 0:
+                    raise InputError("no events to write: the sample is empty", file=str(self.path))
+                attrs = {
+                    "format": FORMAT,
+                    "format_version": FORMAT_VERSION,
+                    "observable_names": self.observable_names,
+                    "benchmark_names": self.benchmark_names,
+                    "nuisance_benchmark_names": self.nuisance_names,
+                    "provenance": self.provenance,
+                    **self.extra_attrs,
+                }
+                self._group.attrs.update(attrs)
+                self._group.attrs["n_events"] = self.n_events  # last: marks the store complete
+        except BaseException as err:
+            self._ctx.__exit__(type(err), err, err.__traceback__)
+            raise
+        return self._ctx.__exit__(exc_type, exc, tb)
+
+
+class EventStore:
+    """Read-only view of an event store; iterates in chunks.
+
+    Raises
+    ------
+    InputError
+        Missing, incomplete (interrupted write) or inconsistent store, or a newer format.
+    """
+
+    def __init__(self, path):
+        import zarr
+
+        self.path = Path(path)
+        p = str(self.path)
+        if not self.path.exists():
+            raise InputError("event store does not exist", file=p)
+        try:
+            self._group = zarr.open_group(p, mode="r")
+        except Exception as err:  # zarr raises several types for non-stores
+            raise InputError(f"not a zarr event store ({type(err).__name__}: {err})", file=p) from None
+        attrs = dict(self._group.attrs)
+        if attrs.get("format") != FORMAT:
+            raise InputError(f"not an eftflow event store (format={attrs.get('format')!r})", file=p, field="attrs.format")
+        if int(attrs.get("format_version", 0)) > FORMAT_VERSION:
+            raise InputError(
+                f"store format version {attrs['format_version']} is newer than this eftflow ({FORMAT_VERSION})",
+                file=p,
+                field="attrs.format_version",
+            )
+        if "n_events" not in attrs:
+            raise InputError("store is incomplete (its write was interrupted)", file=p, field="attrs.n_events")
+        self.attrs = attrs
+        self.n_events = int(attrs["n_events"])
+        self.observable_names = list(attrs["observable_names"])
+        self.benchmark_names = list(attrs["benchmark_names"])
+        self.nuisance_benchmark_names = attrs.get("nuisance_benchmark_names")
+        self.provenance = attrs.get("provenance", {})
+        for name in ("observables", "weights", "sampling_benchmark"):
+            if name not in self._group:
+                raise InputError("array is missing: the store is truncated", file=p, field=name)
+            if self._group[name].shape[0] != self.n_events:
+                raise InputError(
+                    f"has {self._group[name].shape[0]} events, attrs say {self.n_events}: the store is truncated",
+                    file=p,
+                    field=name,
+                )
+
+    @property
+    def columns(self) -> list[str]:
+        return [c for c in COLUMNS if c in self._group]
+
+    @property
+    def chunk_size(self) -> int:
+        return int(self._group["weights"].chunks[0])
+
+    def array(self, name: str):
+        """The zarr array ``name`` (lazy)."""
+        if name not in self._group:
+            raise InputError(f"no array {name!r}; available: {', '.join(self.columns)}", file=str(self.path))
+        return self._group[name]
+
+    def read(self, name: str, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Read rows [start, stop) of one array."""
+        try:
+            return np.asarray(self.array(name)[start:stop])
+        except InputError:
+            raise
+        except Exception as err:
+            raise InputError(f"cannot read rows {start}:{stop} ({err}): the store is damaged", file=str(self.path), field=name) from None
+
+    def iter_chunks(
+        self, columns: Sequence[str] | None = None, *, chunk_size: int | None = None, start: int = 0, stop: int | None = None
+    ) -> Iterator[dict]:
+        """Yield dicts ``{column: array, "start": i0, "stop": i1}`` over [start, stop)."""
+        columns = self.columns if columns is None else list(columns)
+        step = int(chunk_size or self.chunk_size)
+        stop = self.n_events if stop is None else min(int(stop), self.n_events)
+        for i0 in range(int(start), stop, step):
+            i1 = min(i0 + step, stop)
+            out = {c: self.read(c, i0, i1) for c in columns}
+            out["start"], out["stop"] = i0, i1
+            yield out
+
+    def dask(self, name: str):
+        """The array as a dask array chunked like the store."""
+        import dask.array as da
+
+        return da.from_zarr(self.array(name))
+
+    def cross_sections(self) -> np.ndarray:
+        """Σ_events weights per benchmark, streamed."""
+        total = np.zeros(len(self.benchmark_names))
+        for chunk in self.iter_chunks(["weights"]):
+            total += chunk["weights"].sum(axis=0)
+        return total
+
+    def __repr__(self) -> str:
+        return (
+            f"EventStore({str(self.path)!r}, n_events={self.n_events}, observables={self.observable_names}, "
+            f"benchmarks={len(self.benchmark_names)})"
+        )

@@ -1,0 +1,31 @@
+# Shared definitions: config validation, run directory, per-stage config for `params:`.
+# Keep this file light: every SLURM job re-parses it (no heavy imports, no globbing).
+import json
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+RESULTS = f"results/{config['run_name']}" if config["run_name"] else "results"
+LOGS = f"logs/{config['run_name']}" if config["run_name"] else "logs"
+BENCH = (
+    f"benchmarks/runs/{config['run_name']}"
+    if config["run_name"]
+    else "benchmarks/runs"
+)
+
+
+def stage_config(*sections):
+    """The named config sections (plus seed) as compact JSON for a rule's `params:`.
+
+    A change to these sections reruns exactly the rules that use them."""
+    data = {key: config[key] for key in ("seed", *sections)}
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+def all_targets():
+    """Everything `rule all` builds (extended by each stage's rules)."""
+    return [f"{RESULTS}/setup/setup.h5", f"{RESULTS}/setup/morphing_basis.png"]
