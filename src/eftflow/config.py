@@ -69,7 +69,9 @@ def _describe(error) -> str:
     v = error.validator
     if v == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
-        extra = sorted(set(error.instance) - set(allowed)) if isinstance(error.instance, dict) else []
+        extra = (
+            sorted(set(error.instance) - set(allowed)) if isinstance(error.instance, dict) else []
+        )
         names = ", ".join(repr(e) for e in extra)
         return f"unknown key {names}; allowed keys: {', '.join(allowed)}"
     if v == "type":
@@ -79,7 +81,9 @@ def _describe(error) -> str:
     if v == "required":
         return error.message.replace("is a required property", "is required but missing")
     if v == "enum":
-        return f"expected one of {', '.join(map(repr, error.validator_value))}, got {error.instance!r}"
+        return (
+            f"expected one of {', '.join(map(repr, error.validator_value))}, got {error.instance!r}"
+        )
     return f"{error.message}"
 
 
@@ -112,7 +116,9 @@ def validate_config(config: dict, *, file: str | None = None, schema: dict | Non
     if config is None:
         config = {}
     if not isinstance(config, dict):
-        raise ConfigError(f"the configuration must be a mapping, got {type(config).__name__}", file=file)
+        raise ConfigError(
+            f"the configuration must be a mapping, got {type(config).__name__}", file=file
+        )
     validator = _defaults_validator()(schema)
     errors = list(validator.iter_errors(config))
     if errors:
@@ -144,13 +150,17 @@ def _check_semantics(config: dict, file: str | None) -> None:
         lo, hi = p.get("parameter_range", (0, 1))
         if not lo < hi:
             raise ConfigError(
-                f"expected low < high, got [{lo}, {hi}]", file=file, field=f"parameters[{i}].parameter_range"
+                f"expected low < high, got [{lo}, {hi}]",
+                file=file,
+                field=f"parameters[{i}].parameter_range",
             )
         transform = p.get("param_card_transform")
         if transform is not None:
             from eftflow.physics.expression import check_arithmetic
 
-            check_arithmetic(transform, ("theta",), file=file, field=f"parameters[{i}].param_card_transform")
+            check_arithmetic(
+                transform, ("theta",), file=file, field=f"parameters[{i}].param_card_transform"
+            )
 
 
 def load_config(path: str | Path | None, overrides: dict | None = None) -> dict:

@@ -63,5 +63,5 @@ class MorphingError(EftflowError):
     """The morphing setup is impossible (too few benchmarks, singular basis, ...)."""
 
 
-class ExpressionError(EftflowError):
-    """A user expression is not allowed or cannot be parsed; ``field`` names the token."""
+class ExpressionError(ConfigError):
+    """A user expression (from a config) is not allowed or cannot be parsed; the message names the token."""

@@ -69,9 +69,16 @@ class EFTSetup:
         if name in self.parameters:
             raise ConfigError(f"duplicate parameter name {name!r}", field="parameters")
         if self.benchmarks:
-            raise ConfigError("declare all parameters before the first benchmark", field="parameters")
+            raise ConfigError(
+                "declare all parameters before the first benchmark", field="parameters"
+            )
         self.parameters[name] = Parameter(
-            name, str(lha_block), int(lha_id), morphing_max_power, tuple(parameter_range), param_card_transform
+            name,
+            str(lha_block),
+            int(lha_id),
+            morphing_max_power,
+            tuple(parameter_range),
+            param_card_transform,
         )
         self._reset_morphing()
 
@@ -98,7 +105,9 @@ class EFTSetup:
         return list(self.parameters)
 
     # --- benchmarks -------------------------------------------------------------------------
-    def add_benchmark(self, parameter_values: dict[str, float], benchmark_name: str | None = None, verbose=True):
+    def add_benchmark(
+        self, parameter_values: dict[str, float], benchmark_name: str | None = None, verbose=True
+    ):
         """Declare a benchmark θ_b (same signature as MadMiner's ``add_benchmark``)."""
         if not self.parameters:
             raise ConfigError("declare parameters before benchmarks", field="benchmarks")
@@ -114,7 +123,9 @@ class EFTSetup:
         values = {p: float(parameter_values.get(p, 0.0)) for p in self.parameters}
         for p, v in values.items():
             if not np.isfinite(v):
-                raise ConfigError(f"value must be finite, got {v}", field=f"benchmarks.{name}.values.{p}")
+                raise ConfigError(
+                    f"value must be finite, got {v}", field=f"benchmarks.{name}.values.{p}"
+                )
         self.benchmarks[name] = Benchmark(name, values)
         if verbose:
             log.info("added benchmark %s: %s", name, values)
@@ -139,7 +150,9 @@ class EFTSetup:
     def benchmark_array(self) -> np.ndarray:
         """Physics benchmarks as an array (n_benchmarks, n_parameters)."""
         names = self.parameter_names
-        return np.array([b.vector(names) for b in self.physics_benchmarks()]).reshape(-1, len(names))
+        return np.array([b.vector(names) for b in self.physics_benchmarks()]).reshape(
+            -1, len(names)
+        )
 
     # --- morphing ---------------------------------------------------------------------------
     def _reset_morphing(self) -> None:
@@ -170,9 +183,17 @@ class EFTSetup:
         powers = [p.morphing_max_power for p in self.parameters.values()]
         components = find_components(powers, max_overall_power)
         n_b = components.shape[0] if n_benchmarks is None else int(n_benchmarks)
-        existing = self.benchmark_array() if include_existing_benchmarks else np.zeros((0, len(powers)))
+        existing = (
+            self.benchmark_array() if include_existing_benchmarks else np.zeros((0, len(powers)))
+        )
         if not include_existing_benchmarks:
             self.benchmarks = {}
+        if n_b < components.shape[0]:
+            raise MorphingError(
+                f"{n_b} benchmarks cannot span {components.shape[0]} morphing components "
+                f"(powers {components.tolist()}): at least {components.shape[0]} are needed",
+                field="morphing.n_benchmarks",
+            )
         if existing.shape[0] > n_b:
             n_b = existing.shape[0]
         ranges = [p.parameter_range for p in self.parameters.values()]
@@ -185,7 +206,7 @@ class EFTSetup:
             n_test_thetas=n_test_thetas,
             seed=seed,
         )
-        for i, row in enumerate(basis[existing.shape[0] :]):
+        for row in basis[existing.shape[0] :]:
             name = f"morphing_basis_vector_{len(self.benchmarks)}"
             while name in self.benchmarks:
                 name += "_"
@@ -211,7 +232,9 @@ class EFTSetup:
     def finite_differences(self, epsilon: float = 0.01) -> None:
         """Add θ_b + ε e_p benchmarks for every physics benchmark (for scores without morphing)."""
         if not epsilon > 0:
-            raise ConfigError(f"epsilon must be positive, got {epsilon}", field="finite_differences.epsilon")
+            raise ConfigError(
+                f"epsilon must be positive, got {epsilon}", field="finite_differences.epsilon"
+            )
         base = list(self.physics_benchmarks())
         mapping = {}
         saved = (self.components, self.morphing_matrix)
@@ -256,19 +279,26 @@ class EFTSetup:
             raise ConfigError(f"duplicate systematic name {name!r}", field="systematics")
         if effect == "norm":
             if not norm_variation > 0:
-                raise ConfigError("norm_variation must be positive", field=f"systematics.{name}.norm_variation")
+                raise ConfigError(
+                    "norm_variation must be positive", field=f"systematics.{name}.norm_variation"
+                )
             syst = Systematic(name, "norm", repr(float(norm_variation)))
             nuis = f"{name}_nuisance_param_0"
             bench = f"{nuis}_benchmark_0"
             self.nuisance_parameters[nuis] = NuisanceParameter(nuis, name, bench, None)
-            self.benchmarks[bench] = Benchmark(bench, {p: 0.0 for p in self.parameters}, is_nuisance=True)
+            self.benchmarks[bench] = Benchmark(
+                bench, {p: 0.0 for p in self.parameters}, is_nuisance=True
+            )
         elif effect == "scale":
-            syst = Systematic(name, "scale", ",".join(str(float(v)) for v in scale_variations), scale)
+            syst = Systematic(
+                name, "scale", ",".join(str(float(v)) for v in scale_variations), scale
+            )
         elif effect == "pdf":
             syst = Systematic(name, "pdf", str(pdf_variation))
         else:
             raise ConfigError(
-                f"unknown systematic effect {effect!r}; expected norm, scale or pdf", field=f"systematics.{name}.type"
+                f"unknown systematic effect {effect!r}; expected norm, scale or pdf",
+                field=f"systematics.{name}.type",
             )
         self.systematics[name] = syst
 
@@ -276,19 +306,28 @@ class EFTSetup:
     def to_dict(self) -> dict:
         names = self.parameter_names
         physics = self.physics_benchmarks()
-        nuisance = sorted((b for b in self.benchmarks.values() if b.is_nuisance), key=lambda b: b.name)
+        nuisance = sorted(
+            (b for b in self.benchmarks.values() if b.is_nuisance), key=lambda b: b.name
+        )
         fd = None
         if self.finite_difference_benchmarks:
             base = list(self.finite_difference_benchmarks)
             fd = {
                 "base_benchmarks": base,
-                "shifted_benchmarks": [[self.finite_difference_benchmarks[b][p] for p in names] for b in base],
+                "shifted_benchmarks": [
+                    [self.finite_difference_benchmarks[b][p] for p in names] for b in base
+                ],
                 "epsilon": self.finite_difference_epsilon,
             }
         return {
             "parameters": [asdict(p) for p in self.parameters.values()],
             "benchmarks": [
-                {"name": b.name, "values": list(b.vector(names)), "is_nuisance": b.is_nuisance, "is_reference": b.is_reference}
+                {
+                    "name": b.name,
+                    "values": list(b.vector(names)),
+                    "is_nuisance": b.is_nuisance,
+                    "is_reference": b.is_reference,
+                }
                 for b in [*physics, *nuisance]
             ],
             "components": self.components,
@@ -306,12 +345,19 @@ class EFTSetup:
         for b in data["benchmarks"]:
             values = b["values"] if isinstance(b["values"], dict) else dict(zip(names, b["values"]))
             self.benchmarks[b["name"]] = Benchmark(
-                b["name"], {p: float(values.get(p, 0.0)) for p in names}, bool(b["is_nuisance"]), bool(b["is_reference"])
+                b["name"],
+                {p: float(values.get(p, 0.0)) for p in names},
+                bool(b["is_nuisance"]),
+                bool(b["is_reference"]),
             )
         self.components = None if data.get("components") is None else np.asarray(data["components"])
-        self.morphing_matrix = None if data.get("morphing_matrix") is None else np.asarray(data["morphing_matrix"])
+        self.morphing_matrix = (
+            None if data.get("morphing_matrix") is None else np.asarray(data["morphing_matrix"])
+        )
         for s in data.get("systematics") or []:
-            self.systematics[s["name"]] = Systematic(s["name"], s["type"], str(s["value"]), s.get("scale"))
+            self.systematics[s["name"]] = Systematic(
+                s["name"], s["type"], str(s["value"]), s.get("scale")
+            )
         for n in data.get("nuisance_parameters") or []:
             self.nuisance_parameters[n["name"]] = NuisanceParameter(
                 n["name"], n["systematic"], n["benchmark_positive"], n["benchmark_negative"]
@@ -320,7 +366,8 @@ class EFTSetup:
         if fd:
             self.finite_difference_epsilon = fd["epsilon"]
             self.finite_difference_benchmarks = {
-                b: dict(zip(names, row)) for b, row in zip(fd["base_benchmarks"], fd["shifted_benchmarks"])
+                b: dict(zip(names, row))
+                for b, row in zip(fd["base_benchmarks"], fd["shifted_benchmarks"])
             }
         return self
 

@@ -1,6 +1,8 @@
 # Shared definitions: config validation, run directory, per-stage config for `params:`.
 # Keep this file light: every SLURM job re-parses it (no heavy imports, no globbing).
 import json
+import os
+import sys
 
 from snakemake.utils import min_version, validate
 
@@ -9,12 +11,17 @@ min_version("9.0")
 
 validate(config, schema="../schemas/config.schema.yaml")
 
+# Rules call the `eftflow` command: make the one next to this Snakemake's Python win, so that
+# `.venv/bin/snakemake` works without activating the environment (also inside SLURM jobs).
+os.environ.update(
+    PATH=os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
+)
+
 RESULTS = f"results/{config['run_name']}" if config["run_name"] else "results"
 LOGS = f"logs/{config['run_name']}" if config["run_name"] else "logs"
+ENV = "../../envs/eftflow.yaml"
 BENCH = (
-    f"benchmarks/runs/{config['run_name']}"
-    if config["run_name"]
-    else "benchmarks/runs"
+    f"benchmarks/runs/{config['run_name']}" if config["run_name"] else "benchmarks/runs"
 )
 
 

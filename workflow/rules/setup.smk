@@ -9,6 +9,8 @@ rule setup:
         f"{LOGS}/setup/setup.log",
     benchmark:
         f"{BENCH}/setup/setup.tsv"
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=1000,

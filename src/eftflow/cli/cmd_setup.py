@@ -37,7 +37,9 @@ def run(args) -> int:
     source = args.config if args.config and not args.config.strip().startswith("{") else "--config"
     cfg = validate_config(cfg, file=source)
     setup = EFTSetup.from_config(cfg)
-    setup.save(args.output, provenance=make_provenance(config_hash=config_hash(cfg), seed=cfg["seed"]))
+    setup.save(
+        args.output, provenance=make_provenance(config_hash=config_hash(cfg), seed=cfg["seed"])
+    )
     log.info("wrote %s: %s", args.output, setup)
     if args.plot:
         from eftflow.plotting.morphing import plot_morphing_basis

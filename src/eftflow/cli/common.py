@@ -36,7 +36,9 @@ def load_stage_config(value: str | None) -> dict:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:
-            raise ConfigError(f"inline JSON is malformed: {err.msg}", field=f"column {err.colno}") from None
+            raise ConfigError(
+                f"inline JSON is malformed: {err.msg}", field=f"column {err.colno}"
+            ) from None
         if not isinstance(data, dict):
             raise ConfigError("inline JSON must be an object", field="--config")
         return data

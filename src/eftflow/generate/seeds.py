@@ -7,7 +7,14 @@ import hashlib
 __all__ = ["job_seed"]
 
 
-def job_seed(global_seed: int, sample: str, job_index: int, *, stage: str = "generate", modulus: int = 900_000_000) -> int:
+def job_seed(
+    global_seed: int,
+    sample: str,
+    job_index: int,
+    *,
+    stage: str = "generate",
+    modulus: int = 900_000_000,
+) -> int:
     """A seed in [1, modulus] unique to (global seed, stage, sample, job index).
 
     The default modulus keeps it valid for Pythia (``Random:seed`` ≤ 900 000 000) and MadGraph

@@ -77,7 +77,11 @@ class ArithmeticExpression:
     """
 
     def __init__(
-        self, text: str, variables: Iterable[str] = ("theta",), *, source: tuple[str | None, str | None] = (None, None)
+        self,
+        text: str,
+        variables: Iterable[str] = ("theta",),
+        *,
+        source: tuple[str | None, str | None] = (None, None),
     ):
         self.text = str(text)
         self.variables = tuple(variables)
@@ -93,7 +97,11 @@ class ArithmeticExpression:
         return ExpressionError(msg, file=self._file, field=field)
 
     def _compile(self, node: ast.AST, text: str) -> Callable[[dict], object]:
-        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, (int, float))
+            and not isinstance(node.value, bool)
+        ):
             value = node.value
             return lambda env: value
         if isinstance(node, ast.Name):
@@ -120,7 +128,9 @@ class ArithmeticExpression:
                     f"(allowed functions: {', '.join(FUNCTIONS)})"
                 )
             if node.keywords or len(node.args) != 1:
-                raise self._error(f"{node.func.id}() takes exactly one positional argument in {text!r}")
+                raise self._error(
+                    f"{node.func.id}() takes exactly one positional argument in {text!r}"
+                )
             fn = FUNCTIONS[node.func.id]
             arg = self._compile(node.args[0], text)
             return lambda env: fn(arg(env))
@@ -140,7 +150,9 @@ class ArithmeticExpression:
         return f"ArithmeticExpression({self.text!r})"
 
 
-def check_arithmetic(text: str, variables: Iterable[str] = ("theta",), *, file=None, field=None) -> str:
+def check_arithmetic(
+    text: str, variables: Iterable[str] = ("theta",), *, file=None, field=None
+) -> str:
     """Validate ``text`` as a safe arithmetic expression and return it unchanged."""
     ArithmeticExpression(text, variables, source=(file, field))
     return text

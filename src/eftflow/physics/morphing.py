@@ -54,7 +54,9 @@ log = logging.getLogger(__name__)
 MAX_CONDITION = 1e12
 
 
-def find_components(max_powers: Sequence[int], max_overall_power: int | Sequence[int] = 4) -> np.ndarray:
+def find_components(
+    max_powers: Sequence[int], max_overall_power: int | Sequence[int] = 4
+) -> np.ndarray:
     """All monomials Π θ_p^k_p with k_p ≤ max_powers[p] and Σ_p k_p ≤ max_overall_power.
 
     Same order as MadMiner (``itertools.product`` over the powers, first parameter slowest).
@@ -71,7 +73,9 @@ def find_components(max_powers: Sequence[int], max_overall_power: int | Sequence
         per_param = [[int(p)] for p in max_powers]
     else:
         overall = [int(v) for v in max_overall_power]
-        per_param = [list(p) if isinstance(p, (list, tuple)) else [int(p)] * len(overall) for p in max_powers]
+        per_param = [
+            list(p) if isinstance(p, (list, tuple)) else [int(p)] * len(overall) for p in max_powers
+        ]
     components: list[tuple[int, ...]] = []
     seen = set()
     for region, this_overall in enumerate(overall):
@@ -199,7 +203,9 @@ class Morpher:
                 theta = theta.rechunk({1: -1})
             if extra_dims:
                 return theta.map_blocks(
-                    fn, chunks=(theta.chunks[0], *extra_dims), new_axis=list(range(2, 1 + len(extra_dims))),
+                    fn,
+                    chunks=(theta.chunks[0], *extra_dims),
+                    new_axis=list(range(2, 1 + len(extra_dims))),
                     dtype=float,
                 )
             return theta.map_blocks(fn, chunks=(theta.chunks[0], self.n_benchmarks), dtype=float)
@@ -269,11 +275,17 @@ def optimize_basis(
     n_p = components.shape[1]
     n_c = components.shape[0]
     n_b = n_c if n_benchmarks is None else int(n_benchmarks)
-    fixed = np.zeros((0, n_p)) if fixed_benchmarks is None else np.atleast_2d(np.asarray(fixed_benchmarks, float))
+    fixed = (
+        np.zeros((0, n_p))
+        if fixed_benchmarks is None
+        else np.atleast_2d(np.asarray(fixed_benchmarks, float))
+    )
     fixed = fixed.reshape(-1, n_p)
     n_new = n_b - fixed.shape[0]
     if n_new < 0:
-        raise MorphingError(f"{fixed.shape[0]} fixed benchmarks exceed the requested basis size {n_b}")
+        raise MorphingError(
+            f"{fixed.shape[0]} fixed benchmarks exceed the requested basis size {n_b}"
+        )
     rng = np.random.default_rng(seed)
     lo, hi = ranges[:, 0], ranges[:, 1]
     test = lo + (hi - lo) * rng.random((n_test_thetas, n_p))
@@ -287,6 +299,10 @@ def optimize_basis(
         if value < best_value:
             best, best_value = candidate, value
     if best is None:
-        raise MorphingError("no non-singular basis found: the fixed benchmarks are degenerate", field="benchmarks")
+        raise MorphingError(
+            "the benchmark basis is singular for every completion tried: the declared benchmarks are "
+            "linearly dependent in the morphing components (e.g. two benchmarks at the same point)",
+            field="benchmarks",
+        )
     log.info("optimised morphing basis: expected sum of squared weights %.4g", best_value)
     return best, best_value

@@ -58,7 +58,10 @@ class Parameter:
         where = f"parameters.{self.name}"
         if not isinstance(self.name, str) or not self.name.strip():
             raise ConfigError("parameter name must be a non-empty string", field="parameters")
-        if not isinstance(self.morphing_max_power, (int, np.integer)) or self.morphing_max_power < 0:
+        if (
+            not isinstance(self.morphing_max_power, (int, np.integer))
+            or self.morphing_max_power < 0
+        ):
             raise ConfigError(
                 f"morphing_max_power must be a non-negative integer, got {self.morphing_max_power!r}",
                 field=f"{where}.morphing_max_power",
@@ -82,7 +85,9 @@ class Parameter:
             object.__setattr__(self, "param_card_transform", None)
         if self.param_card_transform is not None:
             ArithmeticExpression(
-                self.param_card_transform, ("theta",), source=(None, f"{where}.param_card_transform")
+                self.param_card_transform,
+                ("theta",),
+                source=(None, f"{where}.param_card_transform"),
             )
 
     def card_value(self, theta: float) -> float:

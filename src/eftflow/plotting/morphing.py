@@ -53,10 +53,23 @@ def plot_2d_morphing_basis(setup, path=None, *, resolution: int = 150, log: bool
     mesh = ax.pcolormesh(xx, yy, z, norm=norm, cmap="viridis_r", shading="auto")
     fig.colorbar(mesh, ax=ax, label=r"$\sum_b w_b(\theta)^2$")
     basis = setup.benchmark_array()
-    ax.scatter(basis[:, 0], basis[:, 1], c="red", marker="*", s=120, edgecolors="k", label="benchmarks", zorder=3)
+    ax.scatter(
+        basis[:, 0],
+        basis[:, 1],
+        c="red",
+        marker="*",
+        s=120,
+        edgecolors="k",
+        label="benchmarks",
+        zorder=3,
+    )
     for b, (bx, by) in zip(setup.physics_benchmarks(), basis[:, :2]):
         ax.annotate(b.name, (bx, by), fontsize=7, xytext=(4, 4), textcoords="offset points")
-    ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ls="--", color="k", label="parameter range"))
+    ax.add_patch(
+        plt.Rectangle(
+            (x0, y0), x1 - x0, y1 - y0, fill=False, ls="--", color="k", label="parameter range"
+        )
+    )
     ax.set_xlabel(params[0].name)
     ax.set_ylabel(params[1].name)
     ax.set_title("Morphing basis: squared weight norm")
@@ -80,7 +93,9 @@ def plot_nd_morphing_basis_scatter(setup, path=None, *, n_points: int = 5000, se
     theta = lo + (hi - lo) * rng.random((n_points, n_p))
     z = _squared_weights(setup.morpher, theta)
     basis = setup.benchmark_array()
-    fig, axes = plt.subplots(n_p - 1, n_p - 1, figsize=(3 * (n_p - 1), 3 * (n_p - 1)), squeeze=False)
+    fig, axes = plt.subplots(
+        n_p - 1, n_p - 1, figsize=(3 * (n_p - 1), 3 * (n_p - 1)), squeeze=False
+    )
     norm = LogNorm(vmin=max(z.min(), 1e-3), vmax=z.max())
     sc = None
     for i in range(1, n_p):
@@ -108,7 +123,9 @@ def plot_nd_morphing_basis_slices(setup, path=None, *, resolution: int = 60):
 
     params = list(setup.parameters.values())
     n_p = len(params)
-    fig, axes = plt.subplots(n_p - 1, n_p - 1, figsize=(3 * (n_p - 1), 3 * (n_p - 1)), squeeze=False)
+    fig, axes = plt.subplots(
+        n_p - 1, n_p - 1, figsize=(3 * (n_p - 1), 3 * (n_p - 1)), squeeze=False
+    )
     for i in range(1, n_p):
         for j in range(n_p - 1):
             ax = axes[i - 1, j]
@@ -121,7 +138,9 @@ def plot_nd_morphing_basis_slices(setup, path=None, *, resolution: int = 60):
             theta = np.zeros((xx.size, n_p))
             theta[:, j], theta[:, i] = xx.ravel(), yy.ravel()
             z = _squared_weights(setup.morpher, theta).reshape(xx.shape)
-            ax.pcolormesh(xx, yy, z, norm=LogNorm(vmin=max(z.min(), 1e-3), vmax=z.max()), cmap="viridis_r")
+            ax.pcolormesh(
+                xx, yy, z, norm=LogNorm(vmin=max(z.min(), 1e-3), vmax=z.max()), cmap="viridis_r"
+            )
             ax.set_xlabel(params[j].name)
             ax.set_ylabel(params[i].name)
     if path is not None:

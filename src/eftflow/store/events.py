@@ -52,7 +52,10 @@ def make_provenance(**fields) -> dict:
     """Provenance record: eftflow version, date, plus the given fields (seeds, generator, config hash)."""
     from eftflow import __version__
 
-    out = {"eftflow_version": __version__, "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")}
+    out = {
+        "eftflow_version": __version__,
+        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+    }
     out.update({k: v for k, v in fields.items() if v is not None})
     return out
 
@@ -127,22 +130,38 @@ class EventStoreWriter:
         self._group = group
         return self
 
-    def append(self, *, observables, weights, sampling_benchmark=None, nuisance_weights=None) -> None:
+    def append(
+        self, *, observables, weights, sampling_benchmark=None, nuisance_weights=None
+    ) -> None:
         """Append a block of events (any length)."""
         obs = np.asarray(observables, dtype=np.float64).reshape(-1, len(self.observable_names))
         w = np.asarray(weights, dtype=np.float64).reshape(-1, len(self.benchmark_names))
         n = obs.shape[0]
         if w.shape[0] != n:
-            raise InputError(f"observables have {n} events but weights {w.shape[0]}", file=str(self.path))
+            raise InputError(
+                f"observables have {n} events but weights {w.shape[0]}", file=str(self.path)
+            )
         if not np.all(np.isfinite(w)):
             bad = int(np.argwhere(~np.isfinite(w))[0, 0])
-            raise InputError(f"non-finite weight in event {self.n_events + bad}", file=str(self.path), field="weights")
-        s = np.full(n, -1, np.int64) if sampling_benchmark is None else np.asarray(sampling_benchmark, np.int64)
+            raise InputError(
+                f"non-finite weight in event {self.n_events + bad}",
+                file=str(self.path),
+                field="weights",
+            )
+        s = (
+            np.full(n, -1, np.int64)
+            if sampling_benchmark is None
+            else np.asarray(sampling_benchmark, np.int64)
+        )
         cols = {"observables": obs, "weights": w, "sampling_benchmark": s.reshape(n)}
         if self.nuisance_names is not None:
             if nuisance_weights is None:
-                raise InputError("this store has nuisance weights: pass nuisance_weights", file=str(self.path))
-            cols["nuisance_weights"] = np.asarray(nuisance_weights, np.float64).reshape(n, len(self.nuisance_names))
+                raise InputError(
+                    "this store has nuisance weights: pass nuisance_weights", file=str(self.path)
+                )
+            cols["nuisance_weights"] = np.asarray(nuisance_weights, np.float64).reshape(
+                n, len(self.nuisance_names)
+            )
         start, stop = self.n_events, self.n_events + n
         for name, arr in self._arrays.items():
             shape = (stop,) + arr.shape[1:]
@@ -191,10 +210,16 @@ class EventStore:
         try:
             self._group = zarr.open_group(p, mode="r")
         except Exception as err:  # zarr raises several types for non-stores
-            raise InputError(f"not a zarr event store ({type(err).__name__}: {err})", file=p) from None
+            raise InputError(
+                f"not a zarr event store ({type(err).__name__}: {err})", file=p
+            ) from None
         attrs = dict(self._group.attrs)
         if attrs.get("format") != FORMAT:
-            raise InputError(f"not an eftflow event store (format={attrs.get('format')!r})", file=p, field="attrs.format")
+            raise InputError(
+                f"not an eftflow event store (format={attrs.get('format')!r})",
+                file=p,
+                field="attrs.format",
+            )
         if int(attrs.get("format_version", 0)) > FORMAT_VERSION:
             raise InputError(
                 f"store format version {attrs['format_version']} is newer than this eftflow ({FORMAT_VERSION})",
@@ -202,7 +227,9 @@ class EventStore:
                 field="attrs.format_version",
             )
         if "n_events" not in attrs:
-            raise InputError("store is incomplete (its write was interrupted)", file=p, field="attrs.n_events")
+            raise InputError(
+                "store is incomplete (its write was interrupted)", file=p, field="attrs.n_events"
+            )
         self.attrs = attrs
         self.n_events = int(attrs["n_events"])
         self.observable_names = list(attrs["observable_names"])
@@ -230,7 +257,9 @@ class EventStore:
     def array(self, name: str):
         """The zarr array ``name`` (lazy)."""
         if name not in self._group:
-            raise InputError(f"no array {name!r}; available: {', '.join(self.columns)}", file=str(self.path))
+            raise InputError(
+                f"no array {name!r}; available: {', '.join(self.columns)}", file=str(self.path)
+            )
         return self._group[name]
 
     def read(self, name: str, start: int = 0, stop: int | None = None) -> np.ndarray:
@@ -240,10 +269,19 @@ class EventStore:
         except InputError:
             raise
         except Exception as err:
-            raise InputError(f"cannot read rows {start}:{stop} ({err}): the store is damaged", file=str(self.path), field=name) from None
+            raise InputError(
+                f"cannot read rows {start}:{stop} ({err}): the store is damaged",
+                file=str(self.path),
+                field=name,
+            ) from None
 
     def iter_chunks(
-        self, columns: Sequence[str] | None = None, *, chunk_size: int | None = None, start: int = 0, stop: int | None = None
+        self,
+        columns: Sequence[str] | None = None,
+        *,
+        chunk_size: int | None = None,
+        start: int = 0,
+        stop: int | None = None,
     ) -> Iterator[dict]:
         """Yield dicts ``{column: array, "start": i0, "stop": i1}`` over [start, stop)."""
         columns = self.columns if columns is None else list(columns)
@@ -254,6 +292,29 @@ class EventStore:
             out = {c: self.read(c, i0, i1) for c in columns}
             out["start"], out["stop"] = i0, i1
             yield out
+
+    @property
+    def partitions(self) -> dict | None:
+        """Train/validation/test index ranges of a combined store (``None`` if not split)."""
+        parts = self.attrs.get("partitions")
+        return None if not parts else {k: (int(v[0]), int(v[1])) for k, v in parts.items()}
+
+    def partition_bounds(self, name: str) -> tuple[int, int]:
+        """``(start, stop)`` of partition ``name``; read it with ``iter_chunks(start=, stop=)``."""
+        parts = self.partitions
+        if parts is None:
+            raise InputError(
+                "store has no train/validation/test partitions: run `eftflow combine-events` on it first",
+                file=str(self.path),
+                field="attrs.partitions",
+            )
+        if name not in parts:
+            raise InputError(
+                f"unknown partition {name!r}; available: {', '.join(parts)}",
+                file=str(self.path),
+                field="attrs.partitions",
+            )
+        return parts[name]
 
     def dask(self, name: str):
         """The array as a dask array chunked like the store."""

@@ -34,7 +34,9 @@ EMPTY = "None"
 
 
 def _enc(strings) -> np.ndarray:
-    return np.array([(EMPTY if s is None else str(s)).encode("ascii", "ignore") for s in strings], dtype="S256")
+    return np.array(
+        [(EMPTY if s is None else str(s)).encode("ascii", "ignore") for s in strings], dtype="S256"
+    )
 
 
 def _dec(values) -> list[str | None]:
@@ -56,38 +58,62 @@ def write_setup(path: str | Path, data: dict, *, attrs: dict | None = None) -> N
     benches = data["benchmarks"]
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
-            f.create_dataset("parameters/names", data=_enc([p["name"] for p in params]), dtype="S256")
-            f.create_dataset("parameters/lha_blocks", data=_enc([p["lha_block"] for p in params]), dtype="S256")
-            f.create_dataset("parameters/lha_ids", data=np.array([p["lha_id"] for p in params], dtype=np.int64))
             f.create_dataset(
-                "parameters/max_power", data=np.array([p["morphing_max_power"] for p in params], dtype=np.int64)
+                "parameters/names", data=_enc([p["name"] for p in params]), dtype="S256"
+            )
+            f.create_dataset(
+                "parameters/lha_blocks", data=_enc([p["lha_block"] for p in params]), dtype="S256"
+            )
+            f.create_dataset(
+                "parameters/lha_ids", data=np.array([p["lha_id"] for p in params], dtype=np.int64)
+            )
+            f.create_dataset(
+                "parameters/max_power",
+                data=np.array([p["morphing_max_power"] for p in params], dtype=np.int64),
             )
             f.create_dataset(
                 "parameters/val_ranges",
-                data=np.array([p["parameter_range"] for p in params], dtype=np.float64).reshape(-1, 2),
+                data=np.array([p["parameter_range"] for p in params], dtype=np.float64).reshape(
+                    -1, 2
+                ),
             )
             f.create_dataset(
                 "parameters/transforms",
                 data=_enc([p.get("param_card_transform") or "theta" for p in params]),
                 dtype="S256",
             )
-            f.create_dataset("benchmarks/names", data=_enc([b["name"] for b in benches]), dtype="S256")
+            f.create_dataset(
+                "benchmarks/names", data=_enc([b["name"] for b in benches]), dtype="S256"
+            )
             f.create_dataset(
                 "benchmarks/values",
-                data=np.array([b["values"] for b in benches], dtype=np.float64).reshape(len(benches), len(params)),
+                data=np.array([b["values"] for b in benches], dtype=np.float64).reshape(
+                    len(benches), len(params)
+                ),
             )
             f.create_dataset(
-                "benchmarks/is_nuisance", data=np.array([int(b["is_nuisance"]) for b in benches], dtype=np.int64)
+                "benchmarks/is_nuisance",
+                data=np.array([int(b["is_nuisance"]) for b in benches], dtype=np.int64),
             )
             f.create_dataset(
-                "benchmarks/is_reference", data=np.array([int(b["is_reference"]) for b in benches], dtype=np.int64)
+                "benchmarks/is_reference",
+                data=np.array([int(b["is_reference"]) for b in benches], dtype=np.int64),
             )
             if data.get("morphing_matrix") is not None:
-                f.create_dataset("morphing/components", data=np.asarray(data["components"], dtype=np.int64))
-                f.create_dataset("morphing/morphing_matrix", data=np.asarray(data["morphing_matrix"], dtype=np.float64))
+                f.create_dataset(
+                    "morphing/components", data=np.asarray(data["components"], dtype=np.int64)
+                )
+                f.create_dataset(
+                    "morphing/morphing_matrix",
+                    data=np.asarray(data["morphing_matrix"], dtype=np.float64),
+                )
             fd = data.get("finite_differences")
             if fd:
-                f.create_dataset("finite_differences/base_benchmarks", data=_enc(fd["base_benchmarks"]), dtype="S256")
+                f.create_dataset(
+                    "finite_differences/base_benchmarks",
+                    data=_enc(fd["base_benchmarks"]),
+                    dtype="S256",
+                )
                 f.create_dataset(
                     "finite_differences/shifted_benchmarks",
                     data=np.array([_enc(row) for row in fd["shifted_benchmarks"]], dtype="S256"),
@@ -95,15 +121,27 @@ def write_setup(path: str | Path, data: dict, *, attrs: dict | None = None) -> N
                 f.create_dataset("finite_differences/epsilon", data=float(fd["epsilon"]))
             syst = data.get("systematics") or []
             if syst:
-                f.create_dataset("systematics/names", data=_enc([s["name"] for s in syst]), dtype="S256")
-                f.create_dataset("systematics/types", data=_enc([s["type"] for s in syst]), dtype="S256")
-                f.create_dataset("systematics/values", data=_enc([s["value"] for s in syst]), dtype="S256")
-                f.create_dataset("systematics/scales", data=_enc([s.get("scale") for s in syst]), dtype="S256")
+                f.create_dataset(
+                    "systematics/names", data=_enc([s["name"] for s in syst]), dtype="S256"
+                )
+                f.create_dataset(
+                    "systematics/types", data=_enc([s["type"] for s in syst]), dtype="S256"
+                )
+                f.create_dataset(
+                    "systematics/values", data=_enc([s["value"] for s in syst]), dtype="S256"
+                )
+                f.create_dataset(
+                    "systematics/scales", data=_enc([s.get("scale") for s in syst]), dtype="S256"
+                )
             nps = data.get("nuisance_parameters") or []
             if nps:
-                f.create_dataset("nuisance_parameters/names", data=_enc([n["name"] for n in nps]), dtype="S256")
                 f.create_dataset(
-                    "nuisance_parameters/systematics", data=_enc([n["systematic"] for n in nps]), dtype="S256"
+                    "nuisance_parameters/names", data=_enc([n["name"] for n in nps]), dtype="S256"
+                )
+                f.create_dataset(
+                    "nuisance_parameters/systematics",
+                    data=_enc([n["systematic"] for n in nps]),
+                    dtype="S256",
                 )
                 f.create_dataset(
                     "nuisance_parameters/benchmark_positive",
@@ -121,7 +159,9 @@ def write_setup(path: str | Path, data: dict, *, attrs: dict | None = None) -> N
 
 def _req(f: h5py.File, name: str, path: str):
     if name not in f:
-        raise InputError("required dataset is missing: not a MadMiner/eftflow setup file", file=path, field=name)
+        raise InputError(
+            "required dataset is missing: not a MadMiner/eftflow setup file", file=path, field=name
+        )
     return f[name][()]
 
 
@@ -141,7 +181,11 @@ def read_setup(path: str | Path) -> dict:
         ids = np.atleast_1d(_req(f, "parameters/lha_ids", path))
         powers = np.atleast_1d(_req(f, "parameters/max_power", path))
         ranges = np.asarray(_req(f, "parameters/val_ranges", path), float).reshape(n_p, 2)
-        transforms = _dec(_req(f, "parameters/transforms", path)) if "parameters/transforms" in f else [None] * n_p
+        transforms = (
+            _dec(_req(f, "parameters/transforms", path))
+            if "parameters/transforms" in f
+            else [None] * n_p
+        )
         params = []
         for i in range(n_p):
             t = transforms[i]
@@ -158,8 +202,16 @@ def read_setup(path: str | Path) -> dict:
         b_names = _dec(_req(f, "benchmarks/names", path))
         b_values = np.asarray(_req(f, "benchmarks/values", path), float).reshape(len(b_names), n_p)
         n_b = len(b_names)
-        is_nuis = np.asarray(f["benchmarks/is_nuisance"][()]) if "benchmarks/is_nuisance" in f else np.zeros(n_b)
-        is_ref = np.asarray(f["benchmarks/is_reference"][()]) if "benchmarks/is_reference" in f else np.zeros(n_b)
+        is_nuis = (
+            np.asarray(f["benchmarks/is_nuisance"][()])
+            if "benchmarks/is_nuisance" in f
+            else np.zeros(n_b)
+        )
+        is_ref = (
+            np.asarray(f["benchmarks/is_reference"][()])
+            if "benchmarks/is_reference" in f
+            else np.zeros(n_b)
+        )
         benches = [
             {
                 "name": b_names[i],
@@ -169,7 +221,12 @@ def read_setup(path: str | Path) -> dict:
             }
             for i in range(n_b)
         ]
-        out = {"parameters": params, "benchmarks": benches, "components": None, "morphing_matrix": None}
+        out = {
+            "parameters": params,
+            "benchmarks": benches,
+            "components": None,
+            "morphing_matrix": None,
+        }
         if "morphing/components" in f:
             out["components"] = np.asarray(f["morphing/components"][()], dtype=np.int64)
             out["morphing_matrix"] = np.asarray(f["morphing/morphing_matrix"][()], dtype=float)
@@ -177,7 +234,9 @@ def read_setup(path: str | Path) -> dict:
         if "finite_differences/base_benchmarks" in f:
             out["finite_differences"] = {
                 "base_benchmarks": _dec(f["finite_differences/base_benchmarks"][()]),
-                "shifted_benchmarks": [_dec(row) for row in f["finite_differences/shifted_benchmarks"][()]],
+                "shifted_benchmarks": [
+                    _dec(row) for row in f["finite_differences/shifted_benchmarks"][()]
+                ],
                 "epsilon": float(f["finite_differences/epsilon"][()]),
             }
         out["systematics"] = []
@@ -188,7 +247,9 @@ def read_setup(path: str | Path) -> dict:
                 _dec(f["systematics/values"][()]),
                 _dec(f["systematics/scales"][()]),
             ):
-                out["systematics"].append({"name": n, "type": t, "value": v, "scale": s if t == "scale" else None})
+                out["systematics"].append(
+                    {"name": n, "type": t, "value": v, "scale": s if t == "scale" else None}
+                )
         out["nuisance_parameters"] = []
         if "nuisance_parameters/names" in f:
             for n, s, bp, bn in zip(
