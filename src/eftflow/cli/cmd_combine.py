@@ -1,0 +1,136 @@
+"""``eftflow combine-events``, ``eftflow export-madminer``, ``eftflow import-madminer``."""
+
+from __future__ import annotations
+
+import argparse
+
+from eftflow.cli.common import add_config_argument
+
+__all__ = ["register"]
+
+DEFAULTS = {"validation_split": 0.2, "test_split": 0.2, "shuffle_block_mb": None}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "combine-events",
+        help="combine event stores, shuffle with a seed, split train/validation/test",
+        description=(
+            "Combine event stores with the same setup, benchmarks and observables into one store, "
+            "shuffled with a recorded seed (streaming: memory set by --memory-mb, not by the number "
+            "of events) and split by index into train/validation/test partitions."
+        ),
+    )
+    p.add_argument("inputs", nargs="+", help="event stores (*.zarr) to combine")
+    p.add_argument("-o", "--output", required=True, help="combined event store to write (*.zarr)")
+    p.add_argument(
+        "--setup", default=None, help="setup file: check benchmarks, record its fingerprint"
+    )
+    p.add_argument(
+        "--seed", type=int, default=None, help="shuffle seed (default: config seed, else 0)"
+    )
+    p.add_argument(
+        "--validation-split", type=float, default=None, help="validation fraction (default 0.2)"
+    )
+    p.add_argument("--test-split", type=float, default=None, help="test fraction (default 0.2)")
+    p.add_argument(
+        "--memory-mb",
+        type=int,
+        default=2000,
+        help="memory this job may use; the shuffle's buffers take at most about half of it",
+    )
+    p.add_argument(
+        "--tmp-dir",
+        default=None,
+        help="where the shuffle's block files go (default: next to output)",
+    )
+    add_config_argument(p)
+    p.set_defaults(handler=run_combine)
+
+    p = sub.add_parser(
+        "export-madminer",
+        help="write an event store as a MadMiner HDF5 event file",
+        description=(
+            "Copy the setup file and add MadMiner's samples/*, sample_summary/* and observables/* "
+            "datasets from the event store, so that madminer's SampleAugmenter, FisherInformation, "
+            "etc. read it."
+        ),
+    )
+    p.add_argument("store", help="event store (*.zarr), preferably combined and shuffled")
+    p.add_argument(
+        "--setup", required=True, help="setup file (MadMiner layout) the store was made with"
+    )
+    p.add_argument("output", help="MadMiner event file to write (*.h5)")
+    p.set_defaults(handler=run_export)
+
+    p = sub.add_parser(
+        "import-madminer",
+        help="read a MadMiner HDF5 event file into an event store",
+        description="Convert a MadMiner event file (samples/*, sample_summary/*) into an event store.",
+    )
+    p.add_argument("input", help="MadMiner event file (*.h5)")
+    p.add_argument("output", help="event store to write (*.zarr)")
+    p.add_argument("--chunk-size", type=int, default=100_000, help="events per chunk of the store")
+    p.set_defaults(handler=run_import)
+
+
+def _combine_settings(args) -> tuple[int, dict]:
+    from eftflow.cli.common import load_stage_config
+    from eftflow.errors import ConfigError
+
+    cfg = load_stage_config(args.config) if args.config else {}
+    section = dict(DEFAULTS)
+    extra = cfg.get("combine") or {}
+    if not isinstance(extra, dict):
+        raise ConfigError("must be a mapping", field="combine")
+    unknown = sorted(set(extra) - set(DEFAULTS))
+    if unknown:
+        raise ConfigError(f"unknown key(s) {unknown}; allowed: {sorted(DEFAULTS)}", field="combine")
+    section.update(extra)
+    if args.validation_split is not None:
+        section["validation_split"] = args.validation_split
+    if args.test_split is not None:
+        section["test_split"] = args.test_split
+    seed = args.seed if args.seed is not None else int(cfg.get("seed", 0))
+    return seed, section
+
+
+def run_combine(args) -> int:
+    import logging
+
+    from eftflow.store.combine import combine_events
+
+    seed, section = _combine_settings(args)
+    memory_mb = args.memory_mb / 2
+    if section.get("shuffle_block_mb"):
+        memory_mb = min(memory_mb, 3 * float(section["shuffle_block_mb"]))
+    info = combine_events(
+        args.inputs,
+        args.output,
+        seed=seed,
+        validation_split=float(section["validation_split"]),
+        test_split=float(section["test_split"]),
+        memory_mb=memory_mb,
+        setup=args.setup,
+        tmp_dir=args.tmp_dir,
+    )
+    logging.getLogger("eftflow.combine").info(
+        "%d events, partitions %s, signal events %s, background %d, %d shuffle block(s), %.1f s",
+        info["n_events"], info["partitions"], info["signal_events"], info["background_events"],
+        info["n_blocks"], info["seconds"],
+    )  # fmt: skip
+    return 0
+
+
+def run_export(args) -> int:
+    from eftflow.store.madminer_io import export_madminer
+
+    export_madminer(args.store, args.setup, args.output)
+    return 0
+
+
+def run_import(args) -> int:
+    from eftflow.store.madminer_io import import_madminer
+
+    import_madminer(args.input, args.output, chunk_size=args.chunk_size)
+    return 0

@@ -1,0 +1,598 @@
+"""Combine event stores into one, shuffle them with a recorded seed, split train/validation/test.
+
+What :func:`combine_events` does, and why
+-----------------------------------------
+* **Compatibility.** All inputs must have the same observable names, benchmark names and
+  nuisance-benchmark names, and, where recorded, the same ``setup_hash`` and
+  ``observable_definitions`` attributes. A mismatch raises :class:`~eftflow.errors.InputError`
+  naming both files and the differing field. With ``setup=`` the benchmark names are also checked
+  against the setup file and its fingerprint is recorded as ``setup_hash``.
+* **Sampling ids and event counts.** ``sampling_benchmark`` is carried over unchanged. The output
+  records ``signal_events`` (events per physics benchmark, in ``benchmark_names`` order) and
+  ``background_events`` (events with id −1), recounted from the ids as MadMiner's
+  ``combine_and_shuffle`` does with its default ``recalculate_header=True``.
+* **k-factors.** Weights are stored exactly as they come in (times an optional per-input
+  ``k_factors``, the same argument as MadMiner's ``combine_and_shuffle``). The mixing factor
+  n_b/Σn is **not** applied at combine time: MadMiner does not apply it there either, but at read
+  time (``DataAnalyzer._calculate_sampling_factors``), and only when all events are used — with
+  ``generated_close_to`` only the events of the closest benchmark (plus background) are used, with
+  no factor. Storing raw weights keeps both uses possible and makes an exported file give MadMiner
+  the numbers it expects (pre-scaled weights would be scaled twice). Consumers that use all
+  events multiply the weights of an event with id b by ``sampling_factors(store)[b]`` (n_b/Σn for
+  b ≥ 0, 1 for background), see :func:`sampling_factors`.
+* **Shuffle.** A uniform random permutation by the scatter–shuffle method (Rao–Sandelius): pass 1
+  streams the inputs chunk by chunk and sends every event to one of K blocks chosen uniformly at
+  random (temporary raw files next to the output); pass 2 loads one block at a time, permutes it
+  in memory and appends it to the output. K is chosen so a block fits in the memory budget, so
+  peak memory depends on ``memory_mb``, not on N. When everything fits in one block the temporary
+  files are skipped. The seed is recorded (``shuffle_seed``); the same inputs and seed give the
+  same output.
+* **Split.** The output is split by index: ``partitions = {"train": [0, n1], "validation": [n1,
+  n2], "test": [n2, n]}`` (half-open), n_test = round(test_split·n), n_validation =
+  round(validation_split·n), train the rest. Every event belongs to exactly one partition (MadMiner
+  drops the event at each boundary; eftflow does not). Weights are **not** rescaled per partition:
+  a partition's cross-section estimate is Σ w / f with f = (stop − start)/n, the partition's
+  actual fraction (:func:`partition_fraction`).
+
+Example
+-------
+>>> import numpy as np, tempfile, pathlib
+>>> from eftflow.store.events import EventStoreWriter, EventStore
+>>> d = pathlib.Path(tempfile.mkdtemp())
+>>> for i in range(2):
+...     with EventStoreWriter(d / f"in{i}.zarr", ["x"], ["sm", "bsm"], chunk_size=4) as w:
+...         w.append(observables=np.arange(10.0)[:, None], weights=np.ones((10, 2)),
+...                  sampling_benchmark=np.full(10, i))
+>>> info = combine_events([d / "in0.zarr", d / "in1.zarr"], d / "all.zarr", seed=1)
+>>> out = EventStore(d / "all.zarr")
+>>> out.n_events, out.attrs["signal_events"], partition_bounds(out, "validation")
+(20, [10, 10], (12, 16))
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from eftflow.errors import ConfigError, InputError
+from eftflow.store.events import EventStore, EventStoreWriter, make_provenance
+
+__all__ = [
+    "combine_events",
+    "check_compatible",
+    "split_bounds",
+    "partition_bounds",
+    "partition_fraction",
+    "sampling_factors",
+    "count_sampling",
+    "setup_fingerprint",
+    "PARTITIONS",
+]
+
+log = logging.getLogger(__name__)
+
+PARTITIONS = ("train", "validation", "test")
+_CHECKED_ATTRS = ("setup_hash", "observable_definitions")
+
+
+# --- small public helpers --------------------------------------------------------------------
+def setup_fingerprint(setup_path: str | Path) -> str:
+    """SHA-256 of a setup file's physics content (parameters, benchmarks, morphing, systematics).
+
+    Two files written separately from the same setup (by eftflow or MadMiner) get the same
+    fingerprint; attributes and provenance are ignored. Record it in an event store as the
+    ``setup_hash`` attribute so that stores from different setups cannot be combined.
+    """
+    from eftflow.store.setup_h5 import read_setup
+
+    data = read_setup(setup_path)
+    data.pop("attrs", None)
+
+    def norm(v):
+        if isinstance(v, np.ndarray):
+            return v.tolist()
+        if isinstance(v, dict):
+            return {k: norm(x) for k, x in v.items()}
+        if isinstance(v, list | tuple):
+            return [norm(x) for x in v]
+        return v
+
+    text = json.dumps(norm(data), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def split_bounds(n: int, validation_split: float = 0.2, test_split: float = 0.2) -> dict:
+    """Half-open index ranges ``{"train": [0, n1], "validation": [n1, n2], "test": [n2, n]}``.
+
+    n_test = round(test_split·n), n_validation = round(validation_split·n), the rest is train;
+    no event is dropped. Raises :class:`ConfigError` for splits outside [0, 1) or leaving no
+    training events.
+
+    >>> split_bounds(10)
+    {'train': [0, 6], 'validation': [6, 8], 'test': [8, 10]}
+    """
+    for key, v in (
+        ("combine.validation_split", validation_split),
+        ("combine.test_split", test_split),
+    ):
+        if not (isinstance(v, int | float) and 0.0 <= float(v) < 1.0):
+            raise ConfigError(f"must be a number in [0, 1), got {v!r}", field=key)
+    if validation_split + test_split >= 1.0:
+        raise ConfigError(
+            f"validation_split + test_split = {validation_split + test_split} leaves no training events",
+            field="combine.validation_split",
+        )
+    n_test = int(round(test_split * n))
+    n_val = int(round(validation_split * n))
+    n1 = n - n_val - n_test
+    if n1 <= 0:
+        raise ConfigError(
+            f"{n} events are too few for these splits: no training events",
+            field="combine.test_split",
+        )
+    return {"train": [0, n1], "validation": [n1, n1 + n_val], "test": [n1 + n_val, n]}
+
+
+def partition_bounds(store: EventStore | str | Path, name: str) -> tuple[int, int]:
+    """``(start, stop)`` of partition ``name`` (train/validation/test) of a combined store.
+
+    Same as :meth:`EventStore.partition_bounds`; read a partition with
+    ``store.iter_chunks(start=start, stop=stop)``.
+    """
+    store = store if isinstance(store, EventStore) else EventStore(store)
+    return store.partition_bounds(name)
+
+
+def partition_fraction(store: EventStore | str | Path, name: str) -> float:
+    """Fraction of the store's events in partition ``name``: divide Σ w over it by this for σ."""
+    store = store if isinstance(store, EventStore) else EventStore(store)
+    start, stop = partition_bounds(store, name)
+    return (stop - start) / store.n_events
+
+
+def count_sampling(
+    sampling_benchmark: np.ndarray, n_benchmarks: int, *, file: str | None = None
+) -> np.ndarray:
+    """Counts ``[background, n_0, …, n_{B-1}]`` of sampling ids −1, 0, …, B−1 (bad ids: InputError)."""
+    s = np.asarray(sampling_benchmark)
+    if s.size and (s.min() < -1 or s.max() >= n_benchmarks):
+        bad = s[(s < -1) | (s >= n_benchmarks)][0]
+        raise InputError(
+            f"sampling benchmark id {int(bad)} outside [-1, {n_benchmarks - 1}]",
+            file=file,
+            field="sampling_benchmark",
+        )
+    return np.bincount(s + 1, minlength=n_benchmarks + 1)
+
+
+def sampling_factors(store: EventStore | str | Path) -> np.ndarray:
+    """MadMiner's mixing factors: index b → n_b/Σn for sampling id b ≥ 0; index −1 (last) → 1.
+
+    Multiply the weights of an event with sampling id ``s`` by ``factors[s]`` when using all
+    events of a store that mixes samples generated at several benchmarks (as
+    ``DataAnalyzer._calculate_sampling_factors``). Uses the ``signal_events`` attribute, or counts
+    the ids if the store has none.
+    """
+    store = store if isinstance(store, EventStore) else EventStore(store)
+    counts = store.attrs.get("signal_events")
+    if counts is None:
+        total = np.zeros(len(store.benchmark_names) + 1, np.int64)
+        for c in store.iter_chunks(["sampling_benchmark"]):
+            total += count_sampling(
+                c["sampling_benchmark"], len(store.benchmark_names), file=str(store.path)
+            )
+        counts = total[1:]
+    events = np.asarray(counts, dtype=np.float64)
+    factors = events / events.sum() if events.sum() > 0 else np.ones_like(events)
+    return np.hstack((factors, 1.0))
+
+
+# --- compatibility ---------------------------------------------------------------------------
+def check_compatible(stores: Sequence[EventStore]) -> None:
+    """Raise :class:`InputError` unless all stores share observables, benchmarks and setup."""
+    first = stores[0]
+    fields = {
+        "attrs.observable_names": lambda s: s.observable_names,
+        "attrs.benchmark_names": lambda s: s.benchmark_names,
+        "attrs.nuisance_benchmark_names": lambda s: s.nuisance_benchmark_names,
+    }
+    for other in stores[1:]:
+        for field, get in fields.items():
+            if get(first) != get(other):
+                raise InputError(
+                    f"cannot combine stores with different {field.split('.')[-1]}: "
+                    f"{get(first)!r} in {first.path} but {get(other)!r} in {other.path}",
+                    file=str(other.path),
+                    field=field,
+                )
+        for key in _CHECKED_ATTRS:
+            a, b = first.attrs.get(key), other.attrs.get(key)
+            if a is not None and b is not None and a != b:
+                raise InputError(
+                    f"cannot combine stores with different {key}: {a!r} in {first.path} but {b!r} in {other.path}",
+                    file=str(other.path),
+                    field=f"attrs.{key}",
+                )
+            if (a is None) != (b is None):
+                log.warning(
+                    "%s recorded in only some inputs (%s, %s): not checked",
+                    key,
+                    first.path,
+                    other.path,
+                )
+
+
+def _check_setup(stores: Sequence[EventStore], setup_path) -> str:
+    from eftflow.store.setup_h5 import read_setup
+
+    data = read_setup(setup_path)
+    phys = [b["name"] for b in data["benchmarks"] if not b["is_nuisance"]]
+    nuis = [b["name"] for b in data["benchmarks"] if b["is_nuisance"]]
+    fp = setup_fingerprint(setup_path)
+    for s in stores:
+        if list(s.benchmark_names) != phys:
+            raise InputError(
+                f"benchmarks {s.benchmark_names!r} differ from the physics benchmarks {phys!r} of setup {setup_path}",
+                file=str(s.path),
+                field="attrs.benchmark_names",
+            )
+        if list(s.nuisance_benchmark_names or []) != nuis:
+            raise InputError(
+                f"nuisance benchmarks {s.nuisance_benchmark_names!r} differ from {nuis!r} in setup {setup_path}",
+                file=str(s.path),
+                field="attrs.nuisance_benchmark_names",
+            )
+        if s.attrs.get("setup_hash") not in (None, fp):
+            raise InputError(
+                f"store was made with a different setup than {setup_path} (setup_hash differs)",
+                file=str(s.path),
+                field="attrs.setup_hash",
+            )
+    return fp
+
+
+# --- the shuffle -----------------------------------------------------------------------------
+class _AlignedAppender:
+    """Append to an EventStoreWriter in pieces whose boundaries fall on chunk boundaries."""
+
+    def __init__(self, writer: EventStoreWriter, columns: list[str], chunk: int):
+        self.writer, self.columns, self.chunk = writer, columns, chunk
+        self.carry: dict[str, list[np.ndarray]] = {c: [] for c in columns}
+        self.n_carry = 0
+
+    def _emit(self, cols: dict) -> None:
+        self.writer.append(**cols)
+
+    def add(self, cols: dict) -> None:
+        n = len(cols["weights"])
+        i = 0
+        if self.n_carry:
+            take = min(self.chunk - self.n_carry, n)
+            for c in self.columns:
+                self.carry[c].append(cols[c][:take])
+            self.n_carry += take
+            i = take
+            if self.n_carry < self.chunk:
+                return
+            self._emit({c: np.concatenate(self.carry[c]) for c in self.columns})
+            self.carry = {c: [] for c in self.columns}
+            self.n_carry = 0
+        j = i + (n - i) // self.chunk * self.chunk
+        if j > i:
+            self._emit({c: cols[c][i:j] for c in self.columns})
+        if j < n:
+            for c in self.columns:
+                self.carry[c].append(cols[c][j:])
+            self.n_carry = n - j
+
+    def flush(self) -> None:
+        if self.n_carry:
+            self._emit({c: np.concatenate(self.carry[c]) for c in self.columns})
+            self.n_carry = 0
+
+
+class _BackgroundWriter:
+    """Run ``appender.add`` in one background thread (order kept, at most ``depth`` pending)."""
+
+    def __init__(self, appender: _AlignedAppender, depth: int = 2):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.appender, self.depth = appender, depth
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="eftflow-write")
+        self.pending: list = []
+
+    def add(self, cols: dict) -> None:
+        while len(self.pending) >= self.depth:
+            self.pending.pop(0).result()
+        self.pending.append(self.pool.submit(self.appender.add, cols))
+
+    def close(self) -> None:
+        """Wait for pending writes and flush the last partial chunk."""
+        try:
+            while self.pending:
+                self.pending.pop(0).result()
+            self.appender.flush()
+        finally:
+            self.abort()
+
+    def abort(self) -> None:
+        """Drop pending writes (after an error; the output is discarded anyway)."""
+        for f in self.pending:
+            f.cancel()
+        self.pending = []
+        self.pool.shutdown(wait=True)
+
+
+def _prefetch(iterator):
+    """Iterate with the next item produced in a background thread (overlaps reading and work)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    end = object()
+    with ThreadPoolExecutor(1, thread_name_prefix="eftflow-read") as pool:
+        fut = pool.submit(next, iterator, end)
+        while True:
+            item = fut.result()
+            if item is end:
+                return
+            fut = pool.submit(next, iterator, end)
+            yield item
+
+
+class _Rows:
+    """Packs an event's columns into one row of 8-byte fields (int64 ids kept bit for bit).
+
+    Gathering whole rows makes one random memory access per event instead of one per column.
+    """
+
+    def __init__(self, store: EventStore, columns: list[str]):
+        widths = {
+            "observables": len(store.observable_names),
+            "weights": len(store.benchmark_names),
+            "sampling_benchmark": 1,
+            "nuisance_weights": len(store.nuisance_benchmark_names or []),
+        }
+        self.columns, self.slices, k = columns, {}, 0
+        for c in columns:
+            self.slices[c] = slice(k, k + widths[c])
+            k += widths[c]
+        self.width = k
+        self.void = np.dtype((np.void, 8 * k))
+
+    def empty(self, n: int) -> np.ndarray:
+        return np.empty((n, self.width), np.float64)
+
+    def pack(self, cols: dict, out: np.ndarray) -> None:
+        for c in self.columns:
+            v = cols[c]
+            if c == "sampling_benchmark":
+                out[:, self.slices[c]] = np.asarray(v, np.int64).view(np.float64)[:, None]
+            else:
+                out[:, self.slices[c]] = v
+
+    def as_void(self, mat: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(mat).view(self.void).reshape(len(mat))
+
+    def unpack(self, rows: np.ndarray) -> dict:
+        mat = rows.view(np.float64).reshape(len(rows), self.width)
+        out = {}
+        for c in self.columns:
+            part = np.ascontiguousarray(mat[:, self.slices[c]])
+            out[c] = part.view(np.int64).reshape(-1) if c == "sampling_benchmark" else part
+        return out
+
+
+def _write_permuted(rows: np.ndarray, perm: np.ndarray, layout: _Rows, sink, piece: int) -> None:
+    """Append ``rows[perm]`` in pieces (gathering the next piece while the last one is written)."""
+    for i in range(0, len(perm), piece):
+        sink.add(layout.unpack(np.take(rows, perm[i : i + piece])))
+
+
+def combine_events(
+    inputs: Sequence[str | Path],
+    output: str | Path,
+    *,
+    seed: int,
+    validation_split: float = 0.2,
+    test_split: float = 0.2,
+    memory_mb: float = 1000.0,
+    chunk_size: int | None = None,
+    k_factors: Sequence[float] | float | None = None,
+    setup: str | Path | None = None,
+    tmp_dir: str | Path | None = None,
+    block_events: int | None = None,
+) -> dict:
+    """Combine event stores into one shuffled, split store (streaming; memory set by ``memory_mb``).
+
+    Parameters
+    ----------
+    inputs
+        Event stores (same observables, benchmarks and setup).
+    output
+        The combined store; written atomically (nothing is left behind on failure).
+    seed
+        Seed of the shuffle (recorded as ``shuffle_seed``).
+    validation_split, test_split
+        Fractions of events in the validation and test partitions (MadMiner's defaults 0.2/0.2).
+    memory_mb
+        Memory budget for event buffers; one shuffle block takes about a third of it.
+    chunk_size
+        Events per chunk of the output (default: that of the first input).
+    k_factors
+        Optional factor per input (or one for all) multiplying its weights, as in MadMiner.
+    setup
+        Optional setup file: benchmark names are checked against it and its fingerprint is
+        recorded as ``setup_hash``.
+    tmp_dir
+        Directory for the shuffle's temporary block files (default: next to the output).
+    block_events
+        Events per shuffle block, overriding the size derived from ``memory_mb``. The output for
+        a given seed depends on the number of blocks, recorded as ``shuffle_blocks``: reproduce a
+        store with the same seed and the same ``memory_mb`` (or ``block_events``).
+
+    Returns
+    -------
+    dict
+        Summary: ``n_events``, ``partitions``, ``signal_events``, ``background_events``,
+        ``n_blocks``, ``seconds``.
+    """
+    t0 = time.perf_counter()
+    if not inputs:
+        raise InputError("no input stores given", field="inputs")
+    output = Path(output)
+    stores = [EventStore(p) for p in inputs]
+    if any(s.path.resolve() == output.resolve() for s in stores):
+        raise InputError("output would overwrite an input store", file=str(output))
+    check_compatible(stores)
+    setup_hash = (
+        _check_setup(stores, setup) if setup is not None else stores[0].attrs.get("setup_hash")
+    )
+    if k_factors is None:
+        kf = [1.0] * len(stores)
+    elif isinstance(k_factors, int | float):
+        kf = [float(k_factors)] * len(stores)
+    else:
+        kf = [float(k) for k in k_factors]
+        if len(kf) != len(stores):
+            raise ConfigError(
+                f"{len(kf)} k-factors for {len(stores)} input stores", field="k_factors"
+            )
+    if not all(math.isfinite(k) and k > 0 for k in kf):
+        raise ConfigError(f"k-factors must be positive and finite, got {kf}", field="k_factors")
+
+    first = stores[0]
+    n_total = sum(s.n_events for s in stores)
+    parts = split_bounds(n_total, validation_split, test_split)
+    columns = first.columns
+    n_b = len(first.benchmark_names)
+    layout = _Rows(first, columns)
+    row = 8 * layout.width
+    budget = max(float(memory_mb), 16.0) * 2**20
+    block_rows = max(int(block_events or budget / 3 / row), 1)
+    n_blocks = max(math.ceil(n_total / block_rows), 1)
+    read_rows = max(min(first.chunk_size, int(budget / 6 / row), block_rows), 1)
+    chunk = int(chunk_size or first.chunk_size)
+    rng = np.random.default_rng(seed)
+    counts = np.zeros(n_b + 1, np.int64)
+
+    attrs = {
+        "partitions": parts,
+        "split": {"validation_split": float(validation_split), "test_split": float(test_split)},
+        "shuffle_seed": int(seed),
+        "input_files": [str(s.path) for s in stores],
+        "input_events": [s.n_events for s in stores],
+        "k_factors": kf,
+        "observable_definitions": first.attrs.get("observable_definitions"),
+        "setup_hash": setup_hash,
+    }
+    attrs = {k: v for k, v in attrs.items() if v is not None}
+    provenance = make_provenance(
+        stage="combine_events", shuffle_seed=int(seed), inputs=[s.provenance for s in stores]
+    )
+    writer = EventStoreWriter(
+        output,
+        first.observable_names,
+        first.benchmark_names,
+        chunk_size=chunk,
+        provenance=provenance,
+        nuisance_names=first.nuisance_benchmark_names,
+        attrs=attrs,
+    )
+
+    def input_chunks():
+        for s, k in zip(stores, kf):
+            for c in s.iter_chunks(columns, chunk_size=read_rows):
+                counts[:] += count_sampling(c["sampling_benchmark"], n_b, file=str(s.path))
+                if k != 1.0:
+                    c["weights"] *= k
+                    if "nuisance_weights" in c:
+                        c["nuisance_weights"] *= k
+                yield c
+
+    log.info(
+        "combining %d stores, %d events into %s: %d shuffle block(s) of ≤ %d events",
+        len(stores), n_total, output, n_blocks, block_rows,
+    )  # fmt: skip
+    piece = max(chunk, (16 * 2**20 // row) // chunk * chunk)  # ~16 MB, whole chunks
+    with writer:
+        sink = _BackgroundWriter(_AlignedAppender(writer, columns, chunk))
+        try:
+            if n_blocks == 1:
+                mat = layout.empty(n_total)
+                i = 0
+                for c in _prefetch(input_chunks()):
+                    n = len(c["weights"])
+                    layout.pack(c, mat[i : i + n])
+                    i += n
+                _write_permuted(layout.as_void(mat), rng.permutation(n_total), layout, sink, piece)
+                del mat
+            else:
+                _scatter_shuffle(
+                    _prefetch(input_chunks()), sink, layout, n_blocks, rng, output, tmp_dir, piece
+                )
+        except BaseException:
+            sink.abort()
+            raise
+        sink.close()
+        writer.extra_attrs["signal_events"] = [int(v) for v in counts[1:]]
+        writer.extra_attrs["background_events"] = int(counts[0])
+        writer.extra_attrs["shuffle_blocks"] = int(n_blocks)
+        if writer.n_events != n_total:  # pragma: no cover - an inconsistency in the inputs
+            raise InputError(
+                f"wrote {writer.n_events} events, expected {n_total}", file=str(output)
+            )
+    seconds = time.perf_counter() - t0
+    log.info(
+        "wrote %s: %d events in %.2f s (%.0f events/s)", output, n_total, seconds, n_total / seconds
+    )
+    return {
+        "n_events": n_total,
+        "partitions": parts,
+        "signal_events": [int(v) for v in counts[1:]],
+        "background_events": int(counts[0]),
+        "n_blocks": n_blocks,
+        "seconds": seconds,
+    }
+
+
+def _scatter_shuffle(
+    chunks, sink, layout: _Rows, n_blocks, rng, output: Path, tmp_dir, piece
+) -> None:
+    """Pass 1: send events to random blocks on disk; pass 2: permute each block, append it."""
+    bdtype = np.uint8 if n_blocks <= 256 else (np.uint16 if n_blocks <= 65536 else np.int64)
+    parent = Path(tmp_dir) if tmp_dir is not None else output.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=parent, prefix=f".{output.name}.shuffle-") as tmp:
+        tmp = Path(tmp)
+        sizes = np.zeros(n_blocks, np.int64)
+        handles = [open(tmp / f"block{k}.bin", "wb") for k in range(n_blocks)]  # noqa: SIM115
+        try:
+            for c in chunks:
+                n = len(c["weights"])
+                mat = layout.empty(n)
+                layout.pack(c, mat)
+                dest = rng.integers(0, n_blocks, n, dtype=bdtype)
+                order = np.argsort(dest, kind="stable")
+                rows = np.take(layout.as_void(mat), order)
+                del mat
+                edges = np.concatenate(([0], np.cumsum(np.bincount(dest, minlength=n_blocks))))
+                for k in range(n_blocks):
+                    if edges[k + 1] > edges[k]:
+                        rows[edges[k] : edges[k + 1]].tofile(handles[k])
+                sizes += np.diff(edges)
+        finally:
+            for h in handles:
+                h.close()
+        for k in range(n_blocks):
+            path = tmp / f"block{k}.bin"
+            rows = np.fromfile(path, dtype=layout.void)
+            path.unlink()
+            _write_permuted(rows, rng.permutation(int(sizes[k])), layout, sink, piece)
+            del rows

@@ -1,0 +1,46 @@
+# Stage: combine the analysed event stores into one shuffled, split store; MadMiner export.
+# `analysed_stores(wildcards)` (common.smk) lists the analysed stores of all samples and jobs.
+
+
+rule combine_events:
+    input:
+        stores=analysed_stores,
+        setup=f"{RESULTS}/setup/setup.h5",
+    output:
+        directory(f"{RESULTS}/combine_events/events.zarr"),
+    log:
+        f"{LOGS}/combine_events/combine_events.log",
+    benchmark:
+        f"{BENCH}/combine_events/combine_events.tsv"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        config=lambda wc: stage_config("combine"),
+    shell:
+        "eftflow -v combine-events {input.stores} --setup {input.setup} -o {output} "
+        "--config '{params.config}' --memory-mb {resources.mem_mb} 2> {log}"
+
+
+rule export_madminer:
+    input:
+        store=f"{RESULTS}/combine_events/events.zarr",
+        setup=f"{RESULTS}/setup/setup.h5",
+    output:
+        f"{RESULTS}/export_madminer/events.h5",
+    log:
+        f"{LOGS}/export_madminer/export_madminer.log",
+    benchmark:
+        f"{BENCH}/export_madminer/export_madminer.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    shell:
+        "eftflow -v export-madminer {input.store} --setup {input.setup} {output} 2> {log}"
+
+
+rule all_combine:
+    input:
+        rules.combine_events.output,
