@@ -275,7 +275,9 @@ def resolve(
     for cap, key in rules.items():
         if key not in components:
             raise ConfigError(
-                f"rule names component {key!r}, which is not declared", file=file, field=f"rules.{cap}"
+                f"rule names component {key!r}, which is not declared",
+                file=file,
+                field=f"rules.{cap}",
             )
         if components[key].capability != cap:
             raise ConfigError(
@@ -319,7 +321,9 @@ def resolve(
     like_keys: list[str] = []
     work: list[str] = []
     for i, cap in enumerate(targets):
-        kind, key = choose(cap, "the likelihood", f"{tfield}[{i}]" if tfield == "likelihood" else tfield)
+        kind, key = choose(
+            cap, "the likelihood", f"{tfield}[{i}]" if tfield == "likelihood" else tfield
+        )
         if kind != "component" or not components[key].is_likelihood:
             raise ConfigError(
                 f"{cap!r} is not provided by a likelihood component", file=file, field=tfield
@@ -338,9 +342,7 @@ def resolve(
             bindings[key][dep] = (kind, target)
             if kind == "component":
                 work.append(target)
-    deps = {
-        k: {t for kind, t in bindings[k].values() if kind == "component"} for k in chosen
-    }
+    deps = {k: {t for kind, t in bindings[k].values() if kind == "component"} for k in chosen}
     order = topological_order(deps, what="components", file=file, field="components")
     unused = [k for k in components if k not in chosen]
     if unused:

@@ -204,7 +204,9 @@ def _check_json(data: Any, file: str | None) -> None:
     try:
         json.dumps(data, allow_nan=False)
     except (TypeError, ValueError) as err:
-        raise ConfigError(f"scan file holds a value that is not plain data ({err})", file=file) from None
+        raise ConfigError(
+            f"scan file holds a value that is not plain data ({err})", file=file
+        ) from None
 
 
 def load_scan_config(source: str | Path | Mapping) -> ScanSpec:

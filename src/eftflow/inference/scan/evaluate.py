@@ -190,6 +190,7 @@ class Evaluator:
         self.n_rows = self._replay_n
         self.last_point_ids = dict(last_point_ids or {})
         self.scanner_rng: np.random.Generator | None = None
+        self.expected_rng_state: dict | None = None
         self.weights: dict[tuple[int, int], float] = {}
 
     @property
@@ -218,8 +219,6 @@ class Evaluator:
         if m > 0:
             self._replay_batch(unit[:m], loglike[:m], ids[:m])
         if m < n:
-            if self.stop_after is not None and self.n_new >= self.stop_after:
-                self._interrupt("stop_after reached")
             rows, ranks = self._compute(unit[m:])
             pid = np.empty(n - m, dtype=np.int64)
             for r in np.unique(ranks):
@@ -238,8 +237,12 @@ class Evaluator:
             ids[m:, 0], ids[m:, 1] = ranks, pid
             if self.printer.pending >= self.printer.buffer:
                 self.commit()
+            # stop at the end of a call, so that the checkpointed generator state is the one
+            # a replay reaches at the same row
             if self.should_stop():
                 self._interrupt("signal received")
+            if self.stop_after is not None and self.n_new >= self.stop_after:
+                self._interrupt("stop_after reached")
         return loglike, ids
 
     def _replay_batch(self, unit, loglike, ids) -> None:
@@ -260,6 +263,13 @@ class Evaluator:
         self._replay_pos = b
         if b == self._replay_n:
             log.info("resume: replayed %d committed points", self._replay_n)
+            state = None if self.scanner_rng is None else self.scanner_rng.bit_generator.state
+            if self.expected_rng_state is not None and state != self.expected_rng_state:
+                raise InputError(
+                    "resume: the scanner's random state after replaying the committed points "
+                    "differs from the checkpoint's; the scan is not deterministic",
+                    field="rng_states.scanner",
+                )
 
     @property
     def replaying(self) -> bool:

@@ -88,7 +88,9 @@ class Expression:
     def parse(cls, text: str, *, file: str | None = None, field: str | None = None) -> Expression:
         """Parse and check ``text``; raise :class:`ExpressionError` on anything not whitelisted."""
         if not isinstance(text, str) or not text.strip():
-            raise ExpressionError("expected a non-empty arithmetic expression", file=file, field=field)
+            raise ExpressionError(
+                "expected a non-empty arithmetic expression", file=file, field=field
+            )
         try:
             tree = ast.parse(text.strip(), mode="eval")
         except SyntaxError as err:
@@ -123,7 +125,9 @@ class Expression:
         if isinstance(node, ast.Call):
             if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
                 token = node.func.id if isinstance(node.func, ast.Name) else ast.unparse(node.func)
-                raise refuse(token, f"function not allowed (allowed: {', '.join(sorted(FUNCTIONS))})")
+                raise refuse(
+                    token, f"function not allowed (allowed: {', '.join(sorted(FUNCTIONS))})"
+                )
             if node.keywords:
                 raise refuse(node.keywords[0].arg or "**", "keyword arguments are not allowed")
             for arg in node.args:
@@ -157,7 +161,9 @@ class Expression:
         if isinstance(node, ast.Constant):
             return node.value
         if isinstance(node, ast.BinOp):
-            return _BINOPS[type(node.op)](self._eval(node.left, values), self._eval(node.right, values))
+            return _BINOPS[type(node.op)](
+                self._eval(node.left, values), self._eval(node.right, values)
+            )
         if isinstance(node, ast.UnaryOp):
             return _UNARY[type(node.op)](self._eval(node.operand, values))
         if isinstance(node, ast.Call):

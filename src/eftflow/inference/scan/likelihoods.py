@@ -67,9 +67,16 @@ def gaussian_marginalised(x, mu, sigma, sigma_eps):
     return -0.5 * (x - mu) ** 2 / var - 0.5 * (_LN2PI + np.log(var))
 
 
+def _log_erfc(z):
+    """ln erfc(z) without underflow: erfc(z) = 2 Φ(-√2 z)."""
+    return np.log(2.0) + special.log_ndtr(-np.sqrt(2.0) * z)
+
+
 def gaussian_upper_limit(x, mu, sigma, sigma_eps=0.0, profile=False):
     """Eqs. (58), (60), (62): flat for ``mu <= x``, Gaussian fall-off above."""
-    x, mu, sigma, sigma_eps = np.broadcast_arrays(*(np.asarray(v, float) for v in (x, mu, sigma, sigma_eps)))
+    x, mu, sigma, sigma_eps = np.broadcast_arrays(
+        *(np.asarray(v, float) for v in (x, mu, sigma, sigma_eps))
+    )
     d = x - mu
     if np.all(sigma_eps == 0):
         return np.where(d >= 0, 0.0, -0.5 * (d / sigma) ** 2) - 0.5 * _LN2PI - np.log(sigma)
@@ -81,9 +88,9 @@ def gaussian_upper_limit(x, mu, sigma, sigma_eps=0.0, profile=False):
     t1 = (
         -0.5 * d**2 / var
         - 0.5 * np.log(var)
-        + np.log(special.erfc(-(sigma / sigma_eps) * d / np.sqrt(2 * var)))
+        + _log_erfc((sigma / sigma_eps) * d / np.sqrt(2 * var))
     )
-    t2 = -np.log(sigma) + np.log(special.erfc(-d / (np.sqrt(2) * sigma_eps)))
+    t2 = -np.log(sigma) + _log_erfc(-d / (np.sqrt(2) * sigma_eps))
     return np.logaddexp(t1, t2) - 1.5 * np.log(2) - 0.5 * np.log(np.pi)
 
 
@@ -145,7 +152,9 @@ def _sigma_theory(inputs, options, mu):
     return float(np.hypot(st, rel))
 
 
-@scan_function(kind="likelihood", dependencies=_theory_deps, options_schema=_GAUSS_SCHEMA, name="gaussian")
+@scan_function(
+    kind="likelihood", dependencies=_theory_deps, options_schema=_GAUSS_SCHEMA, name="gaussian"
+)
 def gaussian(inputs, options) -> float:
     """Gaussian measurement (or limit) of ``prediction``, with an optional theory error."""
     mu = float(inputs[options["prediction"]])
@@ -177,7 +186,9 @@ _LOGN_SCHEMA = {
 }
 
 
-@scan_function(kind="likelihood", dependencies=_theory_deps, options_schema=_LOGN_SCHEMA, name="lognormal")
+@scan_function(
+    kind="likelihood", dependencies=_theory_deps, options_schema=_LOGN_SCHEMA, name="lognormal"
+)
 def lognormal(inputs, options) -> float:
     """Lognormal measurement of a positive ``prediction``, optional multiplicative theory error."""
     mu = float(inputs[options["prediction"]])
@@ -249,11 +260,15 @@ def load_fisher(path: str | Path) -> dict:
         raise InputError("missing 'fisher_information'", file=str(path), field="fisher_information")
     info = np.asarray(data["fisher_information"], dtype=float)
     if info.ndim != 2 or info.shape[0] != info.shape[1] or not np.allclose(info, info.T):
-        raise InputError("must be a symmetric square matrix", file=str(path), field="fisher_information")
+        raise InputError(
+            "must be a symmetric square matrix", file=str(path), field="fisher_information"
+        )
     names = [str(n) for n in np.atleast_1d(data.get("parameters", []))]
     if len(names) != info.shape[0]:
         raise InputError(
-            f"needs {info.shape[0]} parameter names, got {len(names)}", file=str(path), field="parameters"
+            f"needs {info.shape[0]} parameter names, got {len(names)}",
+            file=str(path),
+            field="parameters",
         )
     center = np.asarray(data.get("center", np.zeros(len(names))), dtype=float)
     return {"fisher_information": info, "parameters": names, "center": center}
@@ -272,7 +287,12 @@ def _fisher_setup(options, file, field):
             field=f"{field}.parameters",
         )
     center = np.asarray(options.get("center", data["center"]), dtype=float)
-    return {**options, "_names": list(names), "_info": data["fisher_information"], "_center": center}
+    return {
+        **options,
+        "_names": list(names),
+        "_info": data["fisher_information"],
+        "_center": center,
+    }
 
 
 @scan_function(

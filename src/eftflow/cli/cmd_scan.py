@@ -1,0 +1,73 @@
+"""``eftflow scan``: run a GAMBIT-style global scan from a scan file (also under mpiexec)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+__all__ = ["register"]
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "scan",
+        help="run a global scan (models, priors, likelihood components, scanner) from a YAML file",
+        description=(
+            "Run a global scan described by SCANFILE (see docs/scans.md). Works in one process or "
+            "under `mpiexec -n N eftflow scan ...`. Exit status 3: stopped on a signal "
+            "(SIGTERM/SIGINT/SIGUSR1) after writing a checkpoint; rerun with --resume."
+        ),
+    )
+    p.add_argument("scanfile", help="scan file (YAML)")
+    p.add_argument(
+        "-o", "--output", default=None, help="output directory (default: the file's 'output')"
+    )
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--resume", action="store_true", help="continue an interrupted scan in the output directory"
+    )
+    mode.add_argument(
+        "--force", action="store_true", help="overwrite an existing scan in the output directory"
+    )
+    p.add_argument(
+        "--stop-after",
+        type=int,
+        default=None,
+        metavar="N",
+        help="checkpoint and stop after N new points",
+    )
+    p.add_argument("--no-mpi", action="store_true", help="never use MPI, even under a launcher")
+    p.add_argument(
+        "--plots", action="store_true", help="also write profile/posterior plots to OUTPUT/plots"
+    )
+    p.set_defaults(handler=_handler)
+
+
+def _handler(args: argparse.Namespace) -> int:
+    from eftflow.inference.scan.checkpoint import EXIT_INTERRUPTED
+    from eftflow.inference.scan.run import ScanInterrupted, run_scan
+
+    try:
+        summary = run_scan(
+            args.scanfile,
+            output=args.output,
+            resume=args.resume,
+            force=args.force,
+            stop_after=args.stop_after,
+            use_mpi=False if args.no_mpi else None,
+        )
+    except ScanInterrupted as err:
+        print(
+            f"eftflow: scan interrupted ({err}); checkpoint written, rerun with --resume",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    if summary is None:  # MPI rank > 0
+        return 0
+    if args.plots:
+        from eftflow.plotting.scan import plot_scan
+
+        plot_scan(summary.output)
+    print(json.dumps(summary.to_dict(), default=float))
+    return 0
