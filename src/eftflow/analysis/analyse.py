@@ -1,0 +1,276 @@
+"""Analysis over chunks with Dask: object store → event store (observables + weights).
+
+One plain function (:func:`analyse_chunk`) processes one chunk of events: it reads the chunk from
+the object store, evaluates observables, cuts and efficiencies, and returns numpy arrays. The
+driver (:func:`analyse_events`) runs these functions on a local Dask cluster sized from the job's
+threads and memory (or in-process for one thread), keeps a bounded number of chunks in flight and
+appends the results, in order, to an :class:`~eftflow.store.events.EventStoreWriter` — so memory
+stays flat however large the input is, and the output appears only when complete.
+
+Weights: the object store carries one weight column per benchmark of the generator; with a setup,
+the physics benchmarks (in setup order) become ``weights`` and the nuisance benchmarks
+``nuisance_weights``. Efficiencies multiply both.
+
+Example
+-------
+>>> # analyse_events("objects.zarr", "events.zarr", {"default_observables": True}, setup=setup)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import numpy as np
+
+from eftflow.analysis.objects import ObjectStore
+from eftflow.analysis.observables import Analysis
+from eftflow.errors import InputError
+
+__all__ = ["analyse_events", "analyse_chunk", "dask_client", "benchmark_columns"]
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def dask_client(threads: int = 1, memory_mb: int = 2000) -> Iterator[object | None]:
+    """A Dask client on a local cluster of ``threads`` one-thread workers, or ``None`` for one thread.
+
+    The one place that starts and stops Dask for this stage (swap it for ``eftflow.cluster``).
+    Logs ``Dask dashboard: <link>`` first.
+    """
+    if threads <= 1:
+        yield None
+        return
+    from dask.distributed import Client, LocalCluster
+
+    per_worker = max(int(memory_mb) // int(threads), 256)
+    cluster = LocalCluster(
+        n_workers=int(threads),
+        threads_per_worker=1,
+        processes=True,
+        memory_limit=f"{per_worker}MB",
+        dashboard_address="127.0.0.1:0",
+        silence_logs=logging.ERROR,
+    )
+    client = Client(cluster)
+    try:
+        log.info("Dask dashboard: %s", client.dashboard_link)
+        yield client
+    finally:
+        client.close()
+        cluster.close()
+
+
+def benchmark_columns(
+    store_names: list[str], setup=None, *, file=None
+) -> tuple[list[int], list[str], list[int], list[str]]:
+    """Indices/names of the physics and nuisance weight columns for ``setup`` (all physics without one)."""
+    if setup is None:
+        return list(range(len(store_names))), list(store_names), [], []
+    phys = [b.name for b in setup.physics_benchmarks()]
+    nuis = sorted(b.name for b in setup.benchmarks.values() if b.is_nuisance)
+    missing = [n for n in phys if n not in store_names]
+    if missing:
+        raise InputError(
+            f"the events have no weights for benchmark(s) {', '.join(missing)} of the setup "
+            f"(they have: {', '.join(store_names)}); regenerate with this setup",
+            file=file,
+            field="benchmark_names",
+        )
+    nuis_present = [n for n in nuis if n in store_names]
+    if nuis and len(nuis_present) < len(nuis):
+        log.warning(
+            "no event weights for nuisance benchmarks %s: nuisance weights left out",
+            [n for n in nuis if n not in store_names],
+        )
+        nuis_present = []
+    return (
+        [store_names.index(n) for n in phys],
+        phys,
+        [store_names.index(n) for n in nuis_present],
+        nuis_present,
+    )
+
+
+def analyse_chunk(
+    path: str,
+    start: int,
+    stop: int,
+    analysis: Analysis,
+    schema: Mapping,
+    phys_idx: list[int],
+    nuis_idx: list[int],
+) -> dict:
+    """Analyse events [start, stop) of an object store; returns numpy arrays of the kept events."""
+    chunk = ObjectStore(path).read(start, stop)
+    result = analysis.compile(schema).run(chunk["objects"])
+    w = chunk["weights"][result.keep]
+    factor = result.efficiency[:, None]
+    return {
+        "observables": result.observables,
+        "weights": w[:, phys_idx] * factor,
+        "nuisance_weights": w[:, nuis_idx] * factor if nuis_idx else None,
+        "sampling_benchmark": chunk["sampling_benchmark"][result.keep],
+        "cutflow": result.cutflow,
+        "n_in": stop - start,
+    }
+
+
+def analyse_events(
+    input_path,
+    output_path,
+    analysis: Analysis | Mapping,
+    *,
+    setup=None,
+    threads: int = 1,
+    memory_mb: int = 2000,
+    chunk_size: int | None = None,
+    provenance: dict | None = None,
+    config_file: str | None = None,
+) -> dict:
+    """Run the analysis on an object store and write the event store atomically.
+
+    Parameters
+    ----------
+    input_path
+        Object store written by ``eftflow simulate-detector``.
+    output_path
+        Event store to write (``*.zarr``).
+    analysis
+        An :class:`Analysis` or the ``analysis`` config section.
+    setup
+        The :class:`~eftflow.setup.EFTSetup` (selects physics and nuisance weight columns).
+    threads, memory_mb
+        Resources of the job: Dask workers and their memory.
+    chunk_size
+        Events per task (default: the config's ``chunk_size``, else the store's chunking).
+
+    Returns
+    -------
+    dict
+        ``n_in``, ``n_out``, ``cutflow``, ``cross_sections`` (pb per benchmark), ``seconds``.
+
+    Raises
+    ------
+    InputError
+        Unreadable input, all events failing the cuts (nothing is written then).
+    ExpressionError
+        Bad expressions or unknown object/observable names (before any work is done).
+    """
+    from eftflow.store.events import EventStoreWriter, make_provenance
+
+    t0 = time.perf_counter()
+    if not isinstance(analysis, Analysis):
+        section = dict(analysis or {})
+        chunk_size = chunk_size or section.get("chunk_size")
+        analysis = Analysis.from_config(section, file=config_file)
+    store = ObjectStore(input_path)
+    analysis.compile(store.schema)  # fail early, in the driver
+    phys_idx, phys, nuis_idx, nuis = benchmark_columns(
+        store.benchmark_names, setup, file=str(input_path)
+    )
+    step = int(chunk_size or store.chunk_size)
+    bounds = [(i, min(i + step, store.n_events)) for i in range(0, store.n_events, step)]
+    prov = make_provenance(
+        stage="analyse_events",
+        input=str(input_path),
+        upstream=store.provenance,
+        detector=store.detector,
+        **(provenance or {}),
+    )
+    cutflow: dict[str, int] = {}
+    n_out = 0
+    xs = np.zeros(len(phys))
+    writer = EventStoreWriter(
+        output_path,
+        analysis.observable_names,
+        phys,
+        chunk_size=step,
+        provenance=prov,
+        nuisance_names=nuis or None,
+        attrs={"cutflow": cutflow},
+    )
+    args = (str(input_path),)
+    with writer, dask_client(threads, memory_mb) as client:
+        if client is None:
+            results = (
+                analyse_chunk(*args, i0, i1, analysis, store.schema, phys_idx, nuis_idx)
+                for i0, i1 in bounds
+            )
+        else:
+            results = _ordered(
+                client, bounds, args, analysis, store.schema, phys_idx, nuis_idx, 2 * threads
+            )
+        for k, res in enumerate(results):
+            for key, v in res["cutflow"].items():
+                cutflow[key] = cutflow.get(key, 0) + v
+            n = len(res["sampling_benchmark"])
+            if n:
+                writer.append(
+                    observables=res["observables"],
+                    weights=res["weights"],
+                    sampling_benchmark=res["sampling_benchmark"],
+                    nuisance_weights=res["nuisance_weights"],
+                )
+                xs += res["weights"].sum(axis=0)
+                n_out += n
+            if (k + 1) % 10 == 0 or k + 1 == len(bounds):
+                rate = bounds[k][1] / max(time.perf_counter() - t0, 1e-9)
+                log.info(
+                    "chunk %d/%d: %d events kept, %.0f events/s", k + 1, len(bounds), n_out, rate
+                )
+        if n_out == 0:
+            flow = "; ".join(f"{c!r}: {v}" for c, v in cutflow.items())
+            raise InputError(
+                f"all {store.n_events} events fail the cuts (events left after each: {flow}); "
+                "nothing written",
+                file=str(input_path),
+                field="analysis.cuts",
+            )
+        writer.extra_attrs["cutflow"] = {"input": store.n_events, **cutflow}
+    seconds = time.perf_counter() - t0
+    log.info(
+        "wrote %s: %d of %d events (%.0f events/s)",
+        output_path,
+        n_out,
+        store.n_events,
+        store.n_events / max(seconds, 1e-9),
+    )
+    return {
+        "n_in": store.n_events,
+        "n_out": n_out,
+        "cutflow": cutflow,
+        "cross_sections": dict(zip(phys, xs.tolist())),
+        "seconds": seconds,
+        "output": Path(output_path),
+    }
+
+
+def _ordered(client, bounds, args, analysis, schema, phys_idx, nuis_idx, max_in_flight):
+    """Submit chunk tasks with at most ``max_in_flight`` pending; yield results in order."""
+    pending: deque = deque()
+    it = iter(bounds)
+    for i0, i1 in it:
+        pending.append(
+            client.submit(
+                analyse_chunk, *args, i0, i1, analysis, schema, phys_idx, nuis_idx, pure=False
+            )
+        )
+        if len(pending) >= max_in_flight:
+            break
+    while pending:
+        fut = pending.popleft()
+        res = fut.result()
+        nxt = next(it, None)
+        if nxt is not None:
+            pending.append(
+                client.submit(
+                    analyse_chunk, *args, *nxt, analysis, schema, phys_idx, nuis_idx, pure=False
+                )
+            )
+        yield res
