@@ -1,0 +1,157 @@
+"""Fisher-information figures (MadMiner's ``plot_fisher_information_contours_2d``,
+``plot_fisherinfo_barplot``, ``plot_distribution_of_information``) and σ(θ) curves.
+
+They read results (matrices, covariances, per-bin arrays) and compute nothing new beyond drawing
+matrices from their covariance for the uncertainty bands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from eftflow.plotting import use_agg
+
+__all__ = [
+    "plot_fisher_information_contours_2d",
+    "plot_fisherinfo_barplot",
+    "plot_distribution_of_information",
+    "plot_cross_sections",
+]
+
+
+def _ellipse(info, center, contour_distance=1.0, n=200):
+    """Points of {θ: (θ−c)ᵀ I (θ−c) = d²} for a 2×2 information matrix (None if not positive)."""
+    info = 0.5 * (np.asarray(info, float) + np.asarray(info, float).T)
+    vals, vecs = np.linalg.eigh(info)
+    if np.any(vals <= 0):
+        return None
+    phi = np.linspace(0, 2 * np.pi, n)
+    circle = np.stack([np.cos(phi), np.sin(phi)])
+    pts = vecs @ (circle * (contour_distance / np.sqrt(vals))[:, None])
+    return pts + np.asarray(center, float)[:, None]
+
+
+def plot_fisher_information_contours_2d(
+    informations: Sequence,
+    covariances: Sequence | None = None,
+    labels: Sequence[str] | None = None,
+    *,
+    parameter_names: Sequence[str] = ("θ₁", "θ₂"),
+    center=(0.0, 0.0),
+    contour_distance: float = 1.0,
+    n_samples: int = 100,
+    seed: int = 0,
+    output=None,
+):
+    """Ellipses {Δθᵀ I Δθ = d²} (d = 1: the 68 % CL direction-wise error ellipse of I⁻¹), one per
+    analysis, with an uncertainty band drawn from ``n_samples`` matrices sampled from each
+    covariance. Returns the figure (and saves it if ``output`` is given)."""
+    from eftflow.inference.fisher.manipulate import sample_information
+
+    plt = use_agg()
+    fig, ax = plt.subplots(figsize=(5, 5))
+    rng = np.random.default_rng(seed)
+    labels = (
+        list(labels) if labels is not None else [f"analysis {i}" for i in range(len(informations))]
+    )
+    for i, info in enumerate(informations):
+        color = f"C{i}"
+        cov = None if covariances is None else covariances[i]
+        if cov is not None and n_samples > 0:
+            for draw in sample_information(info, cov, n_samples, rng):
+                e = _ellipse(draw, center, contour_distance)
+                if e is not None:
+                    ax.plot(e[0], e[1], color=color, alpha=min(0.5, 10.0 / n_samples), lw=0.5)
+        e = _ellipse(info, center, contour_distance)
+        if e is not None:
+            ax.plot(e[0], e[1], color=color, lw=1.5, label=labels[i])
+    ax.set_xlabel(parameter_names[0])
+    ax.set_ylabel(parameter_names[1])
+    ax.legend(loc="best", fontsize="small")
+    fig.tight_layout()
+    if output is not None:
+        fig.savefig(output)
+        plt.close(fig)
+    return fig
+
+
+def plot_fisherinfo_barplot(informations: Sequence, labels: Sequence[str], *, output=None):
+    """Bars of the determinant (top) and eigenvalues (bottom, log scale) per analysis."""
+    plt = use_agg()
+    infos = [0.5 * (np.asarray(i) + np.asarray(i).T) for i in informations]
+    dets = [np.linalg.det(i) for i in infos]
+    eig = [np.sort(np.linalg.eigvalsh(i))[::-1] for i in infos]
+    fig, (a1, a2) = plt.subplots(2, 1, figsize=(max(4, 1.2 * len(infos)), 6))
+    x = np.arange(len(infos))
+    a1.bar(x, dets, color=[f"C{i}" for i in x])
+    a1.set_ylabel("det I")
+    a1.set_xticks(x, labels, rotation=30, ha="right", fontsize="small")
+    k = max(len(e) for e in eig)
+    width = 0.8 / k
+    for j in range(k):
+        a2.bar(
+            x + (j - (k - 1) / 2) * width,
+            [max(e[j], 1e-300) if j < len(e) else 0 for e in eig],
+            width,
+            label=f"λ{j + 1}",
+        )
+    a2.set_yscale("log")
+    a2.set_ylabel("eigenvalues of I")
+    a2.set_xticks(x, labels, rotation=30, ha="right", fontsize="small")
+    a2.legend(fontsize="small")
+    fig.tight_layout()
+    if output is not None:
+        fig.savefig(output)
+        plt.close(fig)
+    return fig
+
+
+def plot_distribution_of_information(
+    bin_boundaries, sigma_bins, full_bins, rate_bins=None, *, observable: str = "x", output=None
+):
+    """Cross section per bin and the determinant of the information in each bin (truth and rate);
+    under- and overflow bins are drawn one bin width beyond the range."""
+    plt = use_agg()
+    b = np.asarray(bin_boundaries, float)
+    width = b[1] - b[0] if b.size > 1 else 1.0
+    edges = np.r_[b[0] - width, b, b[-1] + width]
+    centers = 0.5 * (edges[1:] + edges[:-1])
+    det_full = np.array([np.linalg.det(np.atleast_2d(m)) for m in full_bins])
+    fig, a1 = plt.subplots(figsize=(6, 4))
+    a1.step(centers, det_full, where="mid", color="C0", label="det I (truth)")
+    if rate_bins is not None:
+        det_rate = np.array([np.linalg.det(np.atleast_2d(m)) for m in rate_bins])
+        a1.step(centers, det_rate, where="mid", color="C1", ls="--", label="det I (rate)")
+    a1.set_xlabel(observable)
+    a1.set_ylabel("determinant of the information per bin")
+    a2 = a1.twinx()
+    a2.bar(centers, sigma_bins, width=np.diff(edges), color="grey", alpha=0.25, label="σ per bin")
+    a2.set_ylabel("σ [pb]")
+    a1.legend(loc="upper left", fontsize="small")
+    fig.tight_layout()
+    if output is not None:
+        fig.savefig(output)
+        plt.close(fig)
+    return fig
+
+
+def plot_cross_sections(
+    thetas, xsec, xsec_error, *, parameter: int = 0, parameter_name: str = "θ", output=None
+):
+    """σ(θ) with its statistical error band along one parameter."""
+    plt = use_agg()
+    t = np.asarray(thetas, float)[:, parameter]
+    order = np.argsort(t)
+    xs, err = np.asarray(xsec)[order], np.asarray(xsec_error)[order]
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.plot(t[order], xs, color="C0")
+    ax.fill_between(t[order], xs - err, xs + err, color="C0", alpha=0.3)
+    ax.set_xlabel(parameter_name)
+    ax.set_ylabel("σ [pb]")
+    fig.tight_layout()
+    if output is not None:
+        fig.savefig(output)
+        plt.close(fig)
+    return fig

@@ -1,0 +1,383 @@
+"""Per-event weights w(x|θ, ν) and their gradients, chunk by chunk (the numerics under sampling and Fisher).
+
+For an event with benchmark weights W_b (pb, store column order mapped to the setup's physics
+benchmarks), sampling id s, nuisance coefficients a_i, b_i:
+
+    w(θ, ν) = k_s / f · Σ_b m_b(θ) W_b · exp(Σ_i a_i ν_i + b_i ν_i²)
+    ∂w/∂θ_p = k_s / f · Σ_b ∂_p m_b(θ) W_b · exp(...)
+    ∂w/∂ν_i = w · (a_i + 2 b_i ν_i)
+
+* m(θ), ∂m(θ): the setup's morphing weights and gradients (benchmark one-hot without morphing).
+* f: the fraction of the store's events in the partition read (:mod:`eftflow.sampling.partitions`).
+* k_s: MadMiner's mixing factor n_s/Σn for events generated at benchmark s (1 for background),
+  applied when all events are used (``subset=None``). With ``subset=b`` (MadMiner's
+  ``sample_only_from_closest_benchmark``) only events with s = b or s = −1 are used, unscaled:
+  each generated sample on its own estimates the full cross section.
+* a, b: MadMiner's nuisance morphing (:mod:`eftflow.physics.nuisance`) with the reference
+  benchmark's weight as nominal (the setup's ``is_reference`` benchmark, else the first).
+
+Cross sections are Σ over events of w, with statistical error sqrt(Σ w²) (weights already scaled
+by 1/f, so this is sqrt(Σ w_raw²)/f as for MadMiner).
+
+:class:`WeightModel` is built once on the driver from a store and a setup; its
+:class:`ChunkContext` is a small picklable object that Dask tasks use to load and process one
+chunk (:func:`load_chunk`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from eftflow.errors import InputError, MorphingError
+from eftflow.sampling.partitions import partition_bounds
+
+__all__ = ["WeightModel", "ChunkContext", "Chunk", "load_chunk", "open_store"]
+
+log = logging.getLogger(__name__)
+
+_STORES: dict = {}
+
+
+def open_store(path: str):
+    """The :class:`~eftflow.store.events.EventStore` at ``path`` (cached per process)."""
+    from eftflow.store.events import EventStore
+
+    meta = Path(path) / "zarr.json"
+    key = (path, meta.stat().st_mtime_ns if meta.exists() else None)
+    store = _STORES.get(key)
+    if store is None:
+        store = _STORES[key] = EventStore(path)
+    return store
+
+
+@dataclass
+class ChunkContext:
+    """Everything a chunk task needs (small numpy arrays; picklable)."""
+
+    path: str
+    columns: np.ndarray  # store weight column of each setup physics benchmark
+    factors: np.ndarray  # mixing factor by sampling id (index -1 = background)
+    fraction: float
+    nu_pos: list  # store nuisance-weight column at ν_i=+1 (or None)
+    nu_neg: list  # ... at ν_i=−1 (or None)
+    ref_column: int  # store weight column of the nominal (reference) benchmark
+    include_nuisance: bool = True
+
+    @property
+    def n_nuisance(self) -> int:
+        return len(self.nu_pos) if self.include_nuisance else 0
+
+
+@dataclass
+class Chunk:
+    """One chunk of events after selection and scaling."""
+
+    start: int
+    index: np.ndarray  # global event indices (selected)
+    W: np.ndarray  # (n, n_b) scaled benchmark weights, setup order
+    x: np.ndarray | None  # (n, n_obs)
+    a: np.ndarray  # (n_nu, n)
+    b: np.ndarray  # (n_nu, n)
+
+    @property
+    def n(self) -> int:
+        return self.W.shape[0]
+
+    def take(self, rows, *, with_x: bool = False) -> Chunk:
+        """The events at positions ``rows`` (an index array or a slice) as a new chunk."""
+        x = None if self.x is None or not with_x else self.x[rows]
+        return Chunk(
+            self.start, self.index[rows], self.W[rows], x, self.a[:, rows], self.b[:, rows]
+        )
+
+    def factors(self, nus: np.ndarray) -> np.ndarray | None:
+        """exp(aᵀν + bᵀν²): (n, n_points), or None when ν has no components or is all zero."""
+        if self.a.shape[0] == 0 or not np.any(nus):
+            return None
+        return np.exp(self.a.T @ nus.T + self.b.T @ (nus * nus).T)
+
+    def weights(self, m: np.ndarray, nus: np.ndarray | None = None) -> np.ndarray:
+        """w for points with morphing rows ``m`` (n_points, n_b) → (n, n_points)."""
+        w = self.W @ m.T
+        if nus is not None:
+            f = self.factors(nus)
+            if f is not None:
+                w *= f
+        return w
+
+    def weights_t(self, m: np.ndarray, nus: np.ndarray | None = None) -> np.ndarray:
+        """Like :meth:`weights` but transposed, (n_points, n) (fast row-wise reductions)."""
+        w = m @ self.W.T
+        if nus is not None:
+            f = self.factors(nus)
+            if f is not None:
+                w *= f.T
+        return w
+
+    def gradients(self, m, dm, nus, w=None) -> np.ndarray:
+        """∇w → (n, n_points, n_p + n_nu) (ν components only if the context has nuisances)."""
+        n_pts, n_p, n_b = dm.shape
+        g = np.einsum("eb,kpb->ekp", self.W, dm)
+        f = self.factors(nus) if nus is not None else None
+        if f is not None:
+            g *= f[:, :, None]
+        if self.a.shape[0] == 0:
+            return g
+        w = self.weights(m, nus) if w is None else w
+        gn = w[:, :, None] * (self.a.T[:, None, :] + 2.0 * self.b.T[:, None, :] * nus[None, :, :])
+        return np.concatenate([g, gn], axis=2)
+
+
+def load_chunk(
+    ctx: ChunkContext, i0: int, i1: int, subset: int | None, *, with_x: bool = False
+) -> Chunk:
+    """Read events [i0, i1) and select/scale them (``subset``: MadMiner's closest-benchmark mode)."""
+    store = open_store(ctx.path)
+    cols = ["weights", "sampling_benchmark"]
+    if with_x:
+        cols.append("observables")
+    need_nu = ctx.include_nuisance and len(ctx.nu_pos) > 0
+    if need_nu:
+        cols.append("nuisance_weights")
+    data = next(store.iter_chunks(cols, start=i0, stop=i1, chunk_size=i1 - i0))
+    sb = data["sampling_benchmark"]
+    raw = data["weights"]
+    if subset is None:
+        factor = ctx.factors[sb] / ctx.fraction
+        sel = slice(None)
+        index = np.arange(i0, i1)
+    else:
+        mask = (sb == subset) | (sb < 0)
+        sel = np.flatnonzero(mask)
+        index = i0 + sel
+        factor = np.full(sel.size, 1.0 / ctx.fraction)
+    raw = raw[sel]
+    W = raw[:, ctx.columns] * factor[:, None]
+    x = data["observables"][sel] if with_x else None
+    if need_nu:
+        from eftflow.physics.nuisance import nuisance_coefficients
+
+        nw = data["nuisance_weights"][sel]
+        nominal = raw[:, ctx.ref_column]
+        pos = [nw[:, j] for j in ctx.nu_pos]
+        neg = [None if j is None else nw[:, j] for j in ctx.nu_neg]
+        try:
+            a, b = nuisance_coefficients(nominal, pos, neg)
+        except InputError as err:
+            raise InputError(
+                f"events {i0}-{i1}: {err.message}", file=ctx.path, field="nuisance_weights"
+            ) from None
+    else:
+        a = b = np.zeros((0, W.shape[0]))
+    return Chunk(i0, index, W, x, a, b)
+
+
+class WeightModel:
+    """Weights of a store's events at any (θ, ν) for a setup, per partition.
+
+    Parameters
+    ----------
+    store
+        :class:`~eftflow.store.events.EventStore` or its path.
+    setup
+        :class:`~eftflow.setup.EFTSetup` (or a setup-file path).
+    partition
+        ``train``, ``validation``, ``test`` or ``all``.
+    include_nuisance
+        Use the setup's nuisance parameters (if the store has nuisance weights).
+    setup_file
+        Path of the setup file: checked against the store's ``setup_hash`` attribute if both exist.
+    """
+
+    def __init__(
+        self,
+        store,
+        setup,
+        *,
+        partition: str = "all",
+        include_nuisance: bool = True,
+        setup_file=None,
+    ):
+        from eftflow.setup import EFTSetup
+        from eftflow.store.combine import sampling_factors, setup_fingerprint
+        from eftflow.store.events import EventStore
+
+        if not hasattr(setup, "parameter_names"):
+            setup_file = setup if setup_file is None else setup_file
+            setup = EFTSetup.from_file(setup)
+        self.store = store if isinstance(store, EventStore) else EventStore(store)
+        self.setup = setup
+        path = str(self.store.path)
+        if setup_file is not None and self.store.attrs.get("setup_hash") is not None:
+            if setup_fingerprint(setup_file) != self.store.attrs["setup_hash"]:
+                raise InputError(
+                    f"store was made with a different setup than {setup_file} (setup_hash differs)",
+                    file=path,
+                    field="attrs.setup_hash",
+                )
+        self.parameter_names = list(setup.parameter_names)
+        phys = setup.physics_benchmarks()
+        self.benchmark_names = [b.name for b in phys]
+        self.benchmark_values = setup.benchmark_array()
+        missing = [n for n in self.benchmark_names if n not in self.store.benchmark_names]
+        if missing:
+            raise InputError(
+                f"store lacks weights for benchmark(s) {', '.join(missing)} of the setup "
+                f"(store has {', '.join(self.store.benchmark_names)}): store and setup do not match",
+                file=path,
+                field="attrs.benchmark_names",
+            )
+        columns = np.array(
+            [self.store.benchmark_names.index(n) for n in self.benchmark_names], np.int64
+        )
+        try:
+            self.morpher = setup.morpher
+        except MorphingError:
+            self.morpher = None
+        self.partition = partition
+        self.start, self.stop, self.fraction = partition_bounds(self.store, partition)
+        factors = sampling_factors(self.store)
+        counts = self.store.attrs.get("signal_events")
+        if counts is None:
+            counts = self._count_ids()
+        self.signal_events = np.asarray(counts, np.int64)
+        # nuisance parameters
+        nu_names = self.store.nuisance_benchmark_names or []
+        self.nuisance_names: list[str] = []
+        pos, neg = [], []
+        if include_nuisance and setup.nuisance_parameters and nu_names:
+            for nu in setup.nuisance_parameters.values():
+                for bench in (nu.benchmark_positive, nu.benchmark_negative):
+                    if bench is not None and bench not in nu_names:
+                        raise InputError(
+                            f"nuisance parameter {nu.name} needs weights of benchmark {bench!r}, which the store "
+                            f"lacks (it has {', '.join(nu_names)})",
+                            file=path,
+                            field="attrs.nuisance_benchmark_names",
+                        )
+                if nu.benchmark_positive is None:
+                    continue
+                self.nuisance_names.append(nu.name)
+                pos.append(nu_names.index(nu.benchmark_positive))
+                neg.append(
+                    None if nu.benchmark_negative is None else nu_names.index(nu.benchmark_negative)
+                )
+        elif include_nuisance and setup.nuisance_parameters and not nu_names:
+            log.warning(
+                "setup declares nuisance parameters but %s has no nuisance weights: ignored", path
+            )
+        ref = [b.name for b in phys if b.is_reference]
+        ref_name = ref[0] if ref else self.benchmark_names[0]
+        self.reference_benchmark = ref_name
+        self.ctx = ChunkContext(
+            path=path,
+            columns=columns,
+            factors=factors,
+            fraction=self.fraction,
+            nu_pos=pos,
+            nu_neg=neg,
+            ref_column=self.store.benchmark_names.index(ref_name),
+            include_nuisance=bool(pos),
+        )
+
+    def _count_ids(self) -> np.ndarray:
+        from eftflow.store.combine import count_sampling
+
+        total = np.zeros(len(self.store.benchmark_names) + 1, np.int64)
+        for c in self.store.iter_chunks(["sampling_benchmark"]):
+            total += count_sampling(
+                c["sampling_benchmark"], len(self.store.benchmark_names), file=str(self.store.path)
+            )
+        return total[1:]
+
+    # --- parameters --------------------------------------------------------------------------
+    @property
+    def n_parameters(self) -> int:
+        return len(self.parameter_names)
+
+    @property
+    def n_nuisance(self) -> int:
+        return len(self.nuisance_names)
+
+    @property
+    def n_benchmarks(self) -> int:
+        return len(self.benchmark_names)
+
+    def check_theta(self, theta, *, field: str = "theta") -> np.ndarray:
+        from eftflow.sampling.specs import check_theta_dimension
+
+        return check_theta_dimension(theta, self.n_parameters, field=field)
+
+    def check_nu(self, nu, n_points: int, *, field: str = "nu") -> np.ndarray:
+        """ν as (n_points, n_nuisance): None → zeros; a wrong dimension raises InputError."""
+        if nu is None:
+            return np.zeros((n_points, self.n_nuisance))
+        arr = np.atleast_2d(np.asarray(nu, float))
+        if arr.shape[1] != self.n_nuisance:
+            raise InputError(
+                f"ν must have {self.n_nuisance} components ({', '.join(self.nuisance_names) or 'none'}), "
+                f"got shape {np.shape(nu)}",
+                field=field,
+            )
+        return np.broadcast_to(arr, (n_points, self.n_nuisance)).copy()
+
+    def theta_matrix(self, theta) -> np.ndarray:
+        """Morphing weights m(θ): (n_points, n_benchmarks) in setup order."""
+        theta = self.check_theta(theta)
+        if self.morpher is not None:
+            return np.asarray(self.morpher.weights(theta))
+        out = np.zeros((theta.shape[0], self.n_benchmarks))
+        for i, t in enumerate(theta):
+            hit = np.flatnonzero(
+                np.all(np.isclose(self.benchmark_values, t, rtol=0, atol=1e-12), axis=1)
+            )
+            if hit.size == 0:
+                raise MorphingError(
+                    f"θ = {t.tolist()} is no benchmark and the setup has no morphing", field="theta"
+                )
+            out[i, hit[0]] = 1.0
+        return out
+
+    def dtheta_matrix(self, theta) -> np.ndarray:
+        """Gradients ∂m/∂θ: (n_points, n_parameters, n_benchmarks). Needs morphing."""
+        theta = self.check_theta(theta)
+        if self.morpher is None:
+            raise MorphingError(
+                "scores and gradients need a morphing setup (set_morphing)", field="morphing"
+            )
+        return np.asarray(self.morpher.gradients(theta))
+
+    def closest_benchmark(self, theta) -> int:
+        """Store column of the physics benchmark closest to θ among those with generated events.
+
+        Sampling ids refer to store columns; returns the id to select (MadMiner's
+        ``_find_closest_benchmark``: Euclidean distance, benchmarks without events excluded).
+        """
+        theta = np.asarray(theta, float).ravel()
+        d = np.linalg.norm(self.benchmark_values - theta[None, :], axis=1)
+        col = self.ctx.columns
+        has = self.signal_events[col] > 0 if self.signal_events.size else np.ones_like(d, bool)
+        if not np.any(has):
+            raise InputError(
+                "no event was generated at any physics benchmark (all sampling ids are -1): cannot sample only "
+                "from the closest benchmark",
+                file=self.ctx.path,
+                field="sampling_benchmark",
+            )
+        d = d + 1e9 * (~has)
+        return int(col[int(np.argmin(d))])
+
+    def chunk_ranges(self, chunk_size: int | None = None) -> list[tuple[int, int]]:
+        """Event ranges [i0, i1) covering the partition, aligned to the store's chunks."""
+        step = int(chunk_size or self.store.chunk_size)
+        out = []
+        i = self.start
+        while i < self.stop:
+            j = min((i // step + 1) * step, self.stop)
+            out.append((i, j))
+            i = j
+        return out
