@@ -51,7 +51,9 @@ def _check_bounds(lower: float, upper: float, name: str) -> tuple[float, float]:
             f"constraint bounds [{lo}, {hi}] are empty", field=f"constraints.{name}"
         )
     if lo == -math.inf and hi == math.inf:
-        raise InputError("a constraint needs a lower or an upper bound", field=f"constraints.{name}")
+        raise InputError(
+            "a constraint needs a lower or an upper bound", field=f"constraints.{name}"
+        )
     return lo, hi
 
 

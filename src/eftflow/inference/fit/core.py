@@ -144,7 +144,13 @@ class Fit:
             ok = all(c.violation(base) <= 1e-8 for c in self.constraints)
             return MinimizeOutcome(base[idx], fval, ok, "nothing free", 1, "none"), base
         x0 = np.clip(base[idx], pars.lower[idx], pars.upper[idx])
-        f0 = fun(x0)
+        try:
+            f0 = fun(x0)
+        except (ArithmeticError, ValueError) as err:
+            raise InputError(
+                f"the objective failed at the starting values ({type(err).__name__}: {err})",
+                field="parameters",
+            ) from None
         if not math.isfinite(f0):
             raise InputError(
                 f"the objective is not finite ({f0}) at the starting values "
@@ -175,7 +181,9 @@ class Fit:
         """
         out, full = self._minimize(options=options or None)
         viol = {c.name: c.violation(full) for c in self.constraints}
-        bad = {k: v for k, v in viol.items() if v > 1e-6 * max(1.0, abs(self.parameters.scales).max())}
+        bad = {
+            k: v for k, v in viol.items() if v > 1e-6 * max(1.0, abs(self.parameters.scales).max())
+        }
         if bad:
             raise InfeasibleConstraintError(
                 "the constraints cannot be satisfied together (violation "

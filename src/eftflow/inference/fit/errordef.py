@@ -12,7 +12,7 @@ parameters simultaneously is ``{theta : F(theta) - F_min <= UP}`` with
 Example
 -------
 >>> round(up(sigma=1, n_params=2), 4)
-2.2958
+2.2957
 >>> up(sigma=2, kind="nll")
 2.0
 """

@@ -44,10 +44,12 @@ class _Profiler:
         self.ok = True
         scales = fit.parameters.scales
         self.ctol = 1e-6 * max(1.0, float(np.abs(scales).max()))
+        # an infeasible fixing makes SLSQP run to its iteration limit: keep that short
+        self.options = {"maxiter": 200} if fit.backend_name == "scipy" else None
 
     def __call__(self, fix: dict[str, float]) -> float:
         start = self.last.copy()
-        out, full = self.fit._minimize(fix=fix, start=start)
+        out, full = self.fit._minimize(fix=fix, start=start, options=self.options)
         if any(c.violation(full) > self.ctol for c in self.fit.constraints):
             return _OUTSIDE
         if not math.isfinite(out.fval):
@@ -61,7 +63,7 @@ def _bracket_root(g, x0: float, step: float, limit: float, direction: int, tol: 
     """Root of ``g`` (``g(x0) < 0``) along ``direction``; returns (root, hit_limit)."""
     from scipy.optimize import brentq
 
-    a, ga = x0, g(x0)
+    a = x0
     dist = step
     while True:
         b = x0 + direction * dist
@@ -73,7 +75,7 @@ def _bracket_root(g, x0: float, step: float, limit: float, direction: int, tol: 
             break
         if hit:
             return b, True
-        a, ga = b, gb
+        a = b
         dist *= 2.0
         if dist > 1e6 * step:
             return b, True
@@ -141,7 +143,9 @@ def confidence(fit, name: str, *, sigma=None, cl=None) -> ConfidenceResult:
     )
 
 
-def scan(fit, name: str, *, values=None, bounds=2, nvalues: int = 11, profile: bool) -> ProfileResult:
+def scan(
+    fit, name: str, *, values=None, bounds=2, nvalues: int = 11, profile: bool
+) -> ProfileResult:
     """Slice (``profile=False``) or profile; see :meth:`Fit.likelihood_profile`."""
     opt = fit._require_optimum()
     i = _free_index(fit, name)
@@ -215,6 +219,4 @@ def contour(fit, x: str, y: str, *, numpoints=20, sigma=None, cl=None, n_params=
         r, _ = _bracket_root(g, 0.0, min(r0, 0.5 * rmax), rmax, +1, 1e-9 * r0)
         xs.append(center[0] + r * dx)
         ys.append(center[1] + r * dy)
-    return ContourResult(
-        x, y, np.array(xs), np.array(ys), target, center, prof.ok, "profile-rays"
-    )
+    return ContourResult(x, y, np.array(xs), np.array(ys), target, center, prof.ok, "profile-rays")

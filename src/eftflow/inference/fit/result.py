@@ -129,8 +129,14 @@ class ConfidenceResult:
 
     def summary(self) -> str:
         lo, hi = self.interval
-        flags = [f for f, on in (("lower limit hit", self.at_lower_limit),
-                                 ("upper limit hit", self.at_upper_limit)) if on]
+        flags = [
+            f
+            for f, on in (
+                ("lower limit hit", self.at_lower_limit),
+                ("upper limit hit", self.at_upper_limit),
+            )
+            if on
+        ]
         text = (
             f"{self.name} = {self.value:.6g} -{self.errn:.4g} +{self.errp:.4g}  "
             f"[{lo:.6g}, {hi:.6g}]  UP={self.up:.4g}  method={self.method}  "

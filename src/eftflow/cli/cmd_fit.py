@@ -1,0 +1,324 @@
+"""``eftflow compute-limits``: asymptotic limits from a counting or histogram description.
+
+The input file (YAML or JSON) has ``kind: counting`` or ``kind: histogram``::
+
+    kind: counting            # CLs upper limit on the signal strength mu
+    cl: 0.95
+    test_stat: qtilde         # or q
+    counting:
+      signal: 5.0
+      background: 10.0
+      observed: 12            # optional: without it only expected limits are given
+      signal_uncertainty: 0.05      # optional, relative
+      background_uncertainty: 0.1   # optional, relative
+
+    kind: histogram           # exclusion of theta grid points
+    cl: 0.95
+    nuisance_mode: profile    # or marginalise
+    histogram:
+      parameters: [cW, cY]
+      theta: [[0, 0], [0, 1], ...]          # grid points (n_points, k)
+      signal: [[...], [...], ...]           # expected counts per grid point and bin
+      background: [...]                     # optional, per bin
+      observed: [...]                       # optional, per bin
+      asimov_theta: [0, 0]                  # optional (a grid point): expected exclusion
+      systematics:                          # optional; relative effects at +1 sigma
+        - {name: lumi, signal: 0.02, background: 0.02}
+
+It writes the limits as JSON (``-o``) and optionally a figure (``--plot``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import tempfile
+
+__all__ = ["register", "compute_limits", "run_compute_limits"]
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "compute-limits",
+        help="asymptotic CLs limits / theta-grid exclusion from a counting or histogram spec",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("spec", help="YAML or JSON description (see above)")
+    p.add_argument("-o", "--output", required=True, help="output JSON file")
+    p.add_argument("--plot", default=None, help="optional figure (png/pdf)")
+    p.set_defaults(handler=run_compute_limits)
+
+
+def run_compute_limits(args: argparse.Namespace) -> int:
+    spec = _read_spec(args.spec)
+    result, figure_data = compute_limits(spec, file=args.spec)
+    _write_json(result, args.output)
+    if args.plot:
+        _plot(figure_data, spec, args.plot)
+    log.info("limits written to %s", args.output)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _read_spec(path: str) -> dict:
+    import yaml
+
+    from eftflow.errors import InputError
+
+    try:
+        with open(path) as fh:
+            text = fh.read()
+    except OSError as err:
+        raise InputError(f"cannot read the limits description: {err.strerror}", file=path) from None
+    try:
+        data = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as err:
+        raise InputError(f"not valid YAML/JSON: {err}", file=path) from None
+    if not isinstance(data, dict):
+        raise InputError("the description must be a mapping", file=path)
+    return data
+
+
+def _write_json(obj, path: str) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(obj, fh, indent=2)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _get(section: dict, key: str, where: str, file, *, kind=float, default=..., allowed=None):
+    from eftflow.errors import InputError
+
+    if key not in section:
+        if default is ...:
+            raise InputError("missing required key", file=file, field=f"{where}.{key}")
+        return default
+    value = section[key]
+    if allowed is not None:
+        if value not in allowed:
+            raise InputError(
+                f"must be one of {', '.join(map(str, allowed))}, got {value!r}",
+                file=file,
+                field=f"{where}.{key}",
+            )
+        return value
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise InputError(
+            f"expected {kind.__name__}, got {value!r}", file=file, field=f"{where}.{key}"
+        ) from None
+
+
+def _check_keys(section, allowed: set, where: str, file) -> None:
+    from eftflow.errors import InputError
+
+    if not isinstance(section, dict):
+        raise InputError("expected a mapping", file=file, field=where)
+    unknown = sorted(set(section) - allowed)
+    if unknown:
+        raise InputError(
+            f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}",
+            file=file,
+            field=f"{where}.{unknown[0]}",
+        )
+
+
+def compute_limits(spec: dict, *, file: str | None = None) -> tuple[dict, dict]:
+    """Compute the limits of a description; returns ``(JSON-able result, objects for plots)``."""
+    from eftflow.errors import InputError
+
+    _check_keys(
+        spec, {"kind", "cl", "test_stat", "nuisance_mode", "counting", "histogram"}, "", file
+    )
+    kind = _get(spec, "kind", "", file, allowed=("counting", "histogram"))
+    cl = _get(spec, "cl", "", file, default=0.95)
+    if not 0 < cl < 1:
+        raise InputError(f"cl must be in (0, 1), got {cl}", file=file, field="cl")
+    if kind == "counting":
+        return _counting(spec, cl, file)
+    if "histogram" not in spec:
+        raise InputError("missing required key", file=file, field="histogram")
+    return _histogram(spec, cl, file)
+
+
+def _counting(spec, cl, file):
+    from eftflow.errors import InputError
+    from eftflow.inference.asimov import counting_model
+    from eftflow.inference.limits import upper_limit
+
+    sec = spec.get("counting")
+    _check_keys(
+        sec,
+        {"signal", "background", "observed", "signal_uncertainty", "background_uncertainty"},
+        "counting",
+        file,
+    )
+    s = _get(sec, "signal", "counting", file)
+    b = _get(sec, "background", "counting", file)
+    if not s > 0:
+        raise InputError(f"signal must be > 0, got {s}", file=file, field="counting.signal")
+    if not b >= 0:
+        raise InputError(
+            f"background must be >= 0, got {b}", file=file, field="counting.background"
+        )
+    su = _get(sec, "signal_uncertainty", "counting", file, default=None)
+    bu = _get(sec, "background_uncertainty", "counting", file, default=None)
+    for key, v in (("signal_uncertainty", su), ("background_uncertainty", bu)):
+        if v is not None and not 0 <= v < 10:
+            raise InputError(
+                f"relative uncertainty must be in [0, 10), got {v}",
+                file=file,
+                field=f"counting.{key}",
+            )
+    n = _get(sec, "observed", "counting", file, default=None)
+    test_stat = _get(spec, "test_stat", "", file, default="qtilde", allowed=("q", "qtilde"))
+    model = counting_model(s, b, signal_uncertainty=su, background_uncertainty=bu)
+    data = model.make_data([b if n is None else n])
+    ul = upper_limit(model, data, cl=cl, test_stat=test_stat)
+    out = {"kind": "counting", **ul.to_dict()}
+    if n is None:
+        out["observed"] = None
+        ul.observed = None
+    return out, {"limit": ul}
+
+
+def _histogram(spec, cl, file):
+    import numpy as np
+
+    from eftflow.errors import InputError
+    from eftflow.inference.asimov import BinnedPoissonModel, Systematic
+    from eftflow.inference.limits import model_exclusion
+
+    sec = spec["histogram"]
+    _check_keys(
+        sec,
+        {"parameters", "theta", "signal", "background", "observed", "asimov_theta", "systematics"},
+        "histogram",
+        file,
+    )
+    mode = _get(
+        spec, "nuisance_mode", "", file, default="profile", allowed=("profile", "marginalise")
+    )
+
+    def array(key, ndim, default=...):
+        if key not in sec:
+            if default is ...:
+                raise InputError("missing required key", file=file, field=f"histogram.{key}")
+            return default
+        try:
+            arr = np.asarray(sec[key], dtype=float)
+        except (TypeError, ValueError):
+            raise InputError("expected numbers", file=file, field=f"histogram.{key}") from None
+        if arr.ndim != ndim or arr.size == 0 or not np.all(np.isfinite(arr)):
+            raise InputError(
+                f"expected a non-empty {ndim}D array of finite numbers",
+                file=file,
+                field=f"histogram.{key}",
+            )
+        return arr
+
+    theta = array("theta", 2)
+    sig = array("signal", 2)
+    n_points, k = theta.shape
+    if sig.shape[0] != n_points:
+        raise InputError(
+            f"{sig.shape[0]} rows of counts for {n_points} grid points",
+            file=file,
+            field="histogram.signal",
+        )
+    if np.any(sig < 0):
+        raise InputError("expected counts must be >= 0", file=file, field="histogram.signal")
+    n_bins = sig.shape[1]
+    names = sec.get("parameters") or [f"theta_{i}" for i in range(k)]
+    if not isinstance(names, list) or len(names) != k:
+        raise InputError(f"expected {k} parameter names", file=file, field="histogram.parameters")
+    bkg = array("background", 1, default=np.zeros(n_bins))
+    obs = array("observed", 1, default=None)
+    for key, arr in (("background", bkg), ("observed", obs)):
+        if arr is not None and arr.shape != (n_bins,):
+            raise InputError(
+                f"expected {n_bins} bins, got {arr.shape[0]}", file=file, field=f"histogram.{key}"
+            )
+    index = {tuple(t): i for i, t in enumerate(theta)}
+
+    def yields(th):
+        i = index.get(tuple(np.asarray(th, dtype=float)))
+        if i is None:
+            raise InputError(
+                f"theta {th.tolist()} is not a grid point", file=file, field="histogram.theta"
+            )
+        return np.stack([sig[i], bkg])
+
+    systs = []
+    for j, item in enumerate(sec.get("systematics") or []):
+        where = f"histogram.systematics[{j}]"
+        _check_keys(item, {"name", "signal", "background"}, where, file)
+        if "name" not in item:
+            raise InputError("missing required key", file=file, field=f"{where}.name")
+        effects = {s: item[s] for s in ("signal", "background") if s in item}
+        systs.append(Systematic(str(item["name"]), effects))
+    try:
+        model = BinnedPoissonModel(
+            yields, n_bins=n_bins, samples=["signal", "background"], systematics=systs
+        )
+    except InputError as err:  # name the file and the key path in it
+        raise InputError(err.message, file=file, field=f"histogram.{err.field}") from None
+    data = model.make_data(obs) if obs is not None else None
+    asimov_theta = array("asimov_theta", 1, default=None)
+    if asimov_theta is not None:
+        hits = np.flatnonzero(np.all(np.isclose(theta, asimov_theta), axis=1))
+        if asimov_theta.shape != (k,) or hits.size == 0:
+            raise InputError(
+                "asimov_theta must be one of the grid points",
+                file=file,
+                field="histogram.asimov_theta",
+            )
+        asimov_theta = theta[hits[0]]
+    if data is None and asimov_theta is None:
+        raise InputError(
+            "give observed counts and/or asimov_theta", file=file, field="histogram.observed"
+        )
+    res = model_exclusion(
+        model, theta, data=data, theta_asimov=asimov_theta, cl=cl, mode=mode, refine=False
+    )
+    shape = _grid_shape(theta)
+    for r in res.values():
+        r.shape = shape
+    out = {"kind": "histogram", "parameters": names, "cl": cl, "nuisance_mode": mode}
+    out.update({key: r.to_dict() for key, r in res.items()})
+    return out, {"exclusion": res, "names": names}
+
+
+def _grid_shape(theta):
+    """Shape if the points form a full Cartesian grid in ``ij`` order, else None."""
+    import numpy as np
+
+    axes = [np.unique(theta[:, i]) for i in range(theta.shape[1])]
+    if int(np.prod([a.size for a in axes])) != len(theta):
+        return None
+    mesh = np.stack([m.ravel() for m in np.meshgrid(*axes, indexing="ij")], axis=-1)
+    return tuple(a.size for a in axes) if np.array_equal(mesh, theta) else None
+
+
+def _plot(figure_data: dict, spec: dict, path: str) -> None:
+    from eftflow.plotting.fit import plot_exclusion, plot_limit_bands
+
+    if "limit" in figure_data:
+        plot_limit_bands(figure_data["limit"], path=path)
+    else:
+        plot_exclusion(figure_data["exclusion"], names=figure_data["names"], path=path)

@@ -1,0 +1,157 @@
+"""Figures of fits and limits: profiles, MINOS contours, limit bands and exclusion grids.
+
+Headless (matplotlib's Agg backend, imported lazily). Each function returns the figure and, with
+``path``, writes it atomically (temporary file in the same directory, then renamed).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+__all__ = ["plot_profiles", "plot_contours", "plot_limit_bands", "plot_exclusion", "save_figure"]
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, path: str | os.PathLike) -> None:
+    """Save ``fig`` to ``path`` atomically (format from the suffix)."""
+    path = os.fspath(path)
+    directory = os.path.dirname(path) or "."
+    suffix = os.path.splitext(path)[1] or ".png"
+    fd, tmp = tempfile.mkstemp(dir=directory, suffix=suffix)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, format=suffix.lstrip("."), bbox_inches="tight")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _finish(fig, path):
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+def plot_profiles(profiles, *, levels: Sequence[float] = (1.0, 4.0), path=None, ax=None):
+    """``F - F_min`` of :class:`~eftflow.inference.fit.ProfileResult` objects, with UP lines."""
+    plt = _plt()
+    profiles = [profiles] if not isinstance(profiles, list | tuple) else list(profiles)
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(5, 4))
+    for p in profiles:
+        ax.plot(p.values, p.delta, marker=".", label=f"{p.name} ({p.kind})")
+    for lv in levels:
+        ax.axhline(lv, color="grey", lw=0.8, ls="--")
+    ax.set_xlabel(profiles[0].name if len({p.name for p in profiles}) == 1 else "parameter")
+    ax.set_ylabel(r"$F - F_\mathrm{min}$")
+    ax.legend(frameon=False)
+    return _finish(fig, path)
+
+
+def plot_contours(contours, *, path=None, ax=None):
+    """MINOS contours (:class:`~eftflow.inference.fit.ContourResult`), closed, with the optimum."""
+    plt = _plt()
+    contours = [contours] if not isinstance(contours, list | tuple) else list(contours)
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(5, 4))
+    for c in contours:
+        ang = np.arctan2(c.y - c.center[1], c.x - c.center[0])
+        order = np.argsort(ang)
+        xs, ys = np.append(c.x[order], c.x[order][0]), np.append(c.y[order], c.y[order][0])
+        ax.plot(xs, ys, label=f"UP = {c.up:.3g}")
+    c0 = contours[0]
+    ax.plot(*c0.center, marker="+", color="k", ms=10)
+    ax.set_xlabel(c0.x_name)
+    ax.set_ylabel(c0.y_name)
+    ax.legend(frameon=False)
+    return _finish(fig, path)
+
+
+def plot_limit_bands(limit, *, label: str = r"$\mu$", path=None, ax=None):
+    """Observed upper limit against the expected median and +-1/2 sigma bands."""
+    plt = _plt()
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(5, 2.5))
+    e = np.asarray(limit.expected)
+    ax.fill_betweenx([0, 1], e[0], e[4], color="#ffdd44", label=r"expected $\pm 2\sigma$")
+    ax.fill_betweenx([0, 1], e[1], e[3], color="#44bb44", label=r"expected $\pm 1\sigma$")
+    ax.axvline(e[2], color="k", ls="--", label="expected median")
+    if limit.observed is not None:
+        ax.axvline(limit.observed, color="k", lw=2, label="observed")
+    ax.set_yticks([])
+    ax.set_xlabel(f"{100 * limit.cl:g}% CL upper limit on {label}")
+    ax.legend(frameon=False, fontsize=8)
+    return _finish(fig, path)
+
+
+def plot_exclusion(results: Mapping, *, names: Sequence[str] | None = None, path=None, ax=None):
+    """Exclusion on a theta grid: p-value curves (1D) or CL contours (2D grids).
+
+    ``results`` maps ``"observed"``/``"expected"`` to
+    :class:`~eftflow.inference.limits.ExclusionResult`; expected bands are drawn when present.
+    """
+    plt = _plt()
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(5, 4))
+    first = next(iter(results.values()))
+    k = first.theta.shape[1]
+    names = list(names) if names else [rf"$\theta_{i}$" for i in range(k)]
+    alpha = 1.0 - first.cl
+    if k == 1:
+        order = np.argsort(first.theta[:, 0])
+        x = first.theta[order, 0]
+        exp = results.get("expected")
+        if exp is not None and exp.p_bands is not None:
+            b = {n: v[order] for n, v in exp.p_bands.items()}
+            ax.fill_between(x, b[2], b[-2], color="#ffdd44", label=r"expected $\pm 2\sigma$")
+            ax.fill_between(x, b[1], b[-1], color="#44bb44", label=r"expected $\pm 1\sigma$")
+        for key, style in (("expected", "--"), ("observed", "-")):
+            if key in results:
+                ax.plot(x, results[key].p_value[order], "k" + style, label=key)
+        ax.axhline(alpha, color="r", lw=0.8, label=f"{100 * first.cl:g}% CL")
+        ax.set_yscale("log")
+        ax.set_xlabel(names[0])
+        ax.set_ylabel("p-value")
+    elif k == 2 and first.shape is not None:
+        shape = first.shape
+        xg = first.theta[:, 0].reshape(shape)
+        yg = first.theta[:, 1].reshape(shape)
+        exp = results.get("expected")
+        if exp is not None and exp.p_bands is not None:
+            for n, color in ((2, "#ffdd44"), (1, "#44bb44")):
+                ax.contourf(
+                    xg,
+                    yg,
+                    exp.p_bands[-n].reshape(shape),
+                    levels=[alpha, 1.0],
+                    colors=[color],
+                    alpha=0.6,
+                )
+        for key, style in (("expected", "dashed"), ("observed", "solid")):
+            if key in results:
+                ax.contour(
+                    xg,
+                    yg,
+                    results[key].p_value.reshape(shape),
+                    levels=[alpha],
+                    colors="k",
+                    linestyles=style,
+                )
+                ax.plot([], [], "k" + ("--" if style == "dashed" else "-"), label=key)
+        ax.plot(*first.best_theta, "k+", ms=10)
+        ax.set_xlabel(names[0])
+        ax.set_ylabel(names[1])
+    else:
+        ax.text(0.5, 0.5, f"{k}-dimensional grid: no plot", ha="center", transform=ax.transAxes)
+    ax.legend(frameon=False, fontsize=8)
+    return _finish(fig, path)
