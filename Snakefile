@@ -9,6 +9,11 @@ configfile: "config/config.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/setup.smk"
+include: "workflow/rules/generate.smk"
+include: "workflow/rules/analysis.smk"
+include: "workflow/rules/combine.smk"
+include: "workflow/rules/sampling.smk"
+include: "workflow/rules/scan.smk"
 
 
 rule all:

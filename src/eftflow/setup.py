@@ -302,6 +302,15 @@ class EFTSetup:
             )
         self.systematics[name] = syst
 
+    def norm_nuisance_factors(self) -> dict[str, float]:
+        """{nuisance benchmark: factor} of the norm systematics (weight = reference weight × factor)."""
+        out = {}
+        for n in self.nuisance_parameters.values():
+            syst = self.systematics.get(n.systematic)
+            if syst is not None and syst.type == "norm" and n.benchmark_positive:
+                out[n.benchmark_positive] = float(syst.value)
+        return out
+
     # --- (de)serialisation -----------------------------------------------------------------
     def to_dict(self) -> dict:
         names = self.parameter_names

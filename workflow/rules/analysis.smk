@@ -1,17 +1,12 @@
 # Stages: detector simulation (particle store -> object store) and analysis (object store -> event
-# store). Paths: results/shower/{sample}/{job}.zarr -> results/simulate_detector/{sample}/{job}.zarr
+# store). Paths: results/shower_events/{sample}/{job}.zarr -> results/simulate_detector/{sample}/{job}.zarr
 # -> results/analyse_events/{sample}/{job}.zarr. The (sample, job) list comes from
-# `generation_jobs()` (common.smk) when it exists.
-
-
-def _detector_jobs():
-    jobs = globals().get("generation_jobs")
-    return list(jobs()) if jobs else []
+# `generation_jobs()` (common.smk).
 
 
 rule simulate_detector:
     input:
-        events=f"{RESULTS}/shower/{{sample}}/{{job}}.zarr",
+        events=f"{RESULTS}/shower_events/{{sample}}/{{job}}.zarr",
         setup=f"{RESULTS}/setup/setup.h5",
     output:
         directory(f"{RESULTS}/simulate_detector/{{sample}}/{{job}}.zarr"),
@@ -19,14 +14,17 @@ rule simulate_detector:
         f"{LOGS}/simulate_detector/{{sample}}/{{job}}.log",
     benchmark:
         f"{BENCH}/simulate_detector/{{sample}}/{{job}}.tsv"
+    conda:
+        ENV
     threads: 4
     resources:
         mem_mb=8000,
         runtime=60,
     params:
         config=lambda wc: stage_config("detector"),
+        sampling=lambda wc: sampling_option(wc.sample),
     shell:
-        "eftflow -v simulate-detector {input.events} --setup {input.setup} -o {output} "
+        "eftflow -v simulate-detector {input.events} --setup {input.setup} -o {output} {params.sampling} "
         "--config '{params.config}' --threads {threads} --memory-mb {resources.mem_mb} 2> {log}"
 
 
@@ -40,6 +38,8 @@ rule analyse_events:
         f"{LOGS}/analyse_events/{{sample}}/{{job}}.log",
     benchmark:
         f"{BENCH}/analyse_events/{{sample}}/{{job}}.tsv"
+    conda:
+        ENV
     threads: 4
     resources:
         mem_mb=8000,
@@ -55,7 +55,7 @@ rule all_detector:
     input:
         [
             f"{RESULTS}/simulate_detector/{sample}/{job}.zarr"
-            for sample, job in _detector_jobs()
+            for sample, job in detector_jobs()
         ],
 
 
@@ -63,5 +63,5 @@ rule all_analyse:
     input:
         [
             f"{RESULTS}/analyse_events/{sample}/{job}.zarr"
-            for sample, job in _detector_jobs()
+            for sample, job in detector_jobs()
         ],

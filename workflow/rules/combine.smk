@@ -12,6 +12,8 @@ rule combine_events:
         f"{LOGS}/combine_events/combine_events.log",
     benchmark:
         f"{BENCH}/combine_events/combine_events.tsv"
+    conda:
+        ENV
     threads: 2
     resources:
         mem_mb=4000,
@@ -33,6 +35,8 @@ rule export_madminer:
         f"{LOGS}/export_madminer/export_madminer.log",
     benchmark:
         f"{BENCH}/export_madminer/export_madminer.tsv"
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=2000,

@@ -33,6 +33,60 @@ def stage_config(*sections):
     return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
 
+GEN_BACKEND = config["generation"]["backend"]
+
+
+def generation_jobs():
+    """[(sample, job index), ...] of every generator job, from the `generation` section."""
+    section = config["generation"]
+    out = []
+    for sample, spec in section["samples"].items():
+        n_jobs = int((spec or {}).get("n_jobs", section["n_jobs"]))
+        out += [(sample, job) for job in range(n_jobs)]
+    return out
+
+
+def sampling_option(sample):
+    """`--sampling-benchmark NAME` when the config names the sample's sampling benchmark."""
+    spec = config["generation"]["samples"].get(sample) or {}
+    name = spec.get("sampling_benchmark")
+    return f"--sampling-benchmark {name}" if name else ""
+
+
+def generated_outputs():
+    ext = "zarr" if GEN_BACKEND == "toy" else "lhe.gz"
+    return [
+        f"{RESULTS}/generate_events/{sample}/{job}.{ext}"
+        for sample, job in generation_jobs()
+    ]
+
+
+def analysed_stores(wildcards=None):
+    """The event stores (observables + weights) that combine_events merges."""
+    if GEN_BACKEND == "toy":
+        return generated_outputs()
+    return [
+        f"{RESULTS}/analyse_events/{sample}/{job}.zarr"
+        for sample, job in generation_jobs()
+    ]
+
+
+def detector_jobs():
+    """The (sample, job) pairs that go through shower, detector and analysis."""
+    return [] if GEN_BACKEND == "toy" else generation_jobs()
+
+
+def scan_files():
+    """Scan name -> scan file, from the `scan` section."""
+    return config["scan"]["files"]
+
+
 def all_targets():
-    """Everything `rule all` builds (extended by each stage's rules)."""
-    return [f"{RESULTS}/setup/setup.h5", f"{RESULTS}/setup/morphing_basis.png"]
+    """Everything `rule all` builds."""
+    return [
+        f"{RESULTS}/setup/setup.h5",
+        f"{RESULTS}/setup/morphing_basis.png",
+        f"{RESULTS}/combine_events/events.zarr",
+        f"{RESULTS}/compute_fisher_information/fisher_information.json",
+        f"{RESULTS}/augment_samples",
+    ]

@@ -11,6 +11,8 @@ rule augment_samples:
         f"{LOGS}/augment_samples/augment_samples.log",
     benchmark:
         f"{BENCH}/augment_samples/augment_samples.tsv"
+    conda:
+        ENV
     threads: 4
     resources:
         mem_mb=4000,
@@ -33,6 +35,8 @@ rule compute_fisher_information:
         f"{LOGS}/compute_fisher_information/compute_fisher_information.log",
     benchmark:
         f"{BENCH}/compute_fisher_information/compute_fisher_information.tsv"
+    conda:
+        ENV
     threads: 4
     resources:
         mem_mb=4000,

@@ -3,10 +3,6 @@
 # `srun`/`mpiexec -n {resources.tasks}`; `eftflow scan` uses all ranks it is started with.
 
 
-def scan_files():
-    return config.get("scan", {}).get("files", {"example": "config/examples/scan.yaml"})
-
-
 rule scan:
     input:
         scanfile=lambda wc: scan_files()[wc.name],
@@ -16,6 +12,8 @@ rule scan:
         "logs/scan/{name}.log",
     benchmark:
         "benchmarks/scan/{name}.tsv"
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=4000,

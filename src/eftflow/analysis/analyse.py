@@ -82,19 +82,21 @@ def benchmark_columns(
             file=file,
             field="benchmark_names",
         )
-    nuis_present = [n for n in nuis if n in store_names]
-    if nuis and len(nuis_present) < len(nuis):
-        log.warning(
-            "no event weights for nuisance benchmarks %s: nuisance weights left out",
-            [n for n in nuis if n not in store_names],
-        )
-        nuis_present = []
-    return (
-        [store_names.index(n) for n in phys],
-        phys,
-        [store_names.index(n) for n in nuis_present],
-        nuis_present,
-    )
+    # nuisance columns: (store column, factor); a norm systematic's column is derived from the
+    # reference (first physics) benchmark times its variation when the events do not carry it
+    norm = setup.norm_nuisance_factors()
+    ref = store_names.index(phys[0])
+    nuis_cols, nuis_names = [], []
+    for n in nuis:
+        if n in store_names:
+            nuis_cols.append((store_names.index(n), 1.0))
+        elif n in norm:
+            nuis_cols.append((ref, norm[n]))
+        else:
+            log.warning("no event weights for nuisance benchmark %s: nuisance weights left out", n)
+            return [store_names.index(b) for b in phys], phys, [], []
+        nuis_names.append(n)
+    return [store_names.index(n) for n in phys], phys, nuis_cols, nuis_names
 
 
 def analyse_chunk(
@@ -104,7 +106,7 @@ def analyse_chunk(
     analysis: Analysis,
     schema: Mapping,
     phys_idx: list[int],
-    nuis_idx: list[int],
+    nuis_idx: list[tuple[int, float]],
 ) -> dict:
     """Analyse events [start, stop) of an object store; returns numpy arrays of the kept events."""
     chunk = ObjectStore(path).read(start, stop)
@@ -114,7 +116,9 @@ def analyse_chunk(
     return {
         "observables": result.observables,
         "weights": w[:, phys_idx] * factor,
-        "nuisance_weights": w[:, nuis_idx] * factor if nuis_idx else None,
+        "nuisance_weights": (
+            np.stack([w[:, i] * f for i, f in nuis_idx], axis=1) * factor if nuis_idx else None
+        ),
         "sampling_benchmark": chunk["sampling_benchmark"][result.keep],
         "cutflow": result.cutflow,
         "n_in": stop - start,

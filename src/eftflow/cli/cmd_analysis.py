@@ -107,7 +107,10 @@ def run_simulate_detector(args) -> int:
     src.sampling_benchmark = _sampling_index(
         args.sampling_benchmark, src.benchmark_names, src.provenance
     )
-    seed = job_seed(int(cfg.get("seed", 0)), Path(args.input).name, 0, stage="detector")
+    sample_key = (
+        f"{Path(args.input).parent.name}/{Path(args.input).name}"  # unique per sample and job
+    )
+    seed = job_seed(int(cfg.get("seed", 0)), sample_key, 0, stage="detector")
     job = DetectorJob(
         src,
         Path(args.output),

@@ -231,5 +231,9 @@ def get_detector(
             file=file,
             field="detector.backend",
         )
+    # backend options may sit in a sub-section named after the backend (the config schema's form)
+    options = dict(options or {})
+    merged = {k: v for k, v in options.items() if k not in BACKENDS}
+    merged.update(options.get(backend) or {})
     module = importlib.import_module(f"eftflow.detector.{backend}")
-    return module.create(dict(options or {}), file=file)
+    return module.create(merged, file=file)

@@ -140,7 +140,7 @@ OPTIONS_SCHEMA = {
     "$defs": {
         "mll_range": {
             "type": "array",
-            "items": [{"type": "number", "minimum": 0}, {"type": ["number", "null"]}],
+            "prefixItems": [{"type": "number", "minimum": 0}, {"type": ["number", "null"]}],
             "minItems": 2,
             "maxItems": 2,
         }
@@ -169,6 +169,14 @@ def _slice_name(lo: float, hi: float | None) -> str:
         )
 
     return f"mll_{fmt(lo)}_{fmt(hi)}"
+
+
+def _sm_benchmark(names: list[str], theta: np.ndarray) -> str | None:
+    """The first benchmark at θ = 0 (the builtin generator always samples at the SM)."""
+    for name, row in zip(names, theta):
+        if not np.any(row):
+            return name
+    return None
 
 
 def samples_from_options(options: dict) -> dict[str, tuple[float, float | None]]:
@@ -353,6 +361,7 @@ class BuiltinGenerator:
                 "seed": int(job.seed),
                 "sample": job.sample,
                 "job_index": int(job.job_index),
+                "sampling_benchmark": job.sampling_benchmark or _sm_benchmark(bnames, theta),
                 "mll": list(mll),
                 "leptons": list(leptons),
                 "ecm": ecm,

@@ -332,7 +332,8 @@ def shower_lhe(
     n_acc = 0
     prov = make_provenance(
         stage="shower", lhe=str(lhe), seed=int(seed), shower_mode=mode, pythia_settings=settings,
-        pythia_version=_pythia_version(), generator=header["provenance"], **(provenance or {}),
+        pythia_version=_pythia_version(), generator=header["provenance"],
+        sampling_benchmark=(header["provenance"] or {}).get("sampling_benchmark"), **(provenance or {}),
     )  # fmt: skip
     try:
         if hepmc is not None:
