@@ -39,6 +39,7 @@ import numpy as np
 
 from eftflow.analysis import vectors as vec
 from eftflow.errors import ConfigError
+from eftflow.physics.expression import FUNCTIONS as UNARY_FUNCTIONS
 
 __all__ = [
     "Function",
@@ -141,20 +142,7 @@ class ObjectView:
 
 
 _ELEMENTWISE = {
-    "sqrt": np.sqrt,
-    "exp": np.exp,
-    "log": np.log,
-    "log10": np.log10,
-    "sin": np.sin,
-    "cos": np.cos,
-    "tan": np.tan,
-    "arcsin": np.arcsin,
-    "arccos": np.arccos,
-    "arctan": np.arctan,
-    "sinh": np.sinh,
-    "cosh": np.cosh,
-    "tanh": np.tanh,
-    "abs": np.abs,
+    **UNARY_FUNCTIONS,
     "sign": np.sign,
     "floor": np.floor,
     "ceil": np.ceil,

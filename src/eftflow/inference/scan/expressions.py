@@ -18,35 +18,19 @@ Example
 from __future__ import annotations
 
 import ast
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from eftflow.errors import ExpressionError
+from eftflow.physics.expression import CONSTANTS
+from eftflow.physics.expression import FUNCTIONS as UNARY_FUNCTIONS
 
 __all__ = ["Expression", "FUNCTIONS", "CONSTANTS"]
 
-FUNCTIONS = {
-    "exp": np.exp,
-    "log": np.log,
-    "log10": np.log10,
-    "sqrt": np.sqrt,
-    "abs": np.abs,
-    "sin": np.sin,
-    "cos": np.cos,
-    "tan": np.tan,
-    "arcsin": np.arcsin,
-    "arccos": np.arccos,
-    "arctan": np.arctan,
-    "sinh": np.sinh,
-    "cosh": np.cosh,
-    "tanh": np.tanh,
-    "minimum": np.minimum,
-    "maximum": np.maximum,
-}
-CONSTANTS = {"pi": math.pi, "e": math.e}
+#: the one-argument functions of the safe arithmetic (shared with eftflow.physics.expression)
+FUNCTIONS = {**UNARY_FUNCTIONS, "minimum": np.minimum, "maximum": np.maximum}
 
 _BINOPS = {
     ast.Add: np.add,
