@@ -1,0 +1,104 @@
+"""``eftflow train-estimator``, ``eftflow train-ensemble`` and ``eftflow evaluate-estimator``."""
+
+from __future__ import annotations
+
+import argparse
+
+from eftflow.cli.common import add_config_argument, add_resources_arguments
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train-estimator",
+        help="train one neural estimator (or one ensemble member) on a zarr training set",
+        description=(
+            "Train the estimator of the `training` config section on TRAINSET, streaming batches "
+            "from the zarr set, and write MODEL.pt (state_dict) + MODEL.json (spec, history)."
+        ),
+    )
+    p.add_argument("trainset", help="zarr training set (from augment-samples)")
+    add_config_argument(p)
+    p.add_argument("-o", "--output", required=True, help="model path (writes .pt and .json)")
+    p.add_argument(
+        "--member", type=int, default=None, help="train ensemble member K (seed derived from K)"
+    )
+    p.add_argument("--setup", default=None, help="setup file (morphing-aware estimators)")
+    add_resources_arguments(p)
+    p.set_defaults(handler=run_train)
+
+    q = sub.add_parser(
+        "train-ensemble",
+        help="train an ensemble of estimators in parallel on Dask workers",
+        description=(
+            "Train `ensemble.n_members` members of the `training` estimator on a Dask cluster "
+            "(`cluster` section: local, slurm-runner or slurm-cluster) into DIR (written atomically): "
+            "member_<k>.pt/.json and ensemble.json."
+        ),
+    )
+    q.add_argument("trainset", help="zarr training set")
+    add_config_argument(q)
+    q.add_argument("-o", "--output", required=True, help="output directory")
+    q.add_argument("--setup", default=None, help="setup file (morphing-aware estimators)")
+    add_resources_arguments(q)
+    q.set_defaults(handler=run_train_ensemble)
+
+    e = sub.add_parser(
+        "evaluate-estimator",
+        help="detector-level Fisher information (score) or log r maps (ratio, density)",
+        description=(
+            "Evaluate a model or ensemble directory on the events of STORE: for score estimators "
+            "the detector-level Fisher information (+ rate term) next to the truth-level one; for "
+            "ratio and density estimators the expected -2 Δ log L on the `evaluation.grid` "
+            "(OUT_map.npz / OUT_map.json)."
+        ),
+    )
+    e.add_argument("model", help="model (.pt/.json) or ensemble directory")
+    e.add_argument("--store", required=True, help="combined event store (zarr)")
+    e.add_argument("--setup", required=True, help="setup file (HDF5)")
+    add_config_argument(e)
+    e.add_argument("-o", "--output", required=True, help="JSON file to write")
+    e.add_argument("--plot", default=None, help="directory for plots (omitted: none)")
+    add_resources_arguments(e)
+    e.set_defaults(handler=run_evaluate)
+
+
+def _config(args):
+    from eftflow.cli.common import load_stage_config
+    from eftflow.ml.driver import SCHEMA_FRAGMENT
+    from eftflow.sampling.config import stage_sections
+
+    cfg = load_stage_config(args.config)
+    source = args.config if args.config and not args.config.strip().startswith("{") else "--config"
+    return stage_sections(cfg, SCHEMA_FRAGMENT, file=source)
+
+
+def run_train(args) -> int:
+    import logging
+
+    from eftflow.ml.driver import run_train
+
+    res = run_train(args.trainset, _config(args), args.output, member=args.member,
+                    setup_file=args.setup)  # fmt: skip
+    logging.getLogger("eftflow.ml").info(
+        "trained: best epoch %s, %.0f samples/s",
+        res.get("best_epoch"),
+        res.get("samples_per_second") or 0,
+    )
+    return 0
+
+
+def run_train_ensemble(args) -> int:
+    from eftflow.ml.driver import run_train_ensemble
+
+    run_train_ensemble(args.trainset, _config(args), args.output, threads=args.threads,
+                       memory_mb=args.memory_mb, setup_file=args.setup)  # fmt: skip
+    return 0
+
+
+def run_evaluate(args) -> int:
+    from eftflow.ml.driver import run_evaluate
+
+    run_evaluate(args.model, args.store, args.setup, _config(args), args.output, plot_dir=args.plot)
+    return 0

@@ -1,0 +1,246 @@
+"""The ``training``, ``ensemble`` and ``evaluation`` config sections and the stage drivers.
+
+:data:`SCHEMA_FRAGMENT` belongs under ``properties:`` of ``workflow/schemas/config.schema.yaml``;
+until it is merged there :func:`eftflow.sampling.config.stage_sections` validates the sections
+with it. :func:`run_train`, :func:`run_train_ensemble` and :func:`run_evaluate` are what
+``eftflow train-estimator``, ``train-ensemble`` and ``evaluate-estimator`` run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from eftflow.errors import InputError
+
+__all__ = ["SCHEMA_FRAGMENT", "run_train", "run_train_ensemble", "run_evaluate", "training_config"]
+
+log = logging.getLogger(__name__)
+
+SCHEMA_FRAGMENT = """
+training:
+  type: object
+  additionalProperties: false
+  default: {}
+  description: Training of one neural estimator (eftflow.ml, MadMiner's ml module).
+  properties:
+    method:
+      enum: [carl, rolr, rascal, alice, alices, cascal, sally, sallino, nde, scandal]
+      default: sally
+      description: Estimator method (loss), MadMiner's names.
+    training_set:
+      type: string
+      default: train_local
+      description: Name of the augmented training set (<augment_samples>/<name>.zarr).
+    hidden:
+      type: array
+      items: {type: integer, minimum: 1}
+      default: [100, 100]
+      description: Hidden layer widths (MLP; for nde/scandal the flow's hidden layers).
+    activation:
+      enum: [tanh, relu, silu, sigmoid, elu, softplus]
+      default: tanh
+      description: Activation function.
+    n_epochs: {type: integer, minimum: 1, default: 50, description: Maximum number of epochs.}
+    batch_size: {type: integer, minimum: 1, default: 128, description: Mini-batch size.}
+    learning_rate: {type: number, exclusiveMinimum: 0, default: 0.001, description: Initial learning rate (Adam).}
+    final_learning_rate: {type: number, exclusiveMinimum: 0, default: 0.0001, description: Learning rate of the last epoch (exponential decay).}
+    validation_split: {type: number, minimum: 0, maximum: 0.9, default: 0.25, description: Fraction of rows (the last ones) held out for validation.}
+    early_stopping: {type: boolean, default: true, description: Keep a copy of the best-validation weights and stop after `patience` epochs without improvement.}
+    patience: {type: integer, minimum: 1, default: 10, description: Epochs without improvement before stopping.}
+    clip_grad_norm: {type: [number, "null"], default: 10.0, description: Gradient-norm clipping (null = none).}
+    alpha: {type: number, minimum: 0, default: 1.0, description: Weight of the score term (rascal, alices, cascal, scandal).}
+    seed: {type: integer, minimum: 0, default: 0, description: Seed of weights and batch order (members derive theirs from it).}
+    device: {type: string, default: auto, description: "torch device: auto (CUDA when present), cpu, cuda, cuda:1, ..."}
+    doubly: {type: boolean, default: false, description: Doubly parameterised ratio estimator log r(x|θ0, θ1) (needs theta1 in the set).}
+    morphing_aware: {type: boolean, default: false, description: Morphing-aware ratio estimator (components from the setup's morphing).}
+    components: {type: [array, "null"], default: null, description: "Morphing components (powers per parameter); null: from the setup file when morphing_aware."}
+    flow_transforms: {type: integer, minimum: 1, default: 3, description: Number of spline transforms (nde, scandal).}
+    buffer_rows: {type: integer, minimum: 1, default: 262144, description: Rows held in the shuffle buffer (memory bound of streaming).}
+    threads: {type: [integer, "null"], minimum: 1, default: 1, description: "torch intra-op threads per training (small nets are fastest on 1; null: torch default)."}
+ensemble:
+  type: object
+  additionalProperties: false
+  default: {}
+  description: Ensembles of estimators trained in parallel on Dask workers.
+  properties:
+    n_members: {type: integer, minimum: 1, default: 5, description: Number of members (each its own seed).}
+    mode: {enum: [score, information, modified_score], default: score, description: How the ensemble's Fisher information is formed.}
+    vote: {enum: [uniform, expectation], default: uniform, description: Member weights in combined predictions.}
+    threads_per_member: {type: integer, minimum: 1, default: 1, description: torch threads of each member.}
+evaluation:
+  type: object
+  additionalProperties: false
+  default: {}
+  description: Evaluation of trained estimators on an event store.
+  properties:
+    luminosity: {type: number, exclusiveMinimum: 0, default: 300000.0, description: Integrated luminosity in pb^-1.}
+    theta: {type: [array, "null"], items: {type: number}, default: null, description: Reference (true) θ; null = all parameters 0.}
+    partition: {enum: [train, validation, test, all], default: test, description: Events used.}
+    nuisance: {enum: [keep, project, profile], default: profile, description: "Score estimators with nuisance outputs: keep them, drop them, or profile them (Schur complement, unit constraints)."}
+    grid:
+      type: [array, "null"]
+      default: null
+      items: {type: array, items: {type: number}, minItems: 3, maxItems: 3}
+      description: "θ grid for log r maps: [[low, high, n], ...] per parameter; null: ±0.001, 11 points each."
+    max_events: {type: [integer, "null"], minimum: 1, default: null, description: At most this many events of the partition (null = all).}
+"""
+
+TRAINING_KEYS_NOT_IN_CONFIG = ("training_set",)
+
+
+def training_config(section: dict, *, setup_file=None):
+    """:class:`~eftflow.ml.train.TrainingConfig` from the ``training`` section."""
+    from eftflow.ml.train import training_config_from_dict
+
+    d = {k: v for k, v in section.items() if k not in TRAINING_KEYS_NOT_IN_CONFIG}
+    if d.get("morphing_aware") and d.get("components") is None:
+        if setup_file is None:
+            raise InputError(
+                "morphing_aware needs training.components or a setup file (--setup)",
+                field="training.components",
+            )
+        from eftflow.setup import EFTSetup
+
+        d["components"] = np.asarray(EFTSetup.from_file(setup_file).morpher.components).tolist()
+    return training_config_from_dict(d)
+
+
+def run_train(trainset, cfg: dict, output, *, member: int | None = None, setup_file=None) -> dict:
+    """Train one estimator (or ensemble member ``member``) into ``output``."""
+    from eftflow.ml.ensemble import train_member
+    from eftflow.ml.train import train_estimator
+
+    tc = training_config(cfg["training"], setup_file=setup_file)
+    if member is None:
+        res = train_estimator(trainset, tc, output)
+        return {k: v for k, v in res.items() if k not in ("model", "spec")}
+    out = Path(output)
+    res = train_member(str(trainset), tc, member, str(out.parent), tc.threads or 1)
+    produced = out.parent / f"member_{member}"
+    if produced.with_suffix("") != out.with_suffix(""):
+        for suffix in (".pt", ".json"):
+            produced.with_suffix(suffix).replace(out.with_suffix(suffix))
+    return res
+
+
+def run_train_ensemble(
+    trainset, cfg: dict, outdir, *, threads: int = 1, memory_mb=None, setup_file=None
+) -> list:
+    """Train ``ensemble.n_members`` members on a Dask cluster (``cluster`` section)."""
+    from eftflow.cluster import dask_client
+    from eftflow.ml.ensemble import train_ensemble
+    from eftflow.store.atomic import atomic_path
+
+    tc = training_config(cfg["training"], setup_file=setup_file)
+    ens = cfg["ensemble"]
+    with atomic_path(outdir) as tmp:
+        with dask_client(cfg.get("cluster"), threads=threads, memory_mb=memory_mb) as client:
+            res = train_ensemble(
+                trainset,
+                tc,
+                ens["n_members"],
+                tmp,
+                client=client,
+                threads_per_member=ens["threads_per_member"],
+            )
+    return res
+
+
+def _grid(ev: dict, n_p: int):
+    from eftflow.inference.exclusion import make_grid
+
+    axes = ev.get("grid") or [[-0.001, 0.001, 11]] * n_p
+    if len(axes) != n_p:
+        raise InputError(
+            f"the grid has {len(axes)} axes, the model has {n_p} parameters",
+            field="evaluation.grid",
+        )
+    return make_grid([np.linspace(a, b, int(n)) for a, b, n in axes])
+
+
+def run_evaluate(model_path, store, setup_file, cfg: dict, output, *, plot_dir=None) -> dict:
+    """Evaluate a model or ensemble on an event store; write JSON (and a log r̂ map, plots)."""
+    from eftflow.inference.fisher import FisherInformation
+    from eftflow.ml.ensemble import Ensemble
+    from eftflow.ml.evaluate import handle_nuisance, predict_log_p
+    from eftflow.ml.maps import likelihood_ratio_map, save_map
+    from eftflow.sampling.weights import WeightModel, load_chunk
+    from eftflow.store.atomic import atomic_path
+
+    ev, ensc = cfg["evaluation"], cfg["ensemble"]
+    lum = float(ev["luminosity"])
+    ens = Ensemble.load(model_path)
+    fi = FisherInformation(store, setup_file, partition=ev["partition"], setup_file=setup_file)
+    n_p = fi.n_parameters
+    theta = np.zeros(n_p) if ev["theta"] is None else np.asarray(ev["theta"], float)
+    if theta.shape != (n_p,):
+        raise InputError(
+            f"theta has {theta.size} components, the setup has {n_p} parameters",
+            field="evaluation.theta",
+        )
+    wm = WeightModel(store, setup_file, partition=ev["partition"], include_nuisance=False)
+    m_ref = wm.theta_matrix(theta[None, :])
+    out = {"method": ens.method, "n_members": len(ens), "seeds": ens.seeds, "theta": theta.tolist()}
+    truth = fi.truth_information(theta, lum, include_nuisance_parameters=False)
+    rate = fi.rate_information(theta, lum, include_nuisance_parameters=False)
+    out["truth"], out["rate"] = truth.to_dict(), rate.to_dict()
+    chunks, got = [], 0
+    for i0, i1 in wm.chunk_ranges():
+        if ev["max_events"] is not None and got >= ev["max_events"]:
+            break
+        if ev["max_events"] is not None:
+            i1 = min(i1, i0 + ev["max_events"] - got)
+        chunks.append((i0, i1))
+        got += i1 - i0
+    if ensc["vote"] == "expectation" and ens.family == "score":
+        ch = load_chunk(wm.ctx, *chunks[0], None, with_x=True)
+        ens.vote_expectation_weights(ch.x)
+    if ens.family == "score":
+        parts = []
+        for i0, i1 in chunks:
+            ch = load_chunk(wm.ctx, i0, i1, None, with_x=True)
+            parts.append(ens.fisher_parts(ch.x, ch.weights(m_ref)[:, 0], lum))
+        info, cov = ens.combine_fisher(parts, mode=ensc["mode"])
+        k = info.shape[0]
+        info, cov4 = handle_nuisance(info, n_p, ev["nuisance"], covariance=cov.reshape((k,) * 4))
+        names = fi.parameter_names[: info.shape[0]]
+        from eftflow.inference.fisher import FisherResult
+
+        det = FisherResult(info, cov4, names, "detector", theta.tolist(), lum,
+                           {"mode": ensc["mode"], "n_events": got, "nuisance": ev["nuisance"]})  # fmt: skip
+        total = FisherResult(info + rate.information, cov4 + rate.covariance, names,
+                             "detector+rate", theta.tolist(), lum)  # fmt: skip
+        out["detector"], out["detector_plus_rate"] = det.to_dict(), total.to_dict()
+        out["ratio_to_truth"] = (np.diag(total.information) / np.diag(truth.information)).tolist()
+    else:
+        grid, shape = _grid(ev, n_p)
+        m_grid = wm.theta_matrix(grid)
+        sums = np.zeros(len(grid))
+        xsec = np.zeros(len(grid))
+        wsum = 0.0
+        for i0, i1 in chunks:
+            ch = load_chunk(wm.ctx, i0, i1, None, with_x=True)
+            w = ch.weights(m_ref)[:, 0]
+            xsec += ch.weights(m_grid).sum(axis=0)
+            if ens.family == "ratio":
+                lr = ens.predict_log_r(ch.x, grid, theta[None, :])[0]
+            else:
+                lr = np.mean([predict_log_p(m, ch.x, grid) for m in ens.members], axis=0)
+            sums += lr @ w
+            wsum += w.sum()
+        ref = float(rate.extra["xsec_pb"])
+        res = likelihood_ratio_map(grid, (sums / wsum)[:, None], luminosity=lum,
+                                   n_events=lum * wsum, xsec=xsec, xsec_reference=ref, shape=shape)  # fmt: skip
+        npz, js = save_map(Path(output).with_suffix("").as_posix() + "_map", res)
+        out["map"] = {"npz": str(npz), "json": str(js), "best_theta": res["best_theta"].tolist()}
+    with atomic_path(output) as tmp:
+        tmp.write_text(json.dumps(out, indent=1, default=float))
+    if plot_dir is not None:
+        from eftflow.plotting.ml import plot_evaluation
+
+        plot_evaluation(out, ens, plot_dir)
+    return out

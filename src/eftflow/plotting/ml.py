@@ -1,0 +1,116 @@
+"""Estimator figures: loss curves (train/validation per member), predicted vs true log r / score,
+and the evaluation summary (Fisher information next to the truth, likelihood-ratio map).
+
+They read results (histories from the model specs, arrays of predictions) and compute nothing new.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from eftflow.plotting import use_agg
+
+__all__ = ["plot_loss_curves", "plot_predicted_vs_true", "plot_evaluation"]
+
+
+def plot_loss_curves(histories: Sequence[dict], labels: Sequence[str] | None = None, path=None):
+    """Train (solid) and validation (dashed) loss per epoch, one colour per member."""
+    plt = use_agg()
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    for k, h in enumerate(histories):
+        colour = f"C{k % 10}"
+        label = labels[k] if labels else f"member {k}"
+        epochs = np.arange(1, len(h["train"]) + 1)
+        ax.plot(epochs, h["train"], color=colour, label=f"{label} train")
+        val = [np.nan if v is None else v for v in h.get("validation", [])]
+        if val and np.isfinite(val).any():
+            ax.plot(epochs[: len(val)], val, color=colour, ls="--", label=f"{label} validation")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_yscale("log" if all(min(h["train"]) > 0 for h in histories) else "linear")
+    ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    return _finish(fig, path)
+
+
+def plot_predicted_vs_true(
+    true, predicted, *, labels: Sequence[str] | None = None, quantity: str = "log r", path=None
+):
+    """Scatter of predicted against true values, one panel per component, with the diagonal."""
+    plt = use_agg()
+    t = np.asarray(true, float)
+    p = np.asarray(predicted, float)
+    t, p = t.reshape(len(t), -1), p.reshape(len(p), -1)
+    k = t.shape[1]
+    fig, axes = plt.subplots(1, k, figsize=(3.6 * k, 3.4), squeeze=False)
+    for j, ax in enumerate(axes[0]):
+        ax.scatter(t[:, j], p[:, j], s=2, alpha=0.3)
+        lo, hi = np.nanpercentile(np.concatenate([t[:, j], p[:, j]]), [0.5, 99.5])
+        ax.plot([lo, hi], [lo, hi], "k--", lw=1)
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+        name = labels[j] if labels else (quantity if k == 1 else f"{quantity}[{j}]")
+        ax.set_xlabel(f"true {name}")
+        ax.set_ylabel(f"estimated {name}")
+    fig.tight_layout()
+    return _finish(fig, path)
+
+
+def plot_evaluation(result: dict, ensemble, plot_dir) -> list[Path]:
+    """The figures of ``eftflow evaluate-estimator``: loss curves, Fisher contours or the map."""
+    out = Path(plot_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = [out / "loss_curves.png"]
+    plot_loss_curves([s["summary"]["history"] for s in ensemble.specs], path=files[0])
+    if "detector" in result:
+        from eftflow.plotting.fisher import plot_fisher_information_contours_2d
+
+        infos = [np.asarray(result[k]["information"]) for k in ("truth", "detector_plus_rate")]
+        if infos[0].shape[0] == 2 and infos[1].shape[0] == 2:
+            fig = plot_fisher_information_contours_2d(infos, labels=["truth", "detector (ML)"])
+            files.append(out / "fisher_contours.png")
+            _finish(getattr(fig, "figure", fig), files[-1])
+    if "map" in result:
+        from eftflow.ml.maps import load_map
+
+        m = load_map(result["map"]["npz"])
+        files.append(out / "likelihood_map.png")
+        _plot_map(m, files[-1])
+    return files
+
+
+def _plot_map(m: dict, path):
+    plt = use_agg()
+    theta, t = np.asarray(m["theta"]), np.asarray(m["t"])
+    shape = tuple(int(s) for s in np.asarray(m["shape"]).ravel())
+    fig, ax = plt.subplots(figsize=(4.5, 3.8))
+    if theta.shape[1] == 2 and shape and len(shape) == 2:
+        xs, ys = np.unique(theta[:, 0]), np.unique(theta[:, 1])
+        c = ax.contourf(xs, ys, t.reshape(shape).T, levels=20)
+        ax.contour(xs, ys, t.reshape(shape).T, levels=[5.99], colors="w")
+        fig.colorbar(c, ax=ax, label=r"$-2\Delta\ln L$")
+        ax.set_xlabel(r"$\theta_0$")
+        ax.set_ylabel(r"$\theta_1$")
+    else:
+        order = np.argsort(theta[:, 0])
+        ax.plot(theta[order, 0], t[order])
+        ax.set_xlabel(r"$\theta_0$")
+        ax.set_ylabel(r"$-2\Delta\ln L$")
+    fig.tight_layout()
+    return _finish(fig, path)
+
+
+def _finish(fig, path):
+    if path is None:
+        return fig
+    from eftflow.store.atomic import atomic_path
+
+    plt = use_agg()
+    p = Path(path)
+    with atomic_path(p) as tmp:
+        fig.savefig(tmp, format=p.suffix.lstrip(".") or "png", dpi=110)
+    plt.close(fig)
+    return p
