@@ -82,3 +82,56 @@ def workflow_copy(tmp_path: Path) -> Path:
         elif src.exists():
             shutil.copy2(src, dest / part)
     return dest
+
+
+def copy_workflow(dest: Path) -> Path:
+    """Copy the workflow parts (Snakefile, workflow/, config/, profiles/, envs/) into ``dest``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for part in WORKFLOW_PARTS:
+        src = ROOT / part
+        if src.is_dir():
+            shutil.copytree(src, dest / part, ignore=shutil.ignore_patterns("__pycache__"))
+        elif src.exists():
+            shutil.copy2(src, dest / part)
+    return dest
+
+
+def subprocess_env() -> dict:
+    """The environment for snakemake/eftflow subprocesses (this interpreter's bin first on PATH)."""
+    env = dict(os.environ)
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    env.setdefault("MPLBACKEND", "Agg")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "src"), env.get("PYTHONPATH")) if p)
+    return env
+
+
+#: `snakemake` arguments of a run of the toy example (config/examples/toy.yaml alone)
+TOY = ["--configfile", "config/examples/toy.yaml"]
+
+
+@pytest.fixture(scope="session")
+def toy_run(tmp_path_factory) -> Path:
+    """The toy example run once, uninterrupted, to the report (`snakemake --cores 2 all_report`)."""
+    wf = copy_workflow(tmp_path_factory.mktemp("toy_run") / "wf")
+    proc = subprocess.run(
+        ["snakemake", "--cores", "2", "all_report", *TOY],
+        cwd=wf,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
+    return wf
+
+
+@pytest.fixture
+def toy_args() -> list[str]:
+    """`snakemake` arguments selecting the toy example config alone."""
+    return list(TOY)
+
+
+@pytest.fixture
+def new_workflow_copy():
+    """A function ``(dest) -> dest`` copying the workflow into a new directory."""
+    return copy_workflow

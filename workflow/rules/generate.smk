@@ -19,18 +19,21 @@ if GEN_BACKEND == "toy":
             f"{LOGS}/generate_events/{{sample}}/{{job}}.log",
         benchmark:
             f"{BENCH}/generate_events/{{sample}}/{{job}}.tsv"
-        retries: 2
+        retries: GEN_RETRIES
         conda:
             ENV
         threads: 1
         resources:
             mem_mb=2000,
             runtime=60,
+            attempt=lambda wc, attempt: attempt,
         params:
             config=lambda wc: stage_config("generation"),
+            retries=GEN_RETRIES,
         shell:
             "eftflow -v generate-events --setup {input.setup} --sample {wildcards.sample} "
-            "--job {wildcards.job} --config '{params.config}' -o {output} 2> {log}"
+            "--job {wildcards.job} --config '{params.config}' -o {output} "
+            "--attempt {resources.attempt} --retries {params.retries} 2> {log}"
 
 else:
 
@@ -43,18 +46,21 @@ else:
             f"{LOGS}/generate_events/{{sample}}/{{job}}.log",
         benchmark:
             f"{BENCH}/generate_events/{{sample}}/{{job}}.tsv"
-        retries: 2
+        retries: GEN_RETRIES
         conda:
             ENV
         threads: 1
         resources:
             mem_mb=2000,
             runtime=120,
+            attempt=lambda wc, attempt: attempt,
         params:
             config=lambda wc: stage_config("generation"),
+            retries=GEN_RETRIES,
         shell:
             "eftflow -v generate-events --setup {input.setup} --sample {wildcards.sample} "
-            "--job {wildcards.job} --config '{params.config}' -o {output} 2> {log}"
+            "--job {wildcards.job} --config '{params.config}' -o {output} "
+            "--attempt {resources.attempt} --retries {params.retries} 2> {log}"
 
     rule shower_events:
         input:

@@ -1,9 +1,9 @@
 # Global scans (GAMBIT-style): one job per scan file listed in config["scan"]["files"]
 # (name -> scan file). MPI: run the job with an MPI launcher, e.g. a SLURM profile that starts
-# `srun`/`mpiexec -n {resources.tasks}`; `eftflow scan` uses all ranks it is started with.
+# `srun`/`mpiexec -n {resources.tasks}`; `eftflow run-scan` (= `eftflow scan`) uses all ranks it is started with.
 
 
-rule scan:
+rule run_scan:
     input:
         scanfile=lambda wc: scan_files()[wc.name],
     output:
@@ -19,7 +19,7 @@ rule scan:
         mem_mb=4000,
         runtime=60,
     shell:
-        "eftflow -v scan {input.scanfile} -o {output} --force --plots 2> {log}"
+        "eftflow -v run-scan {input.scanfile} -o {output} --force --plots 2> {log}"
 
 
 rule all_scan:

@@ -2,8 +2,9 @@
 
 One plain function (:func:`analyse_chunk`) processes one chunk of events: it reads the chunk from
 the object store, evaluates observables, cuts and efficiencies, and returns numpy arrays. The
-driver (:func:`analyse_events`) runs these functions on a local Dask cluster sized from the job's
-threads and memory (or in-process for one thread), keeps a bounded number of chunks in flight and
+driver (:func:`analyse_events`) runs these functions on the Dask cluster of the ``cluster`` config
+section (:mod:`eftflow.cluster`: local, sized from the job's threads and memory, or on SLURM;
+in-process for one local thread), keeps a bounded number of chunks in flight and
 appends the results, in order, to an :class:`~eftflow.store.events.EventStoreWriter` — so memory
 stays flat however large the input is, and the output appears only when complete.
 
@@ -31,39 +32,52 @@ from eftflow.analysis.objects import ObjectStore
 from eftflow.analysis.observables import Analysis
 from eftflow.errors import InputError
 
-__all__ = ["analyse_events", "analyse_chunk", "dask_client", "benchmark_columns"]
+__all__ = [
+    "analyse_events",
+    "analyse_chunk",
+    "dask_client",
+    "in_flight",
+    "benchmark_columns",
+    "LOCAL_CLUSTER",
+]
 
 log = logging.getLogger(__name__)
 
 
-@contextlib.contextmanager
-def dask_client(threads: int = 1, memory_mb: int = 2000) -> Iterator[object | None]:
-    """A Dask client on a local cluster of ``threads`` one-thread workers, or ``None`` for one thread.
+#: Dask settings when no ``cluster`` section is given: local, dashboard on a free loopback port.
+LOCAL_CLUSTER = {"mode": "local", "dashboard_address": "127.0.0.1:0"}
 
-    The one place that starts and stops Dask for this stage (swap it for ``eftflow.cluster``).
-    Logs ``Dask dashboard: <link>`` first.
+
+@contextlib.contextmanager
+def dask_client(
+    threads: int = 1, memory_mb: int = 2000, *, cluster: Mapping | None = None
+) -> Iterator[object | None]:
+    """A Dask client from :func:`eftflow.cluster.dask_client`, or ``None`` to run serially.
+
+    ``cluster`` is the ``cluster`` config section (mode local, slurm-runner or slurm-cluster;
+    ``None``: :data:`LOCAL_CLUSTER`). Mode local with one thread runs in-process (``None``):
+    a one-worker cluster only adds start-up time. Logs ``Dask dashboard: <link>`` first and
+    releases the workers on success, failure and interruption.
     """
-    if threads <= 1:
+    from eftflow.cluster import dask_client as cluster_client
+    from eftflow.cluster import use_dask
+
+    cluster = LOCAL_CLUSTER if cluster is None else cluster
+    if not use_dask(cluster, threads):
         yield None
         return
-    from dask.distributed import Client, LocalCluster
-
-    per_worker = max(int(memory_mb) // int(threads), 256)
-    cluster = LocalCluster(
-        n_workers=int(threads),
-        threads_per_worker=1,
-        processes=True,
-        memory_limit=f"{per_worker}MB",
-        dashboard_address="127.0.0.1:0",
-        silence_logs=logging.ERROR,
-    )
-    client = Client(cluster)
-    try:
-        log.info("Dask dashboard: %s", client.dashboard_link)
+    with cluster_client(cluster, threads=int(threads), memory_mb=int(memory_mb)) as client:
+        log.info("Dask dashboard: %s", client.dashboard_link)  # this stage's first line too
         yield client
-    finally:
-        client.close()
-        cluster.close()
+
+
+def in_flight(client, threads: int) -> int:
+    """Chunks to keep submitted at once: twice the worker threads (at least twice ``threads``)."""
+    try:
+        total = sum(client.nthreads().values())
+    except Exception:  # the scheduler is gone; the next result() raises the real error
+        total = 0
+    return 2 * max(int(threads), int(total), 1)
 
 
 def benchmark_columns(
@@ -136,6 +150,7 @@ def analyse_events(
     chunk_size: int | None = None,
     provenance: dict | None = None,
     config_file: str | None = None,
+    cluster: Mapping | None = None,
 ) -> dict:
     """Run the analysis on an object store and write the event store atomically.
 
@@ -153,6 +168,8 @@ def analyse_events(
         Resources of the job: Dask workers and their memory.
     chunk_size
         Events per task (default: the config's ``chunk_size``, else the store's chunking).
+    cluster
+        The ``cluster`` config section: where Dask runs (:func:`dask_client`).
 
     Returns
     -------
@@ -200,7 +217,7 @@ def analyse_events(
         attrs={"cutflow": cutflow},
     )
     args = (str(input_path),)
-    with writer, dask_client(threads, memory_mb) as client:
+    with writer, dask_client(threads, memory_mb, cluster=cluster) as client:
         if client is None:
             results = (
                 analyse_chunk(*args, i0, i1, analysis, store.schema, phys_idx, nuis_idx)
@@ -208,7 +225,14 @@ def analyse_events(
             )
         else:
             results = _ordered(
-                client, bounds, args, analysis, store.schema, phys_idx, nuis_idx, 2 * threads
+                client,
+                bounds,
+                args,
+                analysis,
+                store.schema,
+                phys_idx,
+                nuis_idx,
+                in_flight(client, threads),
             )
         for k, res in enumerate(results):
             for key, v in res["cutflow"].items():

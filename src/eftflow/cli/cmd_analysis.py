@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from eftflow.cli.common import add_config_argument, add_resources_arguments
+from eftflow.cli.common import (
+    add_cluster_argument,
+    add_config_argument,
+    add_resources_arguments,
+    propagate_failure,
+)
 
 __all__ = ["register"]
 
@@ -33,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "the input's provenance, else background)",
     )
     add_resources_arguments(p)
+    add_cluster_argument(p)
     p.set_defaults(handler=run_simulate_detector)
 
     q = sub.add_parser(
@@ -51,6 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config_argument(q)
     q.add_argument("-o", "--output", required=True, help="event store to write (*.zarr)")
     add_resources_arguments(q)
+    add_cluster_argument(q)
     q.set_defaults(handler=run_analyse_events)
 
 
@@ -78,10 +85,12 @@ def _sampling_index(name, benchmark_names, provenance) -> int:
     return benchmark_names.index(name)
 
 
+@propagate_failure("simulate_detector")
 def run_simulate_detector(args) -> int:
     import logging
     from pathlib import Path
 
+    from eftflow.cli.common import load_cluster_config
     from eftflow.config import config_hash
     from eftflow.detector.base import DetectorJob, get_detector
     from eftflow.detector.sources import open_source
@@ -119,16 +128,19 @@ def run_simulate_detector(args) -> int:
         threads=args.threads,
         memory_mb=args.memory_mb,
         provenance={"config_hash": config_hash({"detector": section, "seed": cfg.get("seed")})},
+        cluster=load_cluster_config(args.cluster_config),
     )
     result = detector.simulate(job)
     log.info("wrote %s: %d events", result.output, result.n_events)
     return 0
 
 
+@propagate_failure("analyse_events")
 def run_analyse_events(args) -> int:
     import logging
 
     from eftflow.analysis.analyse import analyse_events
+    from eftflow.cli.common import load_cluster_config
     from eftflow.config import config_hash
     from eftflow.setup import EFTSetup
 
@@ -145,6 +157,7 @@ def run_analyse_events(args) -> int:
         setup=setup,
         threads=args.threads,
         memory_mb=args.memory_mb,
+        cluster=load_cluster_config(args.cluster_config),
         config_file=source,
         provenance={"config_hash": config_hash({"analysis": section})},
     )

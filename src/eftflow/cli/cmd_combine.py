@@ -44,6 +44,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="where the shuffle's block files go (default: next to output)",
     )
+    p.add_argument(
+        "--max-failed-fraction",
+        type=float,
+        default=0.0,
+        help="tolerated fraction of inputs that are failure markers of lost generator jobs "
+        "(generation.max_failed_fraction); they are left out and recorded as `lost_jobs`",
+    )
     add_config_argument(p)
     p.set_defaults(handler=run_combine)
 
@@ -104,9 +111,11 @@ def run_combine(args) -> int:
     memory_mb = args.memory_mb / 2
     if section.get("shuffle_block_mb"):
         memory_mb = min(memory_mb, 3 * float(section["shuffle_block_mb"]))
+    inputs, k_factors, lost = _drop_lost_jobs(args.inputs, args.max_failed_fraction)
     info = combine_events(
-        args.inputs,
+        inputs,
         args.output,
+        k_factors=k_factors,
         seed=seed,
         validation_split=float(section["validation_split"]),
         test_split=float(section["test_split"]),
@@ -119,7 +128,69 @@ def run_combine(args) -> int:
         info["n_events"], info["partitions"], info["signal_events"], info["background_events"],
         info["n_blocks"], info["seconds"],
     )  # fmt: skip
+    if lost:
+        from eftflow.store.failed import record_lost_jobs
+
+        record_lost_jobs(args.output, lost)
     return 0
+
+
+def _drop_lost_jobs(inputs, tolerance: float):
+    """(inputs without failure markers, k-factors or None, lost-jobs record or None).
+
+    Each generator job's weights sum to the sample's cross section, so the jobs of one sample get
+    the k-factor 1/n_jobs (1/n_surviving when jobs were lost): the combined weights of a sample
+    then sum to its σ, estimated from all its events. The sample of an input is the name of its
+    directory (results/<stage>/<sample>/<job>.zarr).
+    """
+    from collections import Counter
+    from pathlib import Path
+
+    from eftflow.errors import InputError
+    from eftflow.store.failed import read_failure_marker
+
+    records = {str(p): read_failure_marker(p) for p in inputs}
+    lost = [dict(r, path=p) for p, r in records.items() if r is not None]
+    if not lost:
+        per_sample = Counter(Path(p).parent.name for p in inputs)
+        return list(inputs), [1.0 / per_sample[Path(p).parent.name] for p in inputs], None
+    fraction = len(lost) / len(inputs)
+    jobs = ", ".join(f"{r.get('sample')}/{r.get('job')}" for r in lost)
+    if fraction > tolerance:
+        raise InputError(
+            f"{len(lost)} of {len(inputs)} generator jobs failed ({jobs}): a fraction of "
+            f"{fraction:.3g}, more than the tolerated {tolerance:g}; first reason: "
+            f"{lost[0].get('reason')}",
+            file=lost[0]["path"],
+            field="generation.max_failed_fraction",
+        )
+    kept = [p for p, r in records.items() if r is None]
+    if not kept:  # pragma: no cover - a fraction of 1 is refused by the schema
+        raise InputError("every generator job failed", field="generation.max_failed_fraction")
+    planned = Counter(Path(p).parent.name for p in inputs)
+    surviving = Counter(Path(p).parent.name for p in kept)
+    factors = {s: 1.0 / surviving[s] for s in surviving}
+    k_factors = [factors[Path(p).parent.name] for p in kept]
+    record = {
+        "n_inputs": len(inputs),
+        "n_lost": len(lost),
+        "fraction": fraction,
+        "tolerance": tolerance,
+        "samples_lost_entirely": sorted(set(planned) - set(surviving)),
+        "k_factors": factors,
+        "jobs": [
+            {k: r.get(k) for k in ("sample", "job", "failed_stage", "reason", "path", "attempt")}
+            for r in lost
+        ],
+    }
+    import logging
+
+    logging.getLogger("eftflow.combine").warning(
+        "left out %d of %d inputs from failed generator jobs (%s; tolerated fraction %g); "
+        "k-factors for the rest of their samples: %s",
+        len(lost), len(inputs), jobs, tolerance, factors or "none",
+    )  # fmt: skip
+    return kept, k_factors, record
 
 
 def run_export(args) -> int:

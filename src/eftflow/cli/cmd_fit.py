@@ -26,6 +26,17 @@ The input file (YAML or JSON) has ``kind: counting`` or ``kind: histogram``::
         - {name: lumi, signal: 0.02, background: 0.02}
 
 It writes the limits as JSON (``-o``) and optionally a figure (``--plot``).
+
+From the pipeline's likelihoods (rule ``compute_limits``; ``eftflow limits`` is the same command)::
+
+    eftflow compute-limits --setup setup.h5 --store events.zarr --fisher fisher.json \\
+        --config '{"limits": {...}}' -o limits.json --plot-dir plots/
+
+evaluates the Fisher (Gaussian) and binned Poisson likelihoods on theta grids
+(:mod:`eftflow.inference.pipeline_limits`, config section ``limits``).
+
+``eftflow fit SPEC -o OUT.json [--plot DIR]`` fits a model described in YAML/JSON
+(:mod:`eftflow.inference.specs`): best fit, Hesse covariance, MINOS intervals, profiles, contours.
 """
 
 from __future__ import annotations
@@ -36,25 +47,65 @@ import logging
 import os
 import tempfile
 
-__all__ = ["register", "compute_limits", "run_compute_limits"]
+__all__ = ["register", "compute_limits", "run_compute_limits", "run_fit"]
 
 log = logging.getLogger(__name__)
 
 
 def register(subparsers) -> None:
+    from eftflow.cli.common import (
+        add_cluster_argument,
+        add_config_argument,
+        add_resources_arguments,
+    )
+
     p = subparsers.add_parser(
         "compute-limits",
-        help="asymptotic CLs limits / theta-grid exclusion from a counting or histogram spec",
+        aliases=["limits"],
+        help="asymptotic CLs limits / theta-grid exclusion from a spec or the pipeline's likelihoods",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("spec", help="YAML or JSON description (see above)")
+    p.add_argument("spec", nargs="?", default=None, help="YAML or JSON description (see above)")
     p.add_argument("-o", "--output", required=True, help="output JSON file")
-    p.add_argument("--plot", default=None, help="optional figure (png/pdf)")
+    p.add_argument("--plot", default=None, help="optional figure of a spec's limits (png/pdf)")
+    p.add_argument("--setup", default=None, help="pipeline mode: the setup file (HDF5)")
+    p.add_argument("--store", default=None, help="pipeline mode: the combined event store (zarr)")
+    p.add_argument("--fisher", default=None, help="pipeline mode: Fisher information JSON")
+    p.add_argument("--plot-dir", default=None, help="pipeline mode: directory for the plots")
+    add_config_argument(p)
+    add_resources_arguments(p)
+    add_cluster_argument(p)
     p.set_defaults(handler=run_compute_limits)
+
+    f = subparsers.add_parser(
+        "fit",
+        help="fit a model described in YAML/JSON: best fit, Hesse covariance, MINOS, contours",
+        description=(
+            "Fit a Gaussian (or Fisher-information), counting or histogram likelihood with bounds, "
+            "fixed parameters and linear/nonlinear constraints; write the best fit, the Hesse "
+            "covariance, MINOS intervals and the requested profiles/contours as JSON. The file "
+            "format is documented in eftflow.inference.specs and docs/statistics.md."
+        ),
+    )
+    f.add_argument("spec", help="fit description (YAML or JSON)")
+    f.add_argument("-o", "--output", required=True, help="output JSON file")
+    f.add_argument("--plot", default=None, help="directory for profile/contour plots")
+    f.set_defaults(handler=run_fit)
 
 
 def run_compute_limits(args: argparse.Namespace) -> int:
+    from eftflow.errors import InputError
+
+    pipeline = any(getattr(args, k) for k in ("setup", "store", "fisher", "plot_dir", "config"))
+    if args.spec is not None and pipeline:
+        raise InputError(
+            "give a limits description or --setup/--store/--fisher, not both", field="spec"
+        )
+    if args.spec is None:
+        if not args.setup:
+            raise InputError("give a limits description, or --setup (pipeline mode)", field="spec")
+        return _run_pipeline_limits(args)
     spec = _read_spec(args.spec)
     result, figure_data = compute_limits(spec, file=args.spec)
     _write_json(result, args.output)
@@ -62,6 +113,58 @@ def run_compute_limits(args: argparse.Namespace) -> int:
         _plot(figure_data, spec, args.plot)
     log.info("limits written to %s", args.output)
     return 0
+
+
+def _run_pipeline_limits(args: argparse.Namespace) -> int:
+    from eftflow.cli.common import load_cluster_config, load_stage_config
+    from eftflow.inference.pipeline_limits import SCHEMA_FRAGMENT, run_limits
+    from eftflow.sampling.config import stage_sections
+    from eftflow.sampling.parallel import chunk_scheduler
+
+    cfg = load_stage_config(args.config)
+    source = args.config if args.config and not args.config.strip().startswith("{") else "--config"
+    cfg = stage_sections(cfg, SCHEMA_FRAGMENT, file=source)
+    cluster = load_cluster_config(args.cluster_config)
+    with chunk_scheduler(cluster, args.threads, args.memory_mb) as scheduler:
+        run_limits(
+            cfg["limits"],
+            args.output,
+            store=args.store,
+            setup=args.setup,
+            fisher_file=args.fisher,
+            plot_dir=args.plot_dir,
+            config_file=source,
+            n_workers=args.threads,
+            scheduler=scheduler,
+        )
+    log.info("limits written to %s", args.output)
+    return 0
+
+
+def run_fit(args: argparse.Namespace) -> int:
+    """``eftflow fit``: everything is computed before the JSON and the plots are written."""
+    from eftflow.inference.specs import read_spec, run_fit_spec
+
+    spec = read_spec(args.spec)
+    result, figures = run_fit_spec(spec, file=args.spec)
+    if args.plot:
+        _plot_fit(figures, args.plot)
+    _write_json(result, args.output)
+    best = ", ".join(f"{k}={v:.6g}" for k, v in result["best_fit"].items())
+    log.info("fit written to %s: %s", args.output, best)
+    return 0
+
+
+def _plot_fit(figures: dict, directory: str) -> None:
+    from eftflow.plotting.fit import plot_contours, plot_profiles
+    from eftflow.store.atomic import atomic_path
+
+    with atomic_path(directory) as tmp:
+        tmp.mkdir(parents=True)
+        for prof in figures["profiles"]:
+            plot_profiles(prof, levels=(figures["up"],), path=tmp / f"profile_{prof.name}.png")
+        for c in figures["contours"]:
+            plot_contours(c, path=tmp / f"contour_{c.x_name}_{c.y_name}.png")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -45,6 +45,16 @@ def register(subparsers) -> None:
     )
     p.add_argument("-o", "--output", required=True, help="output: LHE file or event store (.zarr)")
     add_config_argument(p)
+    p.add_argument(
+        "--attempt", type=int, default=1, help="which attempt this is (Snakemake's, from 1)"
+    )
+    p.add_argument(
+        "--retries",
+        type=int,
+        default=0,
+        help="retries the rule allows: the attempt after the last retry is the final one, where a "
+        "failure writes a failure marker when generation.max_failed_fraction > 0",
+    )
     p.set_defaults(handler=run)
 
 
@@ -53,6 +63,11 @@ def stage_section(config: dict) -> tuple[dict, int | None]:
     if "generation" in config:
         return dict(config["generation"] or {}), config.get("seed")
     return dict(config), config.get("seed")
+
+
+def _first(*values):
+    """The first value that is not None (a sample's null key falls back to the section's)."""
+    return next(v for v in values if v is not None)
 
 
 def make_job(config: dict, setup, sample: str, job_index: int, output, *, seed: int | None = None):
@@ -70,8 +85,8 @@ def make_job(config: dict, setup, sample: str, job_index: int, output, *, seed: 
             field="generation.samples",
         )
     spec = dict(samples[sample] or {})
-    n_jobs = int(spec.get("n_jobs", section.get("n_jobs", 1)))
-    n_events = int(spec.get("n_events_per_job", section.get("n_events_per_job", 10_000)))
+    n_jobs = int(_first(spec.get("n_jobs"), section.get("n_jobs"), 1))
+    n_events = int(_first(spec.get("n_events_per_job"), section.get("n_events_per_job"), 10_000))
     if not 0 <= job_index < n_jobs:
         raise ConfigError(
             f"job index {job_index} outside 0..{n_jobs - 1}",
@@ -117,7 +132,48 @@ def run(args: argparse.Namespace) -> int:
         job.job_index,
         job.seed,
     )
-    result = get_generator(backend).generate(job)
+    section, _ = stage_section(config)
+    tolerance = float(section.get("max_failed_fraction") or 0.0)
+    final = args.attempt > args.retries
+    try:
+        if f"{job.sample}/{job.job_index}" in (section.get("fail_jobs") or []):
+            from eftflow.errors import BackendError
+
+            raise BackendError(
+                f"job {job.sample}/{job.job_index} fails on purpose (generation.fail_jobs)",
+                field="generation.fail_jobs",
+            )
+        result = get_generator(backend).generate(job)
+    except Exception as err:
+        from eftflow.errors import ConfigError
+
+        if tolerance <= 0 or not final or isinstance(err, ConfigError):
+            if tolerance > 0 and not isinstance(err, ConfigError):
+                log.warning("attempt %d of %d failed", args.attempt, args.retries + 1)
+            raise
+        from eftflow.store.failed import write_failure_marker
+
+        write_failure_marker(
+            args.output,
+            reason=f"{type(err).__name__}: {err}",
+            stage="generate_events",
+            sample=job.sample,
+            job=job.job_index,
+            attempt=args.attempt,
+            backend=backend,
+        )
+        log.error(
+            "generator job %s/%d failed at its final attempt %d (%s: %s); "
+            "generation.max_failed_fraction = %g: wrote a failure marker at %s and going on",
+            job.sample,
+            job.job_index,
+            args.attempt,
+            type(err).__name__,
+            err,
+            tolerance,
+            args.output,
+        )
+        return 0
     log.info(
         "generated %d events -> %s; cross sections (pb): %s",
         result.n_events,

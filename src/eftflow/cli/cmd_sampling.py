@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from eftflow.cli.common import add_config_argument, add_resources_arguments
+from eftflow.cli.common import add_cluster_argument, add_config_argument, add_resources_arguments
 
 __all__ = ["register"]
 
@@ -24,6 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config_argument(p)
     p.add_argument("-o", "--output", required=True, help="output directory (written atomically)")
     add_resources_arguments(p)
+    add_cluster_argument(p)
     p.set_defaults(handler=run_augment)
 
     q = sub.add_parser(
@@ -41,6 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("-o", "--output", required=True, help="JSON file to write")
     q.add_argument("--plot", default=None, help="directory for the plots (omitted: no plots)")
     add_resources_arguments(q)
+    add_cluster_argument(q)
     q.set_defaults(handler=run_fisher)
 
 
@@ -65,10 +67,16 @@ def run_augment(args) -> int:
     _limit_blas_threads()
     import logging
 
+    from eftflow.cli.common import load_cluster_config
     from eftflow.sampling.config import SCHEMA_FRAGMENT, run_augmentation
+    from eftflow.sampling.parallel import chunk_scheduler
 
     cfg = _config(args, SCHEMA_FRAGMENT)
-    summary = run_augmentation(args.store, args.setup, cfg, args.output, n_workers=args.threads)
+    cluster = load_cluster_config(args.cluster_config)
+    with chunk_scheduler(cluster, args.threads, args.memory_mb) as scheduler:
+        summary = run_augmentation(
+            args.store, args.setup, cfg, args.output, n_workers=args.threads, scheduler=scheduler
+        )
     for name, s in summary.items():
         logging.getLogger("eftflow.sampling").info(
             "%s: %d samples, ESS min %.1f, %d distinct events",
@@ -82,8 +90,20 @@ def run_augment(args) -> int:
 
 def run_fisher(args) -> int:
     _limit_blas_threads()
+    from eftflow.cli.common import load_cluster_config
     from eftflow.inference.fisher.driver import SCHEMA_FRAGMENT, run_fisher
+    from eftflow.sampling.parallel import chunk_scheduler
 
     cfg = _config(args, SCHEMA_FRAGMENT)
-    run_fisher(args.store, args.setup, cfg, args.output, plot_dir=args.plot, n_workers=args.threads)
+    cluster = load_cluster_config(args.cluster_config)
+    with chunk_scheduler(cluster, args.threads, args.memory_mb) as scheduler:
+        run_fisher(
+            args.store,
+            args.setup,
+            cfg,
+            args.output,
+            plot_dir=args.plot,
+            n_workers=args.threads,
+            scheduler=scheduler,
+        )
     return 0

@@ -12,6 +12,7 @@ __all__ = ["register"]
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "scan",
+        aliases=["run-scan"],  # rule run_scan <-> eftflow run-scan
         help="run a global scan (models, priors, likelihood components, scanner) from a YAML file",
         description=(
             "Run a global scan described by SCANFILE (see docs/scans.md). Works in one process or "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from eftflow.cli.common import add_config_argument, add_resources_arguments
+from eftflow.cli.common import add_config_argument, add_resources_arguments, propagate_failure
 
 __all__ = ["register"]
 
@@ -38,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
+@propagate_failure("shower_events")
 def run(args) -> int:
     import logging
     from pathlib import Path

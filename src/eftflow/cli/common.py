@@ -3,9 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import logging
+import os
 
-__all__ = ["add_config_argument", "load_stage_config", "add_resources_arguments"]
+__all__ = [
+    "add_config_argument",
+    "load_stage_config",
+    "add_resources_arguments",
+    "add_cluster_argument",
+    "load_cluster_config",
+    "propagate_failure",
+    "CLUSTER_ENV",
+]
+
+#: Environment variable holding the ``cluster`` config section as JSON (set by the workflow).
+CLUSTER_ENV = "EFTFLOW_CLUSTER_CONFIG"
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
@@ -45,3 +59,68 @@ def load_stage_config(value: str | None) -> dict:
     from eftflow.config import load_config
 
     return load_config(value)
+
+
+def add_cluster_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--cluster-config``: where the command's Dask steps run (the ``cluster`` section)."""
+    parser.add_argument(
+        "--cluster-config",
+        default=None,
+        help=(
+            "the `cluster` config section (inline JSON or a config file) choosing where Dask runs: "
+            f"local, slurm-runner or slurm-cluster; default: ${CLUSTER_ENV} (the workflow sets it "
+            "from the config, outside the rules' params, so switching modes reruns nothing), "
+            "else local"
+        ),
+    )
+
+
+def load_cluster_config(value: str | None) -> dict | None:
+    """The ``cluster`` section from ``--cluster-config`` or ``$EFTFLOW_CLUSTER_CONFIG`` (or None).
+
+    A full config (a file, or JSON with a ``cluster`` key) gives its ``cluster`` section.
+    """
+    value = value if value is not None else os.environ.get(CLUSTER_ENV) or None
+    if value is None:
+        return None
+    data = load_stage_config(value)
+    if "cluster" in data and isinstance(data["cluster"], dict):
+        data = data["cluster"]
+    return data
+
+
+def propagate_failure(stage: str, *, input_attr: str = "input", output_attr: str = "output"):
+    """Decorate a per-job command handler so a failure marker at its input passes through.
+
+    When ``args.<input_attr>`` is a failure marker (see :mod:`eftflow.store.failed`: a generator
+    job that failed for good under ``generation.max_failed_fraction``), the handler is not run: a
+    marker naming ``stage`` is written at ``args.<output_attr>`` and the command exits 0.
+    """
+
+    def decorate(handler):
+        @functools.wraps(handler)
+        def wrapper(args) -> int:
+            from eftflow.store.failed import read_failure_marker, write_failure_marker
+
+            record = read_failure_marker(getattr(args, input_attr))
+            if record is None:
+                return handler(args)
+            output = getattr(args, output_attr)
+            write_failure_marker(
+                output, reason=record.get("reason", ""), stage=stage, upstream=record
+            )
+            logging.getLogger("eftflow.cli").warning(
+                "%s: input %s is a failure marker (%s job %s/%s: %s); wrote a marker at %s",
+                stage,
+                getattr(args, input_attr),
+                record.get("failed_stage"),
+                record.get("sample"),
+                record.get("job"),
+                record.get("reason"),
+                output,
+            )
+            return 0
+
+        return wrapper
+
+    return decorate

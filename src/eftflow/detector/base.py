@@ -87,6 +87,8 @@ class DetectorJob:
     threads: int = 1
     memory_mb: int = 2000
     provenance: dict = field(default_factory=dict)
+    #: the ``cluster`` config section (where Dask runs; ``None``: local, serial for one thread)
+    cluster: dict | None = None
 
 
 @dataclass
@@ -159,7 +161,7 @@ def _chunk_columns(events, source: ParticleSource, n_b: int):
 
 def simulate_chunks(detector: ChunkDetector, job: DetectorJob) -> DetectorResult:
     """Run a chunk-level detector over the job's source into an object store (atomic)."""
-    from eftflow.analysis.analyse import dask_client
+    from eftflow.analysis.analyse import dask_client, in_flight
     from eftflow.store.events import make_provenance
 
     t0 = time.perf_counter()
@@ -181,7 +183,7 @@ def simulate_chunks(detector: ChunkDetector, job: DetectorJob) -> DetectorResult
         provenance=prov,
     )
     n = 0
-    with writer, dask_client(job.threads, job.memory_mb) as client:
+    with writer, dask_client(job.threads, job.memory_mb, cluster=job.cluster) as client:
         pending: deque = deque()
         for k, events in enumerate(src.iter_chunks(job.chunk_size)):
             w, sb = _chunk_columns(events, src, n_b)
@@ -195,7 +197,7 @@ def simulate_chunks(detector: ChunkDetector, job: DetectorJob) -> DetectorResult
                         sb,
                     )
                 )
-            while pending and (client is None or len(pending) > 2 * job.threads):
+            while pending and (client is None or len(pending) > in_flight(client, job.threads)):
                 n += _write_one(writer, pending.popleft())
         while pending:
             n += _write_one(writer, pending.popleft())

@@ -12,7 +12,14 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["plot_profiles", "plot_contours", "plot_limit_bands", "plot_exclusion", "save_figure"]
+__all__ = [
+    "plot_profiles",
+    "plot_contours",
+    "plot_limit_bands",
+    "plot_exclusion",
+    "plot_likelihood_grid",
+    "save_figure",
+]
 
 
 def _plt():
@@ -151,6 +158,70 @@ def plot_exclusion(results: Mapping, *, names: Sequence[str] | None = None, path
         ax.plot(*first.best_theta, "k+", ms=10)
         ax.set_xlabel(names[0])
         ax.set_ylabel(names[1])
+    else:
+        ax.text(0.5, 0.5, f"{k}-dimensional grid: no plot", ha="center", transform=ax.transAxes)
+    ax.legend(frameon=False, fontsize=8)
+    return _finish(fig, path)
+
+
+def plot_likelihood_grid(
+    axes: Sequence[Sequence[float]],
+    curves: Mapping[str, np.ndarray],
+    *,
+    names: Sequence[str],
+    cls: Sequence[float] = (0.68, 0.95),
+    path=None,
+    ax=None,
+):
+    """``-2 Delta ln L`` of several likelihoods on one theta grid, with the CL levels.
+
+    ``axes`` are the grid axes (one or two); ``curves`` maps a label to ``t`` on the grid points
+    (Cartesian product in ``ij`` order). 1D: curves and horizontal level lines; 2D: one contour per
+    level (solid: the last level, dashed: the others) and colour per likelihood.
+    """
+    from scipy.stats import chi2
+
+    plt = _plt()
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(5, 4))
+    axes = [np.asarray(a, dtype=float) for a in axes]
+    k = len(axes)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    levels = [float(chi2.ppf(c, k)) for c in cls]
+    if k == 1:
+        top = 2.0 * max(levels)
+        for i, (label, t) in enumerate(curves.items()):
+            t = np.asarray(t, dtype=float)
+            ax.plot(
+                axes[0], np.where(np.isfinite(t), t, np.nan), color=colours[i % 10], label=label
+            )
+        for c, lv in zip(cls, levels):
+            ax.axhline(lv, color="grey", lw=0.8, ls="--")
+            ax.text(axes[0][0], lv, f" {100 * c:g}% CL", va="bottom", fontsize=7, color="grey")
+        ax.set_ylim(0, top)
+        ax.set_xlabel(names[0])
+        ax.set_ylabel(r"$-2\,\Delta \ln L$")
+    elif k == 2:
+        shape = (axes[0].size, axes[1].size)
+        xg, yg = np.meshgrid(axes[0], axes[1], indexing="ij")
+        order = np.argsort(levels)
+        styles = ["dashed"] * (len(levels) - 1) + ["solid"]
+        for i, (label, t) in enumerate(curves.items()):
+            t = np.asarray(t, dtype=float).reshape(shape)
+            t = np.where(np.isfinite(t), t, 1e300)
+            ax.contour(
+                xg,
+                yg,
+                t,
+                levels=[levels[j] for j in order],
+                colors=[colours[i % 10]],
+                linestyles=[styles[j] for j in range(len(order))],
+            )
+            ax.plot([], [], color=colours[i % 10], label=label)
+        ax.set_xlabel(names[0])
+        ax.set_ylabel(names[1])
+        ax.set_title(
+            ", ".join(f"{100 * cls[j]:g}% CL {s}" for j, s in zip(order, styles)), fontsize=8
+        )
     else:
         ax.text(0.5, 0.5, f"{k}-dimensional grid: no plot", ha="center", transform=ax.transAxes)
     ax.legend(frameon=False, fontsize=8)

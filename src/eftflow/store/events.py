@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -49,15 +50,21 @@ COLUMNS = ("observables", "weights", "sampling_benchmark", "nuisance_weights")
 
 
 def make_provenance(**fields) -> dict:
-    """Provenance record: eftflow version, date, plus the given fields (seeds, generator, config hash)."""
+    """Provenance record: eftflow version, date, plus the given fields (seeds, generator, config hash).
+
+    Inside a SLURM job it also records ``slurm_job_id`` (and ``slurm_array_task_id`` for an array
+    task) from the environment, so every output names the batch job that wrote it.
+    """
     from eftflow import __version__
 
     out = {
         "eftflow_version": __version__,
         "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID") or None,
+        "slurm_array_task_id": os.environ.get("SLURM_ARRAY_TASK_ID") or None,
     }
-    out.update({k: v for k, v in fields.items() if v is not None})
-    return out
+    out.update(fields)
+    return {k: v for k, v in out.items() if v is not None}
 
 
 def _compressors():

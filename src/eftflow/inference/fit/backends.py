@@ -216,6 +216,18 @@ class ScipyBackend:
                 message = f"converged to the precision limit ({message})"
             else:
                 x, fval, success, message = x2, f2, bool(res2.success), str(res2.message)
+        elif not success and method == "SLSQP" and getattr(res, "status", None) == 8:
+            # "positive directional derivative in the line search": SLSQP started at (or reached)
+            # the optimum to round-off; accept when a restart from there does not improve
+            res2 = minimize(fu, res.x, method=method, **kwargs)
+            x2 = np.clip(to_x(res2.x), lo, hi)
+            f2 = float(fun(x2))
+            nfev = nfev_box[0]
+            if f2 >= fval - 1e-9 * max(1.0, abs(fval)) * errordef:
+                success = math.isfinite(fval)
+                message = f"converged to the precision limit ({message})"
+            elif res2.success:
+                x, fval, success, message = x2, f2, True, str(res2.message)
         return MinimizeOutcome(
             x=x, fval=fval, success=success, message=message, nfev=nfev, backend=self.name
         )
