@@ -108,5 +108,6 @@ def all_targets():
         f"{RESULTS}/compute_fisher_information/fisher_information.json",
         f"{RESULTS}/compute_limits/limits.json",
         f"{RESULTS}/augment_samples",
+        f"{RESULTS}/evaluate_estimator/evaluation.json",
         f"{RESULTS}/report/report.html",
     ]

@@ -2,21 +2,10 @@
 # and their evaluation (detector-level Fisher information, likelihood-ratio maps).
 
 
-def training_set(wildcards=None):
-    return f"{RESULTS}/augment_samples"
-
-
-def training_set_name():
-    return config.get("training", {}).get("training_set", "train_local")
-
-
-def n_members():
-    return int(config.get("ensemble", {}).get("n_members", 5))
-
-
 rule train_estimator:
     input:
-        samples=training_set,
+        samples=f"{RESULTS}/augment_samples",
+        setup=f"{RESULTS}/setup/setup.h5",
     output:
         model=f"{RESULTS}/train_estimator/member_{{member}}.pt",
         spec=f"{RESULTS}/train_estimator/member_{{member}}.json",
@@ -24,38 +13,43 @@ rule train_estimator:
         f"{LOGS}/train_estimator/member_{{member}}.log",
     benchmark:
         f"{BENCH}/train_estimator/member_{{member}}.tsv"
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=2000,
         runtime=120,
     params:
         config=lambda wc: stage_config("training", "ensemble"),
-        trainset=lambda wc, input: f"{input.samples}/{training_set_name()}.zarr",
+        trainset=lambda wc, input: f"{input.samples}/{config['training']['training_set']}.zarr",
     shell:
         "eftflow -v train-estimator {params.trainset} -o {output.model} "
-        "--member {wildcards.member} --setup {RESULTS}/setup/setup.h5 "
+        "--member {wildcards.member} --setup {input.setup} "
         "--config '{params.config}' --threads {threads} --memory-mb {resources.mem_mb} 2> {log}"
 
 
 rule train_ensemble:
     input:
-        samples=training_set,
+        samples=f"{RESULTS}/augment_samples",
+        setup=f"{RESULTS}/setup/setup.h5",
     output:
         directory(f"{RESULTS}/train_ensemble"),
     log:
         f"{LOGS}/train_ensemble/train_ensemble.log",
     benchmark:
         f"{BENCH}/train_ensemble/train_ensemble.tsv"
+    conda:
+        ENV
     threads: 4
     resources:
         mem_mb=8000,
         runtime=240,
     params:
         config=lambda wc: stage_config("training", "ensemble", "cluster"),
-        trainset=lambda wc, input: f"{input.samples}/{training_set_name()}.zarr",
+        trainset=lambda wc, input: f"{input.samples}/{config['training']['training_set']}.zarr",
     shell:
         "eftflow -v train-ensemble {params.trainset} -o {output} "
-        "--setup {RESULTS}/setup/setup.h5 "
+        "--setup {input.setup} "
         "--config '{params.config}' --threads {threads} --memory-mb {resources.mem_mb} 2> {log}"
 
 
@@ -71,6 +65,8 @@ rule evaluate_estimator:
         f"{LOGS}/evaluate_estimator/evaluate_estimator.log",
     benchmark:
         f"{BENCH}/evaluate_estimator/evaluate_estimator.tsv"
+    conda:
+        ENV
     threads: 2
     resources:
         mem_mb=4000,
@@ -92,7 +88,7 @@ rule all_train_members:
     input:
         expand(
             f"{RESULTS}/train_estimator/member_{{member}}.pt",
-            member=range(n_members()),
+            member=range(config["ensemble"]["n_members"]),
         ),
 
 

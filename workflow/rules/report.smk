@@ -10,6 +10,8 @@ rule make_report:
         events=f"{RESULTS}/combine_events/events.zarr",
         fisher=f"{RESULTS}/compute_fisher_information/fisher_information.json",
         augmented=f"{RESULTS}/augment_samples",
+        limits=f"{RESULTS}/compute_limits/limits.json",
+        evaluation=f"{RESULTS}/evaluate_estimator/evaluation.json",
     output:
         f"{RESULTS}/report/report.html",
     log:

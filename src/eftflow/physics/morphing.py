@@ -88,44 +88,59 @@ def find_components(
     return np.array(components, dtype=np.int64).reshape(len(components), len(max_powers))
 
 
-def _power_table(theta: np.ndarray, max_k: int) -> np.ndarray:
-    """θ_p^k for k = 0..max_k: shape (n, n_p, max_k + 1)."""
-    table = np.empty(theta.shape + (max_k + 1,), dtype=np.result_type(theta, float))
-    table[..., 0] = 1.0
-    for k in range(1, max_k + 1):
-        table[..., k] = table[..., k - 1] * theta
-    return table
+def _powers(theta_t: np.ndarray, max_k: int) -> list[list[np.ndarray | None]]:
+    """θ_p^k for k = 0..max_k as contiguous 1-d arrays (``None`` stands for θ⁰ = 1)."""
+    out = []
+    for row in theta_t:
+        pw: list[np.ndarray | None] = [None] * (max_k + 1)
+        if max_k >= 1:
+            pw[1] = row
+        for k in range(2, max_k + 1):
+            pw[k] = pw[k - 1] * row
+        out.append(pw)
+    return out
+
+
+def _monomial(pw, powers, n: int, *, derivative: int | None = None) -> np.ndarray:
+    """Π_p θ_p^k_p (or its derivative in θ_derivative) as a 1-d array over the n points."""
+    coef = 1.0
+    value = None
+    for p, k in enumerate(powers):
+        k = int(k)
+        if p == derivative:
+            if k == 0:
+                return np.zeros(n)
+            coef *= k
+            k -= 1
+        if k:
+            value = pw[p][k] if value is None else value * pw[p][k]
+    if value is None:
+        return np.full(n, coef)
+    return value * coef if coef != 1.0 else value
+
+
+def _component_rows(theta, components, derivative=None) -> np.ndarray:
+    """(n_components, n) array of monomials (or their θ_derivative derivatives)."""
+    theta = np.atleast_2d(np.asarray(theta, dtype=float))
+    components = np.asarray(components)
+    n = theta.shape[0]
+    pw = _powers(np.ascontiguousarray(theta.T), int(components.max(initial=0)))
+    out = np.empty((components.shape[0], n))
+    for c, powers in enumerate(components):
+        out[c] = _monomial(pw, powers, n, derivative=derivative)
+    return out
 
 
 def component_values(theta, components: np.ndarray) -> np.ndarray:
     """C_c(θ) = Π_p θ_p^{k_cp} for many θ: (n, n_p) → (n, n_components)."""
-    theta = np.atleast_2d(np.asarray(theta, dtype=float))
-    components = np.asarray(components)
-    table = _power_table(theta, int(components.max(initial=0)))
-    out = np.ones((theta.shape[0], components.shape[0]))
-    for p in range(components.shape[1]):
-        out *= table[:, p, components[:, p]]
-    return out
+    return _component_rows(theta, components).T
 
 
 def component_gradients(theta, components: np.ndarray) -> np.ndarray:
     """∂C_c/∂θ_q for many θ: (n, n_p) → (n, n_p, n_components)."""
-    theta = np.atleast_2d(np.asarray(theta, dtype=float))
-    components = np.asarray(components)
-    n_p = components.shape[1]
-    max_k = int(components.max(initial=0))
-    table = _power_table(theta, max_k)
-    factors = [table[:, p, components[:, p]] for p in range(n_p)]
-    # d(θ^k)/dθ = k θ^(k-1); k = 0 gives 0
-    km1 = np.maximum(components - 1, 0)
-    out = np.empty((theta.shape[0], n_p, components.shape[0]))
-    for q in range(n_p):
-        g = table[:, q, km1[:, q]] * components[:, q]
-        for p in range(n_p):
-            if p != q:
-                g = g * factors[p]
-        out[:, q, :] = g
-    return out
+    n_p = np.asarray(components).shape[1]
+    rows = np.stack([_component_rows(theta, components, derivative=q) for q in range(n_p)])
+    return rows.transpose(2, 0, 1)
 
 
 def morphing_matrix(components: np.ndarray, basis: np.ndarray) -> np.ndarray:
@@ -215,18 +230,24 @@ class Morpher:
         """w_b(θ) for θ of shape (n, n_p) → (n, n_benchmarks). A 1-d θ gives (n_benchmarks,)."""
         if np.ndim(theta) == 1:
             return self.weights(np.asarray(theta, dtype=float)[None, :])[0]
-        return self._map(theta, lambda t: component_values(t, self.components) @ self.matrix, ())
+        return self._map(
+            theta, lambda t: (self.matrix.T @ _component_rows(t, self.components)).T, ()
+        )
 
     def gradients(self, theta):
         """∂w_b/∂θ_p for θ of shape (n, n_p) → (n, n_p, n_benchmarks); 1-d θ → (n_p, n_b)."""
         if np.ndim(theta) == 1:
             return self.gradients(np.asarray(theta, dtype=float)[None, :])[0]
         n_p = self.components.shape[1]
-        return self._map(
-            theta,
-            lambda t: component_gradients(t, self.components) @ self.matrix,
-            (n_p, self.n_benchmarks),
-        )
+
+        def grads(t):
+            t = np.atleast_2d(np.asarray(t, dtype=float))
+            out = np.empty((t.shape[0], n_p, self.n_benchmarks))
+            for q in range(n_p):
+                out[:, q, :] = (self.matrix.T @ _component_rows(t, self.components, derivative=q)).T
+            return out
+
+        return self._map(theta, grads, (n_p, self.n_benchmarks))
 
     def cross_section(self, theta, benchmark_xsecs):
         """σ(θ) = Σ_b w_b(θ) σ_b (any per-benchmark quantity, e.g. histograms, works alike)."""
