@@ -22,6 +22,7 @@ include: "workflow/rules/combine.smk"
 include: "workflow/rules/sampling.smk"
 include: "workflow/rules/limits.smk"
 include: "workflow/rules/ml.smk"
+include: "workflow/rules/model.smk"
 include: "workflow/rules/scan.smk"
 include: "workflow/rules/report.smk"
 

@@ -7,11 +7,11 @@ rule fit_model:
     input:
         spec=lambda wc: config["model"]["specs"][wc.name],
     output:
-        directory("results/fit_model/{name}"),
+        directory(f"{RESULTS}/fit_model/{{name}}"),
     log:
-        "logs/fit_model/{name}.log",
+        f"{LOGS}/fit_model/{{name}}.log",
     benchmark:
-        "benchmarks/fit_model/{name}.tsv"
+        f"{BENCH}/fit_model/{{name}}.tsv"
     conda:
         ENV
     threads: 2
@@ -24,7 +24,4 @@ rule fit_model:
 
 rule all_model:
     input:
-        expand(
-            "results/fit_model/{name}",
-            name=list(config.get("model", {}).get("specs", {})),
-        ),
+        [f"{RESULTS}/fit_model/{name}" for name in config["model"]["specs"]],

@@ -1,0 +1,457 @@
+"""Inference on a :class:`~eftflow.inference.model.model.StatModel`.
+
+Single fits go through the :class:`~eftflow.inference.fit.Fit` front end (Minuit by default):
+best fit and Hesse covariance, profile scans, MINOS intervals, 2-D MINOS contours, nuisance pulls,
+impacts and their ranking, asymptotic CLs upper limits. Many-fit studies (impacts, toys, coverage,
+the Neyman construction) use the batched torch minimiser
+(:func:`~eftflow.inference.model.batchfit.minimize_batched`), which fits all toys at once.
+
+Conventions
+-----------
+* Pull of a constrained parameter: ``(p̂ − a) / σ`` (a: nominal auxiliary datum, σ: constraint
+  width; for Poisson constraints σ = 1/√τ), with the post-fit constraint ``σ̂ / σ``.
+* Impact of a nuisance ν_j on a POI μ: fix ν_j at ν̂_j ± δ and refit the rest; the impact is
+  ``μ̂(ν̂_j ± δ) − μ̂``. Pre-fit: δ = the constraint width σ_j; post-fit: δ = the Hesse error of
+  ν_j. The ranking orders nuisances by max(|Δ⁺|, |Δ⁻|) post-fit.
+* Profile-likelihood test statistic: ``t_μ = 2 (NLL(μ, ν̂̂) − NLL(μ̂, ν̂))``.
+* Neyman construction: at each grid value μ_k the nuisances are profiled on the data (ν̂̂(μ_k));
+  toys generated at (μ_k, ν̂̂(μ_k)) give the distribution of t_μ; the interval is the set of μ_k
+  whose observed t_μ lies below the toys' quantile at the confidence level (Feldman-Cousins
+  ordering by the likelihood ratio, with profiled nuisances).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from eftflow.errors import EftflowError, InputError
+
+from .batchfit import minimize_batched
+
+__all__ = [
+    "ClosureError",
+    "ModelFitter",
+    "asimov_closure",
+    "cls_upper_limit",
+    "toy_study",
+    "neyman_construction",
+    "NeymanResult",
+]
+
+log = logging.getLogger(__name__)
+
+
+class ClosureError(EftflowError):
+    """The Asimov fit does not return the injected parameters (the numbers are in the message)."""
+
+
+def _poi(model, poi):
+    name = poi or model.poi[0]
+    model.index(name)
+    return name
+
+
+class ModelFitter:
+    """Fits of one data set through the Fit front end.
+
+    Parameters
+    ----------
+    model, data
+        The model and one data set (``data.n_toys == 1``).
+    backend, tol
+        Passed to :class:`~eftflow.inference.fit.Fit` (default Minuit, tolerance 1e-4).
+    """
+
+    def __init__(self, model, data, *, backend: str = "minuit", tol: float = 1e-4, start=None):
+        from eftflow.inference.fit import Fit
+
+        if data.n_toys != 1:
+            raise InputError(f"fit one data set at a time, got {data.n_toys}", field="data")
+        self.model, self.data = model, data
+        self.objective = model.objective(data)
+        self.backend, self.tol = backend, tol
+        self.fit = Fit(
+            self.objective, model.fit_parameters(start=start), kind="nll", backend=backend, tol=tol
+        )
+        self.result = None
+
+    def run(self):
+        """Best fit + covariance (a :class:`~eftflow.inference.fit.FitResult`)."""
+        self.result = self.fit.run()
+        return self.result
+
+    def _best(self):
+        if self.result is None:
+            self.run()
+        return self.result
+
+    def profile(self, name: str, *, values=None, bounds=2, nvalues: int = 11):
+        self._best()
+        return self.fit.minos_profile(name, values=values, bounds=bounds, nvalues=nvalues)
+
+    def minos(self, name: str, *, cl: float | None = None, sigma: float | None = None):
+        self._best()
+        return self.fit.confidence(name, cl=cl, sigma=sigma if cl is None else None)
+
+    def contour(self, x: str, y: str, *, cl: float = 0.68, numpoints: int = 20):
+        self._best()
+        return self.fit.minos_contour(x, y, cl=cl, numpoints=numpoints)
+
+    def pulls(self) -> list[dict]:
+        """Post-fit pulls and constraints of every constrained parameter."""
+        res = self._best()
+        vals, errs = res.optimize.parameters, res.covariance.errors
+        out = []
+        for p in self.model.parameters:
+            if p.constraint is None:
+                continue
+            width = p.sigma if p.constraint == "normal" else 1.0 / math.sqrt(p.tau)
+            center = p.aux if p.constraint == "normal" else 1.0
+            out.append(
+                {
+                    "name": p.name,
+                    "kind": p.kind,
+                    "value": vals[p.name],
+                    "error": errs.get(p.name, 0.0),
+                    "pull": (vals[p.name] - center) / width,
+                    "constraint": errs.get(p.name, 0.0) / width,
+                }
+            )
+        return out
+
+    def impacts(
+        self,
+        poi: str | None = None,
+        *,
+        nuisances: Sequence[str] | None = None,
+        batched: bool = True,
+    ) -> list[dict]:
+        """Pre- and post-fit impacts on ``poi`` of every constrained nuisance, ranked."""
+        poi = _poi(self.model, poi)
+        res = self._best()
+        best = res.optimize.values
+        errs = res.covariance.errors
+        m = self.model
+        names = nuisances or [
+            p.name
+            for p in m.parameters
+            if p.constraint == "normal" and p.kind in ("nuisance", "spread") and not p.fixed
+        ]
+        rows, fixes = [], []
+        for n in names:
+            p = m.parameters[m.index(n)]
+            for tag, delta in (("prefit", p.sigma), ("postfit", errs.get(n, 0.0))):
+                for sign in (1, -1):
+                    v = best.copy()
+                    i = m.index(n)
+                    v[i] = float(np.clip(best[i] + sign * delta, p.lower, p.upper))
+                    rows.append((n, tag, sign))
+                    fixes.append(v)
+        if not rows:
+            return []
+        starts = np.array(fixes)
+        if batched:
+            fixed = np.zeros(starts.shape, bool)
+            for k, (n, _, _) in enumerate(rows):
+                fixed[k, m.index(n)] = True
+            fr = minimize_batched(m, self.data, starts, fixed=fixed)
+            mus = fr.values[:, m.index(poi)]
+        else:
+            mus = []
+            for (n, _, _), v in zip(rows, starts):
+                f = ModelFitter(m, self.data, backend=self.backend, tol=self.tol, start=v)
+                f.fit.parameters[n].fixed = True
+                mus.append(f.fit.optimize().parameters[poi])
+            mus = np.array(mus)
+        mu_hat = best[m.index(poi)]
+        table = {}
+        for (n, tag, sign), mu in zip(rows, mus):
+            table.setdefault(n, {"name": n})[f"{tag}_{'up' if sign > 0 else 'down'}"] = float(
+                mu - mu_hat
+            )
+        out = list(table.values())
+        for row in out:
+            row["pull"] = (best[m.index(row["name"])] - m.parameters[m.index(row["name"])].aux) / (
+                m.parameters[m.index(row["name"])].sigma
+            )
+            row["rank_key"] = max(abs(row["postfit_up"]), abs(row["postfit_down"]))
+        out.sort(key=lambda r: -r["rank_key"])
+        return out
+
+
+def asimov_closure(model, truth=None, *, eps: float = 1e-3, batched: bool = True) -> dict:
+    """Fit the Asimov data at ``truth``; raise :class:`ClosureError` if any parameter comes back
+    further than ``eps`` × its error (nuisances: × constraint width) from the injected value."""
+    v = model.vector(truth)
+    data = model.asimov(v)
+    if batched:
+        fr = minimize_batched(model, data, model.init)
+        best, err = fr.values[0], fr.errors()[0]
+    else:
+        f = ModelFitter(model, data, tol=1e-6)
+        r = f.run()
+        best = r.optimize.values
+        err = np.array([r.covariance.errors.get(n, 0.0) for n in model.names])
+    scale = np.where(err > 0, err, 1.0)
+    dev = (best - v) / scale
+    report = {
+        "injected": dict(zip(model.names, v.tolist())),
+        "fitted": dict(zip(model.names, best.tolist())),
+        "deviation_in_errors": dict(zip(model.names, dev.tolist())),
+        "eps": eps,
+    }
+    bad = [n for n, d in zip(model.names, dev) if abs(d) > eps]
+    report["passed"] = not bad
+    if bad:
+        raise ClosureError(
+            "Asimov non-closure: "
+            + ", ".join(
+                f"{n} injected {v[model.index(n)]:.6g} fitted {best[model.index(n)]:.6g} "
+                f"({dev[model.index(n)]:+.3g} sigma)"
+                for n in bad
+            )
+            + f" (allowed {eps} sigma)",
+            field="closure",
+        )
+    return report
+
+
+def _qtilde(model, data, poi, mu, best_nll, mu_hat, cond_cache):
+    i = model.index(poi)
+    if mu_hat > mu:
+        return 0.0
+    v = model.vector(cond_cache.get("start"))
+    v[i] = mu
+    fixed = np.zeros(len(model.names), bool)
+    fixed[i] = True
+    fr = minimize_batched(model, data, v, fixed=fixed)
+    ref = best_nll
+    if mu_hat < 0:
+        v0 = v.copy()
+        v0[i] = 0.0
+        ref = minimize_batched(model, data, v0, fixed=fixed).nll[0]
+    return max(2.0 * (fr.nll[0] - ref), 0.0)
+
+
+def cls_upper_limit(
+    model, data, poi: str | None = None, *, cl: float = 0.95, scan: Sequence[float] | None = None
+) -> dict:
+    """Asymptotic CLs upper limit on ``poi`` with q̃_μ (arXiv:1007.1727), observed and expected
+    (−2..+2 σ). The Asimov data are background-only (μ = 0) with the nuisances profiled on
+    ``data`` at μ = 0, as pyhf does."""
+    from scipy.optimize import brentq
+
+    from eftflow.inference.limits import cls_from_q, expected_cls
+
+    poi = _poi(model, poi)
+    i = model.index(poi)
+    if model.lower[i] > 0:
+        raise InputError(f"CLs limits need {poi} >= 0 allowed", field="poi")
+    free = minimize_batched(model, data, model.init)
+    best_nll, mu_hat = free.nll[0], free.values[0, i]
+    fixed = np.zeros(len(model.names), bool)
+    fixed[i] = True
+    v0 = free.values[0].copy()
+    v0[i] = 0.0
+    bkg = minimize_batched(model, data, v0, fixed=fixed).values[0]
+    asimov = model.asimov(bkg)
+    afree = minimize_batched(model, asimov, bkg)
+    hi = model.upper[i] if math.isfinite(model.upper[i]) else 10.0
+    grid = np.asarray(scan if scan is not None else np.linspace(0, hi, 41)[1:], float)
+
+    def cls_at(mu):
+        q = _qtilde(model, data, poi, mu, best_nll, mu_hat, {"start": free.values[0]})
+        qa = _qtilde(model, asimov, poi, mu, afree.nll[0], 0.0, {"start": bkg})
+        return cls_from_q(q, qa, "qtilde")[2], expected_cls(qa)
+
+    target = 1.0 - cl
+    obs = np.array([cls_at(mu)[0] for mu in grid])
+    exp = np.array([cls_at(mu)[1] for mu in grid])
+
+    def root(values, fn):
+        below = np.flatnonzero(values < target)
+        if not below.size:
+            return math.nan
+        k = below[0]
+        if k == 0:
+            return float(grid[0])
+        return float(brentq(lambda m: fn(m) - target, grid[k - 1], grid[k], xtol=1e-6))
+
+    observed = root(obs, lambda m: cls_at(m)[0])
+    expected = [root(exp[:, j], lambda m, j=j: cls_at(m)[1][j]) for j in range(5)]
+    return {
+        "poi": poi,
+        "cl": cl,
+        "observed": observed,
+        "expected": expected,
+        "mu_hat": float(mu_hat),
+        "scan": grid.tolist(),
+        "cls_observed": obs.tolist(),
+        "cls_expected": exp.tolist(),
+    }
+
+
+def toy_study(
+    model,
+    truth,
+    n_toys: int,
+    rng: np.random.Generator,
+    *,
+    poi=None,
+    levels=(0.68, 0.95),
+    batch: int = 500,
+) -> dict:
+    """Toys at ``truth``: pulls of every free parameter ((p̂ − p_true)/σ̂_Hesse) and coverage of
+    the profile-likelihood intervals of each POI (``t_μ(true) < χ²₁ quantile``)."""
+    from scipy.stats import chi2
+
+    v = model.vector(truth)
+    model.check_in_bounds(v, "truth")
+    pois = [poi] if isinstance(poi, str) else list(poi or model.poi)
+    free_mask = ~model.fixed
+    vals, errs, ts, conv = [], [], {p: [] for p in pois}, []
+    t0 = time.perf_counter()
+    for start in range(0, n_toys, batch):
+        n = min(batch, n_toys - start)
+        toys = model.toys(v, n, rng)
+        fr = minimize_batched(model, toys, v)
+        vals.append(fr.values)
+        errs.append(fr.errors())
+        conv.append(fr.converged)
+        for p in pois:
+            fixed = np.zeros(len(v), bool)
+            fixed[model.index(p)] = True
+            cr = minimize_batched(model, toys, v, fixed=fixed)
+            ts[p].append(np.maximum(2.0 * (cr.nll - fr.nll), 0.0))
+    seconds = time.perf_counter() - t0
+    vals, errs, conv = np.concatenate(vals), np.concatenate(errs), np.concatenate(conv)
+    pulls = {}
+    for j, name in enumerate(model.names):
+        if not free_mask[j]:
+            continue
+        pv = (vals[:, j] - v[j]) / np.where(errs[:, j] > 0, errs[:, j], np.nan)
+        pulls[name] = {
+            "mean": float(np.nanmean(pv)),
+            "width": float(np.nanstd(pv, ddof=1)),
+            "mean_error": float(np.nanstd(pv) / math.sqrt(len(pv))),
+        }
+    coverage = {}
+    for p in pois:
+        t = np.concatenate(ts[p])
+        coverage[p] = {}
+        for lev in levels:
+            c = float(np.mean(t < chi2.ppf(lev, 1)))
+            coverage[p][str(lev)] = {
+                "coverage": c,
+                "binomial_error": math.sqrt(lev * (1 - lev) / len(t)),
+            }
+    return {
+        "n_toys": n_toys,
+        "converged": float(conv.mean()),
+        "pulls": pulls,
+        "coverage": coverage,
+        "seconds": seconds,
+        "toys_per_second": n_toys / seconds,
+    }
+
+
+@dataclass
+class NeymanResult:
+    """A Neyman-constructed interval on a grid."""
+
+    poi: str
+    cl: float
+    grid: np.ndarray
+    t_observed: np.ndarray
+    t_critical: np.ndarray
+    accepted: np.ndarray
+    n_toys: int
+    seconds: float
+    toys_per_second: float
+    asymptotic_critical: float = field(default=math.nan)
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        acc = self.grid[self.accepted]
+        return (float(acc.min()), float(acc.max())) if acc.size else (math.nan, math.nan)
+
+    def to_dict(self) -> dict:
+        return {
+            "poi": self.poi,
+            "cl": self.cl,
+            "grid": self.grid.tolist(),
+            "t_observed": self.t_observed.tolist(),
+            "t_critical": self.t_critical.tolist(),
+            "accepted": self.accepted.tolist(),
+            "interval": list(self.interval),
+            "n_toys": self.n_toys,
+            "seconds": self.seconds,
+            "toys_per_second": self.toys_per_second,
+            "asymptotic_critical": self.asymptotic_critical,
+        }
+
+
+def neyman_construction(
+    model,
+    data,
+    grid: Sequence[float],
+    n_toys: int,
+    rng: np.random.Generator,
+    *,
+    poi: str | None = None,
+    cl: float = 0.68,
+    batch: int = 2000,
+) -> NeymanResult:
+    """Neyman construction for one POI on ``grid`` with ``n_toys`` toys per grid point, all
+    toys of a batch fitted at once (see the module docstring)."""
+    from scipy.stats import chi2
+
+    poi = _poi(model, poi)
+    i = model.index(poi)
+    grid = np.asarray(grid, dtype=float)
+    g = len(grid)
+    pts = np.repeat(model.init[None], g, 0)
+    pts[:, i] = grid
+    model.check_in_bounds(pts, "grid")
+    if n_toys < 10:
+        raise InputError("the Neyman construction needs at least 10 toys per point", field="n_toys")
+    fixed = np.zeros(len(model.names), bool)
+    fixed[i] = True
+    free = minimize_batched(model, data, model.init)
+    cond = minimize_batched(model, data, pts, fixed=fixed)
+    t_obs = np.maximum(2.0 * (cond.nll - free.nll[0]), 0.0)
+    gen = cond.values  # (G, P): μ_k and ν̂̂(μ_k)
+    t0 = time.perf_counter()
+    per = max(1, batch // n_toys)
+    crit = np.empty(g)
+    for k0 in range(0, g, per):
+        kk = slice(k0, min(g, k0 + per))
+        toys = model.toys(gen[kk], n_toys, rng)
+        starts = np.repeat(gen[kk], n_toys, 0)
+        fr = minimize_batched(model, toys, starts)
+        cr = minimize_batched(model, toys, starts, fixed=fixed)
+        t = np.maximum(2.0 * (cr.nll - fr.nll), 0.0).reshape(-1, n_toys)
+        crit[kk] = np.quantile(t, cl, axis=1)
+    seconds = time.perf_counter() - t0
+    total = g * n_toys
+    log.info(
+        "Neyman construction: %d toys in %.2f s (%.1f toys/s)", total, seconds, total / seconds
+    )
+    return NeymanResult(
+        poi,
+        cl,
+        grid,
+        t_obs,
+        crit,
+        t_obs <= crit,
+        n_toys,
+        seconds,
+        total / seconds,
+        float(chi2.ppf(cl, 1)),
+    )

@@ -1,0 +1,125 @@
+"""Figures of the statistical model: profiles, contours, nuisance pulls and impact rankings.
+
+Headless (Agg, imported lazily); each function returns the figure and, with ``path``, writes it
+atomically (:func:`eftflow.plotting.fit.save_figure`). They only draw results computed elsewhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["plot_profile", "plot_contour", "plot_pulls", "plot_impacts", "plot_coverage"]
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _done(fig, path):
+    if path is not None:
+        from eftflow.plotting.fit import save_figure
+
+        save_figure(fig, path)
+    return fig
+
+
+def plot_profile(name: str, values: Sequence[float], delta_nll: Sequence[float], *, path=None):
+    """−2Δln L along a profile scan with the 1σ and 2σ lines."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.plot(values, 2 * np.asarray(delta_nll), "o-", color="C0")
+    for lev in (1.0, 3.84):
+        ax.axhline(lev, color="grey", ls="--", lw=0.8)
+    ax.set_xlabel(name)
+    ax.set_ylabel(r"$-2\Delta\ln L$")
+    fig.tight_layout()
+    return _done(fig, path)
+
+
+def plot_contour(
+    x_name: str,
+    y_name: str,
+    x: Sequence[float],
+    y: Sequence[float],
+    center: Sequence[float],
+    *,
+    path=None,
+):
+    """A closed MINOS contour around the best fit."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5, 4))
+    xs, ys = np.r_[x, x[:1]], np.r_[y, y[:1]]
+    ax.plot(xs, ys, "-", color="C0")
+    ax.plot([center[0]], [center[1]], "k+", ms=10)
+    ax.set_xlabel(x_name)
+    ax.set_ylabel(y_name)
+    fig.tight_layout()
+    return _done(fig, path)
+
+
+def plot_pulls(pulls: Sequence[dict], *, path=None):
+    """Post-fit pulls (points) and constraints (error bars) of the constrained parameters."""
+    plt = _plt()
+    n = len(pulls)
+    fig, ax = plt.subplots(figsize=(5, 0.35 * n + 1.2))
+    y = np.arange(n)
+    ax.axvspan(-2, 2, color="yellow", alpha=0.4)
+    ax.axvspan(-1, 1, color="limegreen", alpha=0.4)
+    ax.errorbar([p["pull"] for p in pulls], y, xerr=[p["constraint"] for p in pulls], fmt="ko")
+    ax.set_yticks(y, [p["name"] for p in pulls])
+    ax.set_xlim(-3, 3)
+    ax.set_xlabel(r"$(\hat\nu - \nu_0)/\Delta\nu$")
+    fig.tight_layout()
+    return _done(fig, path)
+
+
+def plot_impacts(impacts: Sequence[dict], poi: str, *, path=None, top: int = 20):
+    """Ranked pre-fit (open) and post-fit (filled) impacts on ``poi``."""
+    plt = _plt()
+    rows = list(impacts)[:top][::-1]
+    n = len(rows)
+    fig, ax = plt.subplots(figsize=(6, 0.35 * n + 1.2))
+    y = np.arange(n)
+    for key, kw in (
+        ("prefit", {"fill": False, "edgecolor": "C0"}),
+        ("postfit", {"color": "C0", "alpha": 0.7}),
+    ):
+        ax.barh(y, [r[f"{key}_up"] for r in rows], height=0.6, **kw)
+        kw2 = dict(kw)
+        if "edgecolor" in kw2:
+            kw2["edgecolor"] = "C1"
+        else:
+            kw2["color"] = "C1"
+        ax.barh(y, [r[f"{key}_down"] for r in rows], height=0.6, **kw2)
+    ax.set_yticks(y, [r["name"] for r in rows])
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_xlabel(rf"$\Delta\hat{{{poi}}}$" if len(poi) == 1 else f"Δ {poi}")
+    fig.tight_layout()
+    return _done(fig, path)
+
+
+def plot_coverage(
+    levels: Sequence[float],
+    coverage: Sequence[float],
+    errors: Sequence[float],
+    *,
+    path=None,
+    label: str = "toys",
+):
+    """Measured coverage against the nominal confidence level."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    ax.errorbar(levels, coverage, yerr=errors, fmt="o", label=label)
+    ax.plot([0, 1], [0, 1], "k--", lw=0.8)
+    ax.set_xlabel("nominal CL")
+    ax.set_ylabel("coverage")
+    ax.legend()
+    fig.tight_layout()
+    return _done(fig, path)
