@@ -39,6 +39,7 @@ import numpy as np
 
 from eftflow.errors import InputError
 from eftflow.store.atomic import atomic_path
+from eftflow.store.group import open_store_group
 
 __all__ = ["EventStoreWriter", "EventStore", "FORMAT", "FORMAT_VERSION", "make_provenance"]
 
@@ -208,35 +209,12 @@ class EventStore:
     """
 
     def __init__(self, path):
-        import zarr
 
         self.path = Path(path)
         p = str(self.path)
-        if not self.path.exists():
-            raise InputError("event store does not exist", file=p)
-        try:
-            self._group = zarr.open_group(p, mode="r")
-        except Exception as err:  # zarr raises several types for non-stores
-            raise InputError(
-                f"not a zarr event store ({type(err).__name__}: {err})", file=p
-            ) from None
-        attrs = dict(self._group.attrs)
-        if attrs.get("format") != FORMAT:
-            raise InputError(
-                f"not an eftflow event store (format={attrs.get('format')!r})",
-                file=p,
-                field="attrs.format",
-            )
-        if int(attrs.get("format_version", 0)) > FORMAT_VERSION:
-            raise InputError(
-                f"store format version {attrs['format_version']} is newer than this eftflow ({FORMAT_VERSION})",
-                file=p,
-                field="attrs.format_version",
-            )
-        if "n_events" not in attrs:
-            raise InputError(
-                "store is incomplete (its write was interrupted)", file=p, field="attrs.n_events"
-            )
+        self._group, attrs = open_store_group(
+            self.path, kind="event", fmt=FORMAT, version=FORMAT_VERSION
+        )
         self.attrs = attrs
         self.n_events = int(attrs["n_events"])
         self.observable_names = list(attrs["observable_names"])
