@@ -48,6 +48,8 @@ def test_workflow_report_has_every_section_numbers_and_embedded_plots(toy_run):
         "Event selection",
         "Training samples",
         "Fisher information",
+        "Expected limits",
+        "Neural estimators",
         "Time and memory per rule",
         "Provenance",
     ]
