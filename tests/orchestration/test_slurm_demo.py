@@ -56,10 +56,11 @@ def test_demo_dag_runs_as_slurm_jobs_with_their_ids_recorded(
     rules = dict(
         (s, r)
         for r in ("setup", "generate_events", "combine_events", "augment_samples",
-                  "compute_fisher_information", "make_report")
+                  "compute_fisher_information", "compute_limits", "train_ensemble",
+                  "evaluate_estimator", "make_report")
         for s in [p.stem for p in (workflow_copy / f".snakemake/slurm_logs/rule_{r}").rglob("*.log")]
     )  # fmt: skip
-    assert len(submitted) == 7 and set(rules) == set(submitted.values()), (submitted, rules)
+    assert len(submitted) == 10 and set(rules) == set(submitted.values()), (submitted, rules)
     results = workflow_copy / "results"
 
     def job_of(rule):
