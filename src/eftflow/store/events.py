@@ -53,8 +53,9 @@ COLUMNS = ("observables", "weights", "sampling_benchmark", "nuisance_weights")
 def make_provenance(**fields) -> dict:
     """Provenance record: eftflow version, date, plus the given fields (seeds, generator, config hash).
 
-    Inside a SLURM job it also records ``slurm_job_id`` (and ``slurm_array_task_id`` for an array
-    task) from the environment, so every output names the batch job that wrote it.
+    Inside a SLURM job it also records ``slurm_job_id`` (and, for a task of a job array,
+    ``slurm_array_job_id`` and ``slurm_array_task_id``: SLURM names it ``<array>_<task>``) from the
+    environment, so every output names the batch job that wrote it.
     """
     from eftflow import __version__
 
@@ -62,6 +63,7 @@ def make_provenance(**fields) -> dict:
         "eftflow_version": __version__,
         "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "slurm_job_id": os.environ.get("SLURM_JOB_ID") or None,
+        "slurm_array_job_id": os.environ.get("SLURM_ARRAY_JOB_ID") or None,
         "slurm_array_task_id": os.environ.get("SLURM_ARRAY_TASK_ID") or None,
     }
     out.update(fields)
