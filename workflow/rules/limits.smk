@@ -15,6 +15,8 @@ rule compute_limits:
         f"{LOGS}/compute_limits/compute_limits.log",
     benchmark:
         f"{BENCH}/compute_limits/compute_limits.tsv"
+    group:
+        "fisher_and_limits"
     conda:
         ENV
     threads: 2

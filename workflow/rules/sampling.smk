@@ -35,6 +35,8 @@ rule compute_fisher_information:
         f"{LOGS}/compute_fisher_information/compute_fisher_information.log",
     benchmark:
         f"{BENCH}/compute_fisher_information/compute_fisher_information.tsv"
+    group:
+        "fisher_and_limits"
     conda:
         ENV
     threads: 4
