@@ -60,3 +60,19 @@ def test_large_example_dry_run(workflow_copy, run_env):
     for rule in ("generate_events", "shower_events", "simulate_detector", "analyse_events"):
         assert counts[rule] == 4 * 5, rule
     assert counts["combine_events"] == 1 and counts["make_report"] == 1
+
+
+def test_invalid_config_fails_before_any_job(workflow_copy, run_env):
+    """A config that does not validate stops the workflow at parse time: no job runs."""
+    (workflow_copy / "bad.yaml").write_text("morphing:\n  n_trials: many\n")
+    proc = subprocess.run(
+        ["snakemake", "--cores", "1", "all_setup", "--configfile", "bad.yaml"],
+        cwd=workflow_copy,
+        env=run_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode != 0
+    assert "n_trials" in proc.stdout + proc.stderr and "many" in proc.stdout + proc.stderr
+    assert not (workflow_copy / "results").exists() and not (workflow_copy / "logs").exists()
