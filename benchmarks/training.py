@@ -93,20 +93,13 @@ def rss_child(path, epochs):
     return float(rss), float(sps)
 
 
-def _warm_member(path, d):
-    """One short training: the first in a process pays torch's and zarr's one-off start-up."""
-    from eftflow.ml.ensemble import train_member
-
-    train_member(str(path), cfg(1), 99, str(d))
-    return 0
-
-
 def ensemble(path, epochs, n_members=4):
     """Seconds for ``n_members`` one after another, then on 2 Dask workers (cold and warm).
 
-    The sequential run happens in this process, already warmed by an earlier training; the warm
-    parallel figure warms each worker the same way, the cold one includes the workers' first
-    training.
+    The sequential run happens in this process, already warmed by an earlier training. The cold
+    parallel figure includes each fresh worker's one-off start-up (importing torch's optimiser
+    machinery, ``torch._dynamo``, takes ~1-2 s); the warm one is the next ensemble on the same
+    workers.
     """
     from eftflow.cluster import dask_client
     from eftflow.ml.ensemble import train_ensemble
@@ -122,8 +115,6 @@ def ensemble(path, epochs, n_members=4):
                 t0 = time.perf_counter()
                 train_ensemble(path, cfg(epochs), n_members, Path(d) / run, client=client)
                 times.append(time.perf_counter() - t0)
-                if run == "cold":
-                    client.run(_warm_member, str(path), d)
     return seq, times[0], times[1]
 
 
