@@ -7,7 +7,14 @@ so that other load on the machine distorts the figure less than wall time would)
 * ``eftflow`` — :class:`eftflow.generate.lhe.LHEReader`, every column and every weight;
 * ``pylhe to_awkward`` — ``pylhe.to_awkward(pylhe.LHEFile.fromfile(f).events)`` (pylhe 2.x);
 * ``pylhe iterate`` — iterating ``pylhe.LHEFile.fromfile(f).events`` (Python objects, no arrays);
-* ``madminer`` — ``madminer.utils.interfaces.lhe.parse_lhe_file`` (on a small file only: slow).
+* ``madminer`` — ``madminer.utils.interfaces.lhe.parse_lhe_file`` (on a small file only: slow);
+* two reference rows, the ceiling for a parser driven from Python on the same machine:
+  ``read + split into events`` (read the file, ``bytes.split(b"</event>")``) and
+  ``read + float() of all tokens`` (read, ``bytes.split()``, ``np.array(tokens, float)`` on every
+  token: what any token-based decoder must at least do).
+
+Each row records ``os.getloadavg()`` when it was measured (other jobs on the machine inflate
+both times).
 
 Run: ``python benchmarks/lhe_decode.py [--n 20000]``; prints a markdown table and writes
 ``benchmarks/results/lhe_decode.json``.
@@ -18,6 +25,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import platform
 import tempfile
 import time
@@ -97,6 +105,24 @@ def ours(path):
     return n
 
 
+def _raw(path) -> bytes:
+    from eftflow.generate.lhe import _open_stream
+
+    with _open_stream(Path(path)) as fh:
+        return b"".join(iter(lambda: fh.read(1 << 24), b""))
+
+
+def ref_split(path):
+    return len(_raw(path).split(b"</event>")) - 1
+
+
+def ref_tokens(path):
+    data = _raw(path)
+    body = data[data.index(b"<event>") :]
+    toks = [t for t in body.split() if t[:1] not in (b"<", b"i")]  # tags and id='...' attributes
+    return np.array(toks, dtype=np.float64).size
+
+
 def pylhe_awkward(path):
     import pylhe
 
@@ -144,6 +170,8 @@ def main() -> None:
             ("pylhe to_awkward", pylhe_awkward, big, args.n),
             ("pylhe iterate", pylhe_iterate, big, args.n),
             ("madminer", madminer_reader, small, args.n_madminer),
+            ("reference: read + split into events", ref_split, big, args.n),
+            ("reference: read + float() of all tokens", ref_tokens, big, args.n),
         ]
         for name, fn, path, n in candidates:
             for kind, p in (("plain", path), ("gzip", Path(str(path) + ".gz"))):
@@ -158,6 +186,7 @@ def main() -> None:
                             "events": n,
                             "events_per_cpu_s": n / cpu,
                             "events_per_wall_s": n / wall,
+                            "loadavg_1m": os.getloadavg()[0],
                         }
                     )
                 except Exception as err:  # a missing optional reader must not stop the benchmark
@@ -170,14 +199,14 @@ def main() -> None:
                         }
                     )
     print(f"LHE decode, {args.n} MadGraph-style events, {nbytes / args.n:.0f} bytes/event\n")
-    print("| reader | file | events | events/s/core (CPU) | events/s (wall) |")
-    print("|---|---|---:|---:|---:|")
+    print("| reader | file | events | events/s/core (CPU) | events/s (wall) | load avg |")
+    print("|---|---|---:|---:|---:|---:|")
     for r in rows:
         if "error" in r:
             print(f"| {r['reader']} | {r['file']} | {r['events']} | n/a ({r['error'][:60]}) | |")
         else:
             print(
-                f"| {r['reader']} | {r['file']} | {r['events']} | {r['events_per_cpu_s']:,.0f} | {r['events_per_wall_s']:,.0f} |"
+                f"| {r['reader']} | {r['file']} | {r['events']} | {r['events_per_cpu_s']:,.0f} | {r['events_per_wall_s']:,.0f} | {r['loadavg_1m']:.1f} |"
             )
     out = Path(__file__).parent / "results" / "lhe_decode.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -54,7 +54,7 @@ import numpy as np
 from eftflow.errors import InputError
 from eftflow.generate.lhe_events import EVENT_COLUMNS, PARTICLE_COLUMNS, LHEEvents
 from eftflow.generate.lhe_header import LHEHeader, parse_header
-from eftflow.generate.lhe_parse import parse_block
+from eftflow.generate.lhe_parse import _PAD, ParsedBlock, parse_block
 
 __all__ = ["LHEReader", "read_lhe", "read_lhe_header", "open_lhe"]
 
@@ -74,6 +74,60 @@ def open_lhe(path: str | os.PathLike):
     if magic == b"\x1f\x8b":
         return gzip.open(path, "rb")
     return open(path, "rb")
+
+
+class _GzipStream:
+    """Sequential reader of a gzip file (all members) with zlib and large reads.
+
+    Faster than :mod:`gzip` for big reads; raises ``EOFError`` on a truncated stream and
+    ``zlib.error`` on corrupt data (CRC and length are checked by zlib at each member's end).
+    """
+
+    RAW = 1 << 20
+
+    def __init__(self, path: Path):
+        self._fh = open(path, "rb")  # noqa: SIM115 - closed in close()
+        self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._eof = False
+
+    def read(self, size: int) -> bytes:
+        out: list[bytes] = []
+        n = 0
+        while n < size and not self._eof:
+            if self._z.eof:  # end of a member: another may follow
+                raw = self._z.unused_data
+                self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                if not raw.strip(b"\x00"):
+                    raw = self._fh.read(self.RAW)
+                    if not raw.strip(b"\x00"):  # (trailing zeros are allowed, as in gzip)
+                        self._eof = True
+                        break
+            else:
+                raw = self._z.unconsumed_tail or self._fh.read(self.RAW)
+                if not raw:
+                    raise EOFError("compressed file ended before the end-of-stream marker")
+            piece = self._z.decompress(raw, size - n)
+            out.append(piece)
+            n += len(piece)
+        return b"".join(out)
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _open_stream(path: Path):
+    """Like :func:`open_lhe`, with the faster gzip reader."""
+    if not path.is_file():
+        raise InputError("LHE file not found", file=path)
+    with open(path, "rb") as fh:
+        magic = fh.read(2)
+    return _GzipStream(path) if magic == b"\x1f\x8b" else open(path, "rb")  # noqa: SIM115
 
 
 def read_lhe_header(path: str | os.PathLike) -> LHEHeader:
@@ -228,59 +282,57 @@ class LHEReader:
                 field=f"line {line}",
             ) from None
 
-    def _blocks(self) -> Iterator[tuple[bytes, int]]:
-        """Yield (text holding only complete events, 1-based line number of its first line)."""
+    def _blocks(self) -> Iterator[tuple[ParsedBlock, int]]:
+        """Yield (decoded block, 1-based line number of its first line), block by block."""
         line0 = self._header_lines + 1
-        with open_lhe(self.path) as fh:
+        pad = b" " * _PAD
+        with _open_stream(self.path) as fh:
             todo = self._header_bytes  # skip the header
             while todo > 0:
                 piece = self._read(fh, min(todo, 1 << 20), 1)
                 if not piece:  # pragma: no cover - the header was read before
                     break
                 todo -= len(piece)
-            buf = b""
+            rest = b""
             eof = False
-            while True:
+            while not eof:
+                more = self._read(fh, self.block_bytes, line0)
+                eof = not more
+                buf = bytearray(rest)
+                buf += more
                 cut = buf.rfind(b"</event>")
                 nl = buf.find(b"\n", cut) if cut >= 0 else -1
-                if (cut < 0 or nl < 0) and not eof:
-                    more = self._read(fh, self.block_bytes, line0 + buf.count(b"\n"))
-                    if more:
-                        buf += more
-                        continue
-                    eof = True
+                if nl < 0 and not eof:
+                    rest = bytes(buf)  # not one complete event yet: read more
                     continue
-                if cut >= 0:
-                    end = len(buf) if nl < 0 else nl + 1
-                    block, buf = buf[:end], buf[end:]
-                    yield block, line0
-                    line0 += block.count(b"\n")
-                    if not eof:
-                        more = self._read(fh, self.block_bytes, line0)
-                        if more:
-                            buf += more
-                        else:
-                            eof = True
-                    if not eof or b"</event>" in buf:
-                        continue
-                # end of file: only the closing tag may remain
-                i = buf.find(b"<event")
-                if i >= 0:
-                    raise InputError(
-                        "truncated event: end of file before </event>",
-                        file=self.path,
-                        field=f"line {line0 + buf[:i].count(NL)}",
-                    )
-                if b"</LesHouchesEvents" not in buf:
-                    raise InputError(
-                        "truncated file: no </LesHouchesEvents> at the end",
-                        file=self.path,
-                        field=f"line {line0 + buf.count(NL)}",
-                    )
-                return
+                if cut < 0:
+                    rest = bytes(buf)
+                    break
+                end = len(buf) if nl < 0 else nl + 1
+                rest = bytes(buf[end:])
+                del buf[end:]
+                buf += pad
+                pb = parse_block(
+                    buf, weight_prefixes=self._prefixes, line0=line0, path=self.path, size=end
+                )
+                yield pb, line0
+                line0 += pb.n_lines
+            # end of file: only the closing tag may remain
+            i = rest.find(b"<event")
+            if i >= 0:
+                raise InputError(
+                    "truncated event: end of file before </event>",
+                    file=self.path,
+                    field=f"line {line0 + rest[:i].count(NL)}",
+                )
+            if b"</LesHouchesEvents" not in rest:
+                raise InputError(
+                    "truncated file: no </LesHouchesEvents> at the end",
+                    file=self.path,
+                    field=f"line {line0 + rest.count(NL)}",
+                )
 
-    def _events(self, block: bytes, line0: int, scale: float) -> LHEEvents:
-        pb = parse_block(block, weight_prefixes=self._prefixes, line0=line0, path=self.path)
+    def _events(self, pb: ParsedBlock, line0: int, scale: float) -> LHEEvents:
         lines = line0 + pb.event_lines
         weights = pb.weights
         bad = ~np.isfinite(weights)
@@ -326,8 +378,8 @@ class LHEReader:
         pending: list[LHEEvents] = []
         n_pending = 0
         self.n_events_read = 0
-        for block, line0 in self._blocks():
-            ev = self._events(block, line0, scale)
+        for pb, line0 in self._blocks():
+            ev = self._events(pb, line0, scale)
             if not ev.n_events:
                 continue
             pending.append(ev)

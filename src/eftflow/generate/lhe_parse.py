@@ -6,37 +6,36 @@ numpy operations, never with a Python loop over events.
 
 Numbers are decoded by one of two paths:
 
-* **fixed-width fast path** — the column layout (field boundaries, digits before/after the point,
-  exponent digits) is learnt from the first line of the block and *verified for every line*
-  (every digit is a digit, every point, exponent marker and sign where the layout says, padding
-  blank). The digits are then turned into numbers with integer arithmetic in float64 (exact for
-  up to 15 significant digits) and one scaling by a power of ten, which gives the correctly
-  rounded value for exponents within ±22 (one ulp at most beyond). MadGraph's and eftflow's
-  writers produce such files; the last column may change width (the sign of the helicity).
-* **generic path** — when a block does not follow one layout: split the text into tokens and
-  convert them with numpy. Slower (about 4× on MadGraph-like events) but accepts any spacing.
+* **fixed-width fast path** (:mod:`eftflow.generate.lhe_fixed`) — rows of one kind (event lines,
+  particle lines, ``<wgt>`` values) are taken by line length; a column layout is learnt from one
+  row of each length and *verified on every row* (every digit a digit, every point, exponent
+  marker, sign and separator where the layout says). Rows that fit are decoded with whole-array
+  integer arithmetic, giving exactly the values ``float()`` gives. MadGraph's and eftflow's
+  writers produce such files (the last column changes width with the sign of the helicity:
+  two lengths, two layouts).
+* **generic path** — rows no layout fits (irregular spacing, more than 18 significant digits,
+  numbers without a point, …) are split into tokens and converted with numpy; slower but
+  accepts any spacing. The two paths give identical arrays.
 
 Any line that fits neither raises :class:`~eftflow.errors.InputError` with its line number.
 """
 
 from __future__ import annotations
 
-import functools
-import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from eftflow.errors import InputError
+from eftflow.generate.lhe_fixed import ROW_BLOCK, fixed_layout
 
 __all__ = ["parse_block", "ParsedBlock", "parse_rows"]
 
-_SPACE, _PLUS, _MINUS, _DOT, _LT, _GT = 32, 43, 45, 46, 60, 62
+_SPACE, _LT = 32, 60
+#: blank bytes a block must have after its end (fixed-width rows are read this far)
 _PAD = 1024
-_TOKEN = re.compile(rb"\S+")
-_DIGITS = re.compile(rb"\d")
-_INT = re.compile(rb"[+-]?\d+$")
-_FLOAT = re.compile(rb"([+-]?)(\d+)\.(\d+)([eE])([+-])(\d+)$")
+_MAX_LAYOUTS = 6
+_WGT_END = int.from_bytes(b"</wgt>", "little")
 
 
 @dataclass
@@ -52,182 +51,9 @@ class ParsedBlock:
     fast: bool
 
 
-# --------------------------------------------------------------------------------------------
-# fixed-width numbers
-# --------------------------------------------------------------------------------------------
-_DIGIT, _SP, _PL, _MI, _DT, _EX, _OTHER = 1, 2, 4, 8, 16, 32, 64
-_CLASS = np.full(256, _OTHER, np.uint8)
-_CLASS[48:58] = _DIGIT
-_CLASS[_SPACE] = _SP
-_CLASS[_PLUS] = _PL
-_CLASS[_MINUS] = _MI
-_CLASS[_DOT] = _DT
-_CLASS[[ord("e"), ord("E")]] = _EX
-
-
-class _Fields:
-    """Column roles in a row of fixed width: which byte may be what, and where each number is."""
-
-    def __init__(self, toks: list[tuple[int, int, bytes]], width: int, left: int | None = None):
-        self.width = width
-        allowed = np.full(width, 0, np.uint8)
-        self.fields: list[tuple] = []
-        prev = 0
-        for _, b, text in toks:
-            lo = prev if left is None else left
-            m = _FLOAT.match(text)
-            if m is not None:
-                _, ip, fp, _, _, ed = m.groups()
-                ni, nf, ne = len(ip), len(fp), len(ed)
-                exp_cols = list(range(b - ne, b))
-                esign = b - ne - 1
-                frac_cols = list(range(esign - 1 - nf, esign - 1))
-                dot = esign - 2 - nf
-                int_cols = list(range(dot - ni, dot))
-                sign = dot - ni - 1
-                allowed[exp_cols + frac_cols + int_cols] = _DIGIT
-                allowed[esign] = _PL | _MI
-                allowed[esign - 1] = _EX
-                allowed[dot] = _DT
-                if sign >= lo:
-                    allowed[sign] = _SP | _PL | _MI
-                    allowed[lo:sign] = _SP
-                self.fields.append(
-                    ("f", int_cols + frac_cols, exp_cols, esign, sign if sign >= lo else -1, nf)
-                )
-            elif _INT.match(text):
-                allowed[lo:b] = _DIGIT | _SP | _PL | _MI
-                self.fields.append(("i", list(range(lo, b))))
-            else:
-                raise ValueError(text)
-            prev = b
-        self.allowed_not = ~allowed
-        self.finish()
-
-    def decode(self, rows: np.ndarray) -> np.ndarray | None:
-        """``rows``: (m, width) uint8. Returns (m, n_fields) float64, or ``None`` on any deviation."""
-        m = rows.shape[0]
-        t = np.ascontiguousarray(rows.T)
-        if self._digit_only.size and ((t[self._digit_only] - np.uint8(48)) > 9).any():
-            return None
-        for cols, ok in self._checks:
-            c = t[cols]
-            good = c == ok[0]
-            for v in ok[1:]:
-                good |= c == v
-            if not good.all():
-                return None
-        out = np.empty((m, len(self.fields)))
-        for k, f in enumerate(self.fields):
-            if f[0] == "f":
-                _, mant_cols, exp_cols, esign, sign, nf = f
-                mant = _horner(t, mant_cols)
-                expo = _horner(t, exp_cols)
-                expo = np.where(t[esign] == _MINUS, -expo, expo) - nf
-                p = 10.0 ** np.abs(expo)
-                val = np.where(expo >= 0, mant * p, mant / p)
-                out[:, k] = np.where(t[sign] == _MINUS, -val, val) if sign >= 0 else val
-            else:
-                cols = f[1]
-                c = t[cols]
-                isd = (c - np.uint8(48)) <= 9
-                sgn = (c == _PLUS) | (c == _MINUS)
-                if (isd[:-1] & ~isd[1:]).any() or (sgn[:-1] & ~isd[1:]).any() or not isd[-1].all():
-                    return None
-                val = _horner(t, cols, blank_is_zero=True)
-                out[:, k] = np.where((c == _MINUS).any(axis=0), -val, val)
-        return out
-
-    def finish(self) -> None:
-        """Group the columns by what they may hold (after ``allowed_not`` is final)."""
-        allowed = ~self.allowed_not
-        self._digit_only = np.flatnonzero(allowed == _DIGIT)
-        chars = {_SP: b" ", _PL: b"+", _MI: b"-", _DT: b".", _EX: b"eE", _DIGIT: b"0123456789"}
-        self._checks = []
-        for mask in np.unique(allowed):
-            if mask == _DIGIT:
-                continue
-            ok = b"".join(v for bit, v in chars.items() if mask & bit)
-            self._checks.append((np.flatnonzero(allowed == mask), np.frombuffer(ok, np.uint8)))
-
-
-def _horner(t: np.ndarray, cols: list[int], *, blank_is_zero: bool = False) -> np.ndarray:
-    """Digits in rows ``cols`` of ``t`` (one row per byte column) → numbers, exact to 15 digits."""
-    d = t[cols] - np.uint8(48)
-    if blank_is_zero:
-        d[d > 9] = 0
-    return _POW10[len(cols)] @ d.astype(np.float64)
-
-
-_POW10 = [10.0 ** np.arange(n - 1, -1, -1) for n in range(64)]
-
-
-class _Layout:
-    """The layout of a line, learnt from a sample line; the last field is anchored at the line end."""
-
-    def __init__(self, sample: bytes):
-        toks = [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(sample)]
-        if not toks:
-            raise ValueError("empty")
-        self.n_fields = len(toks)
-        self.trail = len(sample) - toks[-1][1]
-        self.width = toks[-1][1]  # without trailing blanks
-        multi = len(toks) > 1
-        self.prefix = toks[-1][0] - 1 if multi else 0  # the separator before the last token
-        self.field_start = self.prefix + 1 if multi else 0
-        tok = toks[-1][2]
-        self.last_w = len(tok) + 2  # room for one more sign byte and a separator
-        self.main = _Fields(toks[:-1], self.prefix + 1) if multi else None
-        if self.main is not None:  # the separator(s) before the last token are blank
-            self.main.allowed_not[toks[-2][1] : self.prefix + 1] = ~np.uint8(_SP)
-            self.main.finish()
-        self.last = _Fields([(self.last_w - len(tok), self.last_w, tok)], self.last_w, left=0)
-
-
 def _rows(a: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
     """(m, width) copy of ``a[s:s + width]`` for each start (one memcpy per row)."""
     return np.lib.stride_tricks.sliding_window_view(a, width)[starts]
-
-
-@functools.lru_cache(maxsize=64)
-def _layout(shape: bytes) -> _Layout | None:
-    try:
-        return _Layout(shape)
-    except ValueError:
-        return None
-
-
-def _parse_fixed(a: np.ndarray, rs: np.ndarray, re_: np.ndarray, buf: bytes, ncols: int):
-    lay = _layout(_DIGITS.sub(b"0", buf[int(rs[0]) : int(re_[0])]))
-    if lay is None:
-        return None
-    if lay.width + lay.trail >= _PAD:
-        return None
-    if lay.n_fields != ncols:
-        return None
-    if lay.trail:
-        t = np.arange(1, lay.trail + 1)
-        if not (a[re_[:, None] - t[None, :]] == _SPACE).all():
-            return None
-        re_ = re_ - lay.trail
-    extra = (re_ - rs) - lay.width
-    if extra.min() < -1 or extra.max() > 1:
-        return None
-    out = np.empty((rs.shape[0], ncols))
-    if lay.main is not None:
-        main = lay.main.decode(_rows(a, rs, lay.main.width))
-        if main is None:
-            return None
-        out[:, :-1] = main
-    # the last field, anchored at the line end; bytes left of where it starts count as blank
-    base = re_ - lay.last_w
-    rows = _rows(a, base, lay.last_w)
-    blank = np.arange(lay.last_w)[None, :] < (rs + lay.field_start - base)[:, None]
-    last = lay.last.decode(np.where(blank, np.uint8(_SPACE), rows))
-    if last is None:
-        return None
-    out[:, -1] = last[:, 0]
-    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -254,22 +80,65 @@ def _diagnose(buf: bytes, rs, re_, ncols: int, line_numbers, path, what: str):
     raise InputError(f"{what}: could not decode", file=path, field=f"line {int(line_numbers[0])}")
 
 
-def parse_rows(buf: bytes, a: np.ndarray, rs, re_, ncols: int, line_numbers, path, what: str):
-    """Decode rows ``buf[rs[i]:re_[i]]`` of ``ncols`` numbers each → (m, ncols), fast if possible."""
+def _parse_fixed(a: np.ndarray, buf, rs: np.ndarray, re_: np.ndarray, ncols: int, out):
+    """Decode what the fixed-width layouts can into ``out``; returns the rows left over.
+
+    Rows are taken by length: the first row not yet decoded gives a layout, every row of its
+    length is decoded with it, the rows that fit are done; repeated for a few layouts.
+    """
+    lens = re_ - rs
+    todo = np.arange(rs.shape[0])
+    for _ in range(_MAX_LAYOUTS):
+        if not todo.size:
+            break
+        r0 = int(todo[0])
+        lay = fixed_layout(buf[int(rs[r0]) : int(re_[r0])], ncols)
+        if lay is None or lay.width >= _PAD:
+            break
+        same = lens[todo] == lens[r0]
+        sel = todo[same] if not same.all() else todo
+        k = sel.shape[0]
+        starts = rs[sel]
+        pad = -k % ROW_BLOCK
+        if pad:
+            starts = np.concatenate([starts, np.full(pad, starts[0])])
+        vals, ok = lay.decode(_rows(a, starts, lay.width))
+        if not ok[0]:  # pragma: no cover - a layout always fits its own sample
+            break
+        if ok[:k].all():
+            out[sel] = vals[:k]
+            todo = todo[~same] if not same.all() else todo[:0]
+        else:
+            good = ok[:k]
+            out[sel[good]] = vals[:k][good]
+            done = np.zeros(rs.shape[0], bool)
+            done[sel[good]] = True
+            todo = todo[~done[todo]]
+    return todo
+
+
+def parse_rows(buf, a: np.ndarray, rs, re_, ncols: int, line_numbers, path, what: str):
+    """Decode rows ``buf[rs[i]:re_[i]]`` of ``ncols`` numbers each → (m, ncols), fast if possible.
+
+    Returns ``(values, fast)``; ``fast`` is False when some rows needed the generic parser.
+    """
     m = rs.shape[0]
+    out = np.empty((m, ncols))
     if m == 0:
-        return np.zeros((0, ncols)), True
-    out = _parse_fixed(a, rs, re_, buf, ncols)
-    if out is not None:
         return out, True
+    todo = _parse_fixed(a, buf, rs, re_, ncols, out)
+    if not todo.size:
+        return out, True
+    rs, re_, line_numbers = rs[todo], re_[todo], line_numbers[todo]
     toks = b"\n".join([buf[s:e] for s, e in zip(rs.tolist(), re_.tolist())]).split()
-    if len(toks) != m * ncols:
+    if len(toks) != todo.size * ncols:
         _diagnose(buf, rs, re_, ncols, line_numbers, path, what)
     try:
         vals = np.array(toks, dtype=np.float64)
     except ValueError:
         _diagnose(buf, rs, re_, ncols, line_numbers, path, what)
-    return vals.reshape(m, ncols), False
+    out[todo] = vals.reshape(-1, ncols)
+    return out, False
 
 
 # --------------------------------------------------------------------------------------------
@@ -289,40 +158,50 @@ def _tag_match(words: np.ndarray, pattern: bytes, follow: bytes) -> np.ndarray:
 
 
 def parse_block(
-    buf: bytes,
+    buf: bytes | bytearray,
     *,
     weight_prefixes: list[bytes] | None,
     line0: int,
     path=None,
+    size: int | None = None,
 ) -> ParsedBlock:
     """Decode every ``<event>`` in ``buf`` (which holds only complete events).
 
     ``weight_prefixes`` are the expected ``<wgt id='...'>`` texts (up to and including ``>``) in
     order, one per weight; ``None`` when the file declares no weights. ``line0`` is the 1-based
-    line number of the first line of ``buf`` in the file (for messages).
+    line number of the first line of ``buf`` in the file (for messages). With ``size``, the
+    block is ``buf[:size]`` and ``buf`` already holds at least ``_PAD`` blank bytes after it
+    (saves a copy); otherwise the whole of ``buf`` is the block.
     """
-    size = len(buf)
-    a = np.frombuffer(buf + b" " * _PAD, np.uint8)  # padded: fixed-width windows never overrun
+    if size is None or len(buf) < size + _PAD:
+        size = len(buf) if size is None else size
+        buf = bytes(buf[:size]) + b" " * _PAD
+    a = np.frombuffer(buf, np.uint8)  # padded: fixed-width windows never overrun
     nl = np.flatnonzero(a[:size] == 10)
-    if size and buf[-1] != 10:
+    n_lines = nl.shape[0]
+    if size and buf[size - 1] != 10:
         nl = np.r_[nl, size]
     starts = np.r_[0, nl[:-1] + 1]
     ends = nl.copy()
     cr = ends > starts
     cr[cr] = a[ends[cr] - 1] == 13
     ends[cr] -= 1
-    # first non-blank byte of each line (within its first 32 bytes, else a slow loop)
-    win = _rows(a, starts, 32)
-    nb = (win != _SPACE) & (win != 9)
-    first = nb.argmax(axis=1)
-    pos = starts + first
-    c = a[pos]
-    c = np.where(pos < ends, c, np.uint8(10))
-    todo = np.flatnonzero(~nb.any(axis=1) & (pos < ends))
-    while todo.size:
-        pos[todo] += 1
-        c[todo] = np.where(pos[todo] < ends[todo], a[pos[todo]], np.uint8(10))
-        todo = todo[(c[todo] == _SPACE) | (c[todo] == 9)]
+    # first non-blank byte of each line: lines starting with a blank look at their first 32
+    # bytes, then (rarely) further one byte at a time
+    pos = starts.copy()
+    c = np.where(starts < ends, a[starts], np.uint8(10))
+    blank = np.flatnonzero((c == _SPACE) | (c == 9))
+    if blank.size:
+        win = _rows(a, starts[blank], 32)
+        nb = (win != _SPACE) & (win != 9)
+        p = starts[blank] + nb.argmax(axis=1)
+        pos[blank] = p
+        c[blank] = np.where(p < ends[blank], a[p], np.uint8(10))
+        todo = blank[~nb.any(axis=1) & (p < ends[blank])]
+        while todo.size:
+            pos[todo] += 1
+            c[todo] = np.where(pos[todo] < ends[todo], a[pos[todo]], np.uint8(10))
+            todo = todo[(c[todo] == _SPACE) | (c[todo] == 9)]
     is_tag = c == _LT
     numeric = ~is_tag & (c != 35) & (c != 10)
     tag_idx = np.flatnonzero(is_tag)
@@ -410,32 +289,31 @@ def parse_block(
                 file=path,
                 field=where(opens[i]),
             )
-        gts = np.flatnonzero(a[:size] == _GT)
-        lts = np.r_[np.flatnonzero(a[:size] == _LT), size]
         wstart = pos[wl]
-        g = gts[np.searchsorted(gts, wstart)]
-        lt = lts[np.searchsorted(lts, g)]
-        # every event's weight ids, in the header's order
         plen = np.array([len(p) for p in weight_prefixes])
-        pmax = int(plen.max())
-        # a checksum of each prefix (exact integer arithmetic in float64) against the expected one
-        key = np.random.default_rng(12345).integers(1, 1 << 20, pmax).astype(np.float64)
-        expect = np.array([np.frombuffer(p, np.uint8) @ key[: len(p)] for p in weight_prefixes])
-        j = np.tile(np.arange(nw), n)
-        got = np.cumsum(_rows(a, wstart, pmax) * key[None, :], axis=1)[
-            np.arange(j.size), plen[j] - 1
-        ]
-        bad = (got != expect[j]) | (g - wstart + 1 != plen[j])
+        # every event's weight ids, byte for byte, in the header's order
+        bad = np.zeros(wl.shape[0], bool)
+        for k, p in enumerate(weight_prefixes):
+            got = _rows(a, wstart[k::nw], len(p))
+            bad[k::nw] = (got != np.frombuffer(p, np.uint8)).any(axis=1)
         if bad.any():
             k = int(np.flatnonzero(bad)[0])
             s, e = int(starts[wl[k]]), int(ends[wl[k]])
             raise InputError(
-                f"weight {j[k] + 1} of this event is {buf[s:e].decode(errors='replace').strip()!r}, expected the "
-                f"id declared in <initrwgt>: {weight_prefixes[j[k]].decode(errors='replace')!r}",
+                f"weight {k % nw + 1} of this event is {buf[s:e].decode(errors='replace').strip()!r}, "
+                f"expected the id declared in <initrwgt>: "
+                f"{weight_prefixes[k % nw].decode(errors='replace')!r}",
                 file=path,
                 field=where(wl[k]),
             )
-        vals, fast_w = parse_rows(buf, a, g + 1, lt, 1, line0 + wl, path, "<wgt> value")
+        vstart = wstart + np.tile(plen, n)
+        vend = np.maximum(ends[wl] - 6, 0)  # the value runs to "</wgt>" at the end of the line
+        tail = np.ndarray((size,), "<u8", a, strides=(1,))[vend] & np.uint64((1 << 48) - 1)
+        odd = np.flatnonzero((tail != _WGT_END) | (vend < vstart))
+        for k in odd.tolist():  # another layout: up to the next "<"
+            lt = buf.find(b"<", int(vstart[k]), size)
+            vend[k] = size if lt < 0 else lt
+        vals, fast_w = parse_rows(buf, a, vstart, vend, 1, line0 + wl, path, "<wgt> value")
         weights = vals.reshape(n, nw)
     return ParsedBlock(
         info=info,
@@ -443,6 +321,6 @@ def parse_block(
         nup=nup,
         weights=weights,
         event_lines=opens,
-        n_lines=buf.count(b"\n"),
+        n_lines=n_lines,
         fast=bool(fast_i and fast_p and fast_w),
     )
