@@ -55,6 +55,8 @@ def _child(argv: list[str]) -> None:
     """Run one measurement (in a subprocess) and print a JSON line."""
     kind, out, *inputs = argv
     if kind == "eftflow":
+        import zarr  # noqa: F401  (imports are not timed, as MadMiner's h5py import is not)
+
         from eftflow.store.combine import combine_events
 
         base, c0 = _rss_mb("VmRSS"), _cpu_s()

@@ -78,7 +78,70 @@ def _dr(ev):
     return np.sqrt(d_eta**2 + d_phi**2)
 
 
+def _cos_cs(ev, i=0, k=1):
+    """Collins–Soper cos θ* written out: p± = (E ± p_z)/√2, ℓ⁻ = the first unless it is positive."""
+    a, b = four(ev["l"], i), four(ev["l"], k)
+    swap = dense(ev["l"], "charge", i) > 0
+    lm = [np.where(swap, y, x) for x, y in zip(a, b)]
+    lp = [np.where(swap, x, y) for x, y in zip(a, b)]
+    tot = [x + y for x, y in zip(lm, lp)]
+    m2 = tot[3] ** 2 - tot[0] ** 2 - tot[1] ** 2 - tot[2] ** 2
+    pt2 = tot[0] ** 2 + tot[1] ** 2
+
+    def pm(v):
+        return (v[3] + v[2]) / np.sqrt(2), (v[3] - v[2]) / np.sqrt(2)
+
+    (p1p, p1m), (p2p, p2m) = pm(lm), pm(lp)
+    c = 2 * (p1p * p2m - p1m * p2p) / (np.sqrt(m2) * np.sqrt(m2 + pt2))
+    return np.sign(tot[2]) * c
+
+
+def _sum4(*vs):
+    return [sum(x) for x in zip(*vs)]
+
+
+def _visible(ev, colls=("l", "a", "j")):
+    out = np.zeros((4, N))
+    for c in colls:
+        col = ev[c]
+        evt = col.event_index()
+        f = col.fields
+        comps = (
+            f["pt"] * np.cos(f["phi"]),
+            f["pt"] * np.sin(f["phi"]),
+            f["pt"] * np.sinh(f["eta"]),
+            f["e"],
+        )
+        for k, v in enumerate(comps):
+            out[k] += np.bincount(evt, weights=v, minlength=N)
+    return out
+
+
+def _m(v):
+    return np.sqrt(np.maximum(v[3] ** 2 - v[0] ** 2 - v[1] ** 2 - v[2] ** 2, 0))
+
+
+def _eta(v):
+    pt = np.hypot(v[0], v[1])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(pt == 0, 0.0, np.arcsinh(v[2] / pt))
+
+
 CASES = {
+    "cos_theta_cs(l[0], l[1])": _cos_cs,
+    "cos_theta_cs(l[1], l[0])": lambda ev: _cos_cs(ev, 1, 0),
+    "(l[0] - l[1]).m": lambda ev: _m([x - y for x, y in zip(four(ev["l"], 0), four(ev["l"], 1))]),
+    "(l[0] + l[1] + j[0]).eta": lambda ev: _eta(
+        _sum4(four(ev["l"], 0), four(ev["l"], 1), four(ev["j"], 0))
+    ),
+    "(l[0] + l[1]).phi": lambda ev: np.arctan2(
+        *[x + y for x, y in zip(four(ev["l"], 0)[1::-1], four(ev["l"], 1)[1::-1])]
+    ),
+    "visible.m": lambda ev: _m(_visible(ev)),
+    "visible.e": lambda ev: _visible(ev)[3],
+    "visible.eta": lambda ev: _eta(_visible(ev)),
+    "all.pt": lambda ev: np.hypot(*_visible(ev, ("l", "a", "j", "met"))[:2]),
+    "(l[0] + l[1]).m + visible.m": lambda ev: _mll(ev) + _m(_visible(ev)),
     "l[0].pt": lambda ev: dense(ev["l"], "pt", 0),
     "l[-1].eta": lambda ev: dense(ev["l"], "eta", -1),
     "abs(l[0].eta - l[1].eta)": lambda ev: np.abs(

@@ -54,7 +54,6 @@ from eftflow.analysis.values import (
     Val,
     both_valid,
     cartesian_object,
-    fields_getter,
 )
 from eftflow.errors import ExpressionError
 
@@ -251,7 +250,7 @@ class Expression:
             and not self.schema[name[2:]].get("single")
         ):
             coll = name[2:]
-            return _Node(NUMBER, lambda ctx: Val(np.diff(ctx.objects[coll].offsets)))
+            return _Node(NUMBER, lambda ctx: Val(ctx.counts(coll)))
         if name in CONSTANTS:
             val = Val(CONSTANTS[name])
             return _Node(NUMBER, lambda ctx: val)
@@ -297,12 +296,12 @@ class Expression:
 
             return _Node(NUMBER, obj_attr)
 
+        coll = base.coll
+
         def coll_attr(ctx):
-            key = ("jag", base.coll, attr)
+            key = ("jag", coll, attr)
             if key not in ctx.cache:
-                c = bfn(ctx)
-                get = fields_getter(c.fields, ctx.cache.setdefault(("derived", base.coll), {}))
-                ctx.cache[key] = Jag(c.offsets, get(attr))
+                ctx.cache[key] = Jag(ctx.objects[coll].offsets, ctx.collection_field(coll)(attr))
             return ctx.cache[key]
 
         return _Node(JAGGED, coll_attr, coll=base.coll)
@@ -352,8 +351,10 @@ class Expression:
 
             def vsum(ctx):
                 a, b = lf(ctx), rf(ctx)
-                comps = [a.get(f) + sign * b.get(f) for f in ("px", "py", "pz", "e", "charge")]
-                return cartesian_object(*comps, both_valid(a.valid, b.valid))
+                op = np.add if sign > 0 else np.subtract
+                return cartesian_object(
+                    lambda f: op(a.get(f), b.get(f)), both_valid(a.valid, b.valid)
+                )
 
             return _Node(OBJECT, vsum, frozenset(VECTOR_FIELDS))
         op = _ARITH[type(node.op)]

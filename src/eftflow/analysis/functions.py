@@ -180,8 +180,7 @@ def transverse_mass(a: ObjectView, b: ObjectView) -> np.ndarray:
 @register_function("cos_theta_cs", kind="objects")
 def cos_theta_cs(a: ObjectView, b: ObjectView) -> np.ndarray:
     """Collins–Soper cos θ* of a lepton pair (the negatively charged one is found by charge)."""
-    swap = a.charge > 0
-    pa, pb = a.cartesian(), b.cartesian()
-    p1 = tuple(np.where(swap, y, x) for x, y in zip(pa, pb))
-    p2 = tuple(np.where(swap, x, y) for x, y in zip(pa, pb))
-    return vec.cos_theta_collins_soper(p1, p2)
+    # exchanging the leptons flips the sign of cos θ* exactly: compute with a as ℓ⁻, then flip
+    c = vec.cos_theta_collins_soper(a.cartesian(), b.cartesian())
+    np.negative(c, out=c, where=a.charge > 0)
+    return c

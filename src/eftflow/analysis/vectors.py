@@ -18,6 +18,8 @@ import numpy as np
 __all__ = [
     "to_cartesian",
     "from_cartesian",
+    "eta_from_cartesian",
+    "mass_from_cartesian",
     "mass_from_energy",
     "energy_from_mass",
     "delta_phi",
@@ -41,14 +43,27 @@ def from_cartesian(px, py, pz, e):
     """(px, py, pz, E) → (pt, η, φ, m); η = 0 for pt = 0, m = 0 for (rounding-)spacelike vectors."""
     px, py, pz, e = (np.asarray(a, dtype=np.float64) for a in (px, py, pz, e))
     pt = np.hypot(px, py)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        eta = np.where(
-            pt > 0, np.arcsinh(np.divide(pz, pt, where=pt > 0, out=np.zeros_like(pt))), 0.0
-        )
-    phi = np.arctan2(py, px)
-    m2 = e * e - (px * px + py * py + pz * pz)
-    m = np.sqrt(np.maximum(m2, 0.0))
-    return pt, eta, phi, m
+    return pt, eta_from_cartesian(pt, pz), np.arctan2(py, px), mass_from_cartesian(px, py, pz, e)
+
+
+def eta_from_cartesian(pt, pz):
+    """η from pT and p_z (0 where pT = 0)."""
+    pt = np.asarray(pt, dtype=np.float64)
+    pos = pt > 0
+    out = np.zeros_like(pt)
+    np.divide(pz, pt, out=out, where=pos)
+    return np.arcsinh(out, out=out)
+
+
+def mass_from_cartesian(px, py, pz, e):
+    """m = √max(E² − |p|², 0) (0 for rounding-spacelike vectors)."""
+    e = np.asarray(e, dtype=np.float64)
+    m2 = e * e
+    for p in (px, py, pz):
+        p = np.asarray(p, dtype=np.float64)
+        m2 -= p * p
+    np.maximum(m2, 0.0, out=m2)
+    return np.sqrt(m2, out=m2)
 
 
 def energy_from_mass(pt, eta, m):
@@ -88,15 +103,24 @@ def cos_theta_collins_soper(p1, p2):
 
     ``p1``, ``p2`` are (px, py, pz, E) tuples. The sign follows the pair's longitudinal
     direction (the quark direction is unknown in pp collisions):
-    cos θ* = sign(p_z) · 2 (p1⁺ p2⁻ − p1⁻ p2⁺) / (m √(m² + pT²)), p± = (E ± p_z)/√2.
+    cos θ* = sign(p_z) · 2 (p1⁺ p2⁻ − p1⁻ p2⁺) / (m √(m² + pT²)), p± = (E ± p_z)/√2,
+    computed as sign(p_z) · 2 (p_z1 E2 − E1 p_z2) / √(m² (m² + pT²)).
     """
     px1, py1, pz1, e1 = p1
     px2, py2, pz2, e2 = p2
     px, py, pz, e = px1 + px2, py1 + py2, pz1 + pz2, e1 + e2
-    m2 = np.maximum(e * e - px * px - py * py - pz * pz, 0.0)
-    pt2 = px * px + py * py
-    p1p, p1m = (e1 + pz1) / np.sqrt(2), (e1 - pz1) / np.sqrt(2)
-    p2p, p2m = (e2 + pz2) / np.sqrt(2), (e2 - pz2) / np.sqrt(2)
+    pt2 = px * px
+    pt2 += py * py
+    m2 = e * e
+    m2 -= pt2
+    m2 -= pz * pz
+    np.maximum(m2, 0.0, out=m2)
+    num = pz1 * e2
+    num -= e1 * pz2
+    num *= 2.0
+    pt2 += m2
+    pt2 *= m2
     with np.errstate(divide="ignore", invalid="ignore"):
-        c = 2.0 * (p1p * p2m - p1m * p2p) / np.sqrt(m2 * (m2 + pt2))
-    return np.where(pz < 0, -c, c)
+        num /= np.sqrt(pt2, out=pt2)
+    np.negative(num, out=num, where=pz < 0)
+    return num

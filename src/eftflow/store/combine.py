@@ -25,7 +25,8 @@ What :func:`combine_events` does, and why
   random (temporary raw files next to the output); pass 2 loads one block at a time, permutes it
   in memory and appends it to the output. K is chosen so a block fits in the memory budget, so
   peak memory depends on ``memory_mb``, not on N. When everything fits in one block the temporary
-  files are skipped. The seed is recorded (``shuffle_seed``); the same inputs and seed give the
+  files are skipped: the inputs are read straight into column arrays and one permutation is
+  written out (no Dask: threads only; see :mod:`eftflow.store.shuffle`). The seed is recorded (``shuffle_seed``); the same inputs and seed give the
   same output.
 * **Split.** The output is split by index: ``partitions = {"train": [0, n1], "validation": [n1,
   n2], "test": [n2, n]}`` (half-open), n_test = round(test_split·n), n_validation =
@@ -55,7 +56,6 @@ import hashlib
 import json
 import logging
 import math
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -64,6 +64,17 @@ import numpy as np
 
 from eftflow.errors import ConfigError, InputError
 from eftflow.store.events import EventStore, EventStoreWriter, make_provenance
+from eftflow.store.shuffle import (
+    READ_THREADS,
+    AlignedAppender,
+    BackgroundWriter,
+    RowLayout,
+    count_sampling,
+    load_columns,
+    prefetch,
+    scatter_shuffle,
+    write_permuted,
+)
 
 __all__ = [
     "combine_events",
@@ -158,21 +169,6 @@ def partition_fraction(store: EventStore | str | Path, name: str) -> float:
     return (stop - start) / store.n_events
 
 
-def count_sampling(
-    sampling_benchmark: np.ndarray, n_benchmarks: int, *, file: str | None = None
-) -> np.ndarray:
-    """Counts ``[background, n_0, …, n_{B-1}]`` of sampling ids −1, 0, …, B−1 (bad ids: InputError)."""
-    s = np.asarray(sampling_benchmark)
-    if s.size and (s.min() < -1 or s.max() >= n_benchmarks):
-        bad = s[(s < -1) | (s >= n_benchmarks)][0]
-        raise InputError(
-            f"sampling benchmark id {int(bad)} outside [-1, {n_benchmarks - 1}]",
-            file=file,
-            field="sampling_benchmark",
-        )
-    return np.bincount(s + 1, minlength=n_benchmarks + 1)
-
-
 def sampling_factors(store: EventStore | str | Path) -> np.ndarray:
     """MadMiner's mixing factors: index b → n_b/Σn for sampling id b ≥ 0; index −1 (last) → 1.
 
@@ -259,142 +255,6 @@ def _check_setup(stores: Sequence[EventStore], setup_path) -> str:
     return fp
 
 
-# --- the shuffle -----------------------------------------------------------------------------
-class _AlignedAppender:
-    """Append to an EventStoreWriter in pieces whose boundaries fall on chunk boundaries."""
-
-    def __init__(self, writer: EventStoreWriter, columns: list[str], chunk: int):
-        self.writer, self.columns, self.chunk = writer, columns, chunk
-        self.carry: dict[str, list[np.ndarray]] = {c: [] for c in columns}
-        self.n_carry = 0
-
-    def _emit(self, cols: dict) -> None:
-        self.writer.append(**cols)
-
-    def add(self, cols: dict) -> None:
-        n = len(cols["weights"])
-        i = 0
-        if self.n_carry:
-            take = min(self.chunk - self.n_carry, n)
-            for c in self.columns:
-                self.carry[c].append(cols[c][:take])
-            self.n_carry += take
-            i = take
-            if self.n_carry < self.chunk:
-                return
-            self._emit({c: np.concatenate(self.carry[c]) for c in self.columns})
-            self.carry = {c: [] for c in self.columns}
-            self.n_carry = 0
-        j = i + (n - i) // self.chunk * self.chunk
-        if j > i:
-            self._emit({c: cols[c][i:j] for c in self.columns})
-        if j < n:
-            for c in self.columns:
-                self.carry[c].append(cols[c][j:])
-            self.n_carry = n - j
-
-    def flush(self) -> None:
-        if self.n_carry:
-            self._emit({c: np.concatenate(self.carry[c]) for c in self.columns})
-            self.n_carry = 0
-
-
-class _BackgroundWriter:
-    """Run ``appender.add`` in one background thread (order kept, at most ``depth`` pending)."""
-
-    def __init__(self, appender: _AlignedAppender, depth: int = 2):
-        from concurrent.futures import ThreadPoolExecutor
-
-        self.appender, self.depth = appender, depth
-        self.pool = ThreadPoolExecutor(1, thread_name_prefix="eftflow-write")
-        self.pending: list = []
-
-    def add(self, cols: dict) -> None:
-        while len(self.pending) >= self.depth:
-            self.pending.pop(0).result()
-        self.pending.append(self.pool.submit(self.appender.add, cols))
-
-    def close(self) -> None:
-        """Wait for pending writes and flush the last partial chunk."""
-        try:
-            while self.pending:
-                self.pending.pop(0).result()
-            self.appender.flush()
-        finally:
-            self.abort()
-
-    def abort(self) -> None:
-        """Drop pending writes (after an error; the output is discarded anyway)."""
-        for f in self.pending:
-            f.cancel()
-        self.pending = []
-        self.pool.shutdown(wait=True)
-
-
-def _prefetch(iterator):
-    """Iterate with the next item produced in a background thread (overlaps reading and work)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    end = object()
-    with ThreadPoolExecutor(1, thread_name_prefix="eftflow-read") as pool:
-        fut = pool.submit(next, iterator, end)
-        while True:
-            item = fut.result()
-            if item is end:
-                return
-            fut = pool.submit(next, iterator, end)
-            yield item
-
-
-class _Rows:
-    """Packs an event's columns into one row of 8-byte fields (int64 ids kept bit for bit).
-
-    Gathering whole rows makes one random memory access per event instead of one per column.
-    """
-
-    def __init__(self, store: EventStore, columns: list[str]):
-        widths = {
-            "observables": len(store.observable_names),
-            "weights": len(store.benchmark_names),
-            "sampling_benchmark": 1,
-            "nuisance_weights": len(store.nuisance_benchmark_names or []),
-        }
-        self.columns, self.slices, k = columns, {}, 0
-        for c in columns:
-            self.slices[c] = slice(k, k + widths[c])
-            k += widths[c]
-        self.width = k
-        self.void = np.dtype((np.void, 8 * k))
-
-    def empty(self, n: int) -> np.ndarray:
-        return np.empty((n, self.width), np.float64)
-
-    def pack(self, cols: dict, out: np.ndarray) -> None:
-        for c in self.columns:
-            v = cols[c]
-            if c == "sampling_benchmark":
-                out[:, self.slices[c]] = np.asarray(v, np.int64).view(np.float64)[:, None]
-            else:
-                out[:, self.slices[c]] = v
-
-    def as_void(self, mat: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(mat).view(self.void).reshape(len(mat))
-
-    def unpack(self, rows: np.ndarray) -> dict:
-        mat = rows.view(np.float64).reshape(len(rows), self.width)
-        out = {}
-        for c in self.columns:
-            part = np.ascontiguousarray(mat[:, self.slices[c]])
-            out[c] = part.view(np.int64).reshape(-1) if c == "sampling_benchmark" else part
-        return out
-
-
-def _write_permuted(rows: np.ndarray, perm: np.ndarray, layout: _Rows, sink, piece: int) -> None:
-    """Append ``rows[perm]`` in pieces (gathering the next piece while the last one is written)."""
-    for i in range(0, len(perm), piece):
-        sink.add(layout.unpack(np.take(rows, perm[i : i + piece])))
-
-
 def combine_events(
     inputs: Sequence[str | Path],
     output: str | Path,
@@ -472,12 +332,23 @@ def combine_events(
     parts = split_bounds(n_total, validation_split, test_split)
     columns = first.columns
     n_b = len(first.benchmark_names)
-    layout = _Rows(first, columns)
+    widths = {
+        "observables": len(first.observable_names),
+        "weights": n_b,
+        "sampling_benchmark": 1,
+        "nuisance_weights": len(first.nuisance_benchmark_names or []),
+    }
+    widths = {c: widths[c] for c in columns}
+    layout = RowLayout(widths)
     row = 8 * layout.width
     budget = max(float(memory_mb), 16.0) * 2**20
     block_rows = max(int(block_events or budget / 3 / row), 1)
     n_blocks = max(math.ceil(n_total / block_rows), 1)
-    read_rows = max(min(first.chunk_size, int(budget / 6 / row), block_rows), 1)
+    # rows per read in the many-block pass 1: ~1/48 of the budget (a read, its packed and its
+    # block-sorted copy, and the next read being prefetched), whole input chunks where possible
+    read_rows = max(min(int(budget / 48 / row), block_rows), 1)
+    if read_rows > first.chunk_size:
+        read_rows -= read_rows % first.chunk_size
     chunk = int(chunk_size or first.chunk_size)
     rng = np.random.default_rng(seed)
     counts = np.zeros(n_b + 1, np.int64)
@@ -505,42 +376,37 @@ def combine_events(
         nuisance_names=first.nuisance_benchmark_names,
         attrs=attrs,
     )
-
-    def input_chunks():
-        for s, k in zip(stores, kf):
-            for c in s.iter_chunks(columns, chunk_size=read_rows):
-                counts[:] += count_sampling(c["sampling_benchmark"], n_b, file=str(s.path))
-                if k != 1.0:
-                    c["weights"] *= k
-                    if "nuisance_weights" in c:
-                        c["nuisance_weights"] *= k
-                yield c
-
     log.info(
         "combining %d stores, %d events into %s: %d shuffle block(s) of ≤ %d events",
         len(stores), n_total, output, n_blocks, block_rows,
     )  # fmt: skip
-    piece = max(chunk, (16 * 2**20 // row) // chunk * chunk)  # ~16 MB, whole chunks
-    with writer:
-        sink = _BackgroundWriter(_AlignedAppender(writer, columns, chunk))
+    # pieces appended at once: whole chunks, ~32 MB (zarr compresses their chunks concurrently)
+    piece = max(chunk, (32 * 2**20 // row) // chunk * chunk)
+    if n_blocks > 1:
+        piece = min(piece, max(chunk, block_rows // 4 // chunk * chunk))
+    from concurrent.futures import ThreadPoolExecutor
+
+    with writer, ThreadPoolExecutor(READ_THREADS, thread_name_prefix="eftflow-read") as pool:
+        sink = BackgroundWriter(AlignedAppender(writer, columns, chunk))
         try:
             if n_blocks == 1:
-                mat = layout.empty(n_total)
-                i = 0
-                for c in _prefetch(input_chunks()):
-                    n = len(c["weights"])
-                    layout.pack(c, mat[i : i + n])
-                    i += n
-                _write_permuted(layout.as_void(mat), rng.permutation(n_total), layout, sink, piece)
-                del mat
-            else:
-                _scatter_shuffle(
-                    _prefetch(input_chunks()), sink, layout, n_blocks, rng, output, tmp_dir, piece
+                cols = load_columns(
+                    pool, [(s, 0, s.n_events, k) for s, k in zip(stores, kf)], widths, counts, n_b
                 )
+                write_permuted(cols, rng.permutation(n_total), sink, piece)
+                del cols
+            else:
+                pieces = [
+                    [(s, i0, min(i0 + read_rows, s.n_events), k)]
+                    for s, k in zip(stores, kf)
+                    for i0 in range(0, s.n_events, read_rows)
+                ]
+                loaded = prefetch(load_columns(pool, p, widths, counts, n_b) for p in pieces)
+                scatter_shuffle(loaded, sink, layout, n_blocks, rng, output, tmp_dir, piece)
+            sink.close()
         except BaseException:
             sink.abort()
             raise
-        sink.close()
         writer.extra_attrs["signal_events"] = [int(v) for v in counts[1:]]
         writer.extra_attrs["background_events"] = int(counts[0])
         writer.extra_attrs["shuffle_blocks"] = int(n_blocks)
@@ -560,39 +426,3 @@ def combine_events(
         "n_blocks": n_blocks,
         "seconds": seconds,
     }
-
-
-def _scatter_shuffle(
-    chunks, sink, layout: _Rows, n_blocks, rng, output: Path, tmp_dir, piece
-) -> None:
-    """Pass 1: send events to random blocks on disk; pass 2: permute each block, append it."""
-    bdtype = np.uint8 if n_blocks <= 256 else (np.uint16 if n_blocks <= 65536 else np.int64)
-    parent = Path(tmp_dir) if tmp_dir is not None else output.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=parent, prefix=f".{output.name}.shuffle-") as tmp:
-        tmp = Path(tmp)
-        sizes = np.zeros(n_blocks, np.int64)
-        handles = [open(tmp / f"block{k}.bin", "wb") for k in range(n_blocks)]  # noqa: SIM115
-        try:
-            for c in chunks:
-                n = len(c["weights"])
-                mat = layout.empty(n)
-                layout.pack(c, mat)
-                dest = rng.integers(0, n_blocks, n, dtype=bdtype)
-                order = np.argsort(dest, kind="stable")
-                rows = np.take(layout.as_void(mat), order)
-                del mat
-                edges = np.concatenate(([0], np.cumsum(np.bincount(dest, minlength=n_blocks))))
-                for k in range(n_blocks):
-                    if edges[k + 1] > edges[k]:
-                        rows[edges[k] : edges[k + 1]].tofile(handles[k])
-                sizes += np.diff(edges)
-        finally:
-            for h in handles:
-                h.close()
-        for k in range(n_blocks):
-            path = tmp / f"block{k}.bin"
-            rows = np.fromfile(path, dtype=layout.void)
-            path.unlink()
-            _write_permuted(rows, rng.permutation(int(sizes[k])), layout, sink, piece)
-            del rows

@@ -1,0 +1,339 @@
+"""The streaming shuffle behind :func:`eftflow.store.combine.combine_events`.
+
+Building blocks: loading event-store columns straight into arrays (:func:`load_columns`), writing
+a permutation of rows in chunk-aligned pieces from a background thread
+(:func:`write_permuted`, :class:`BackgroundWriter`, :class:`AlignedAppender`), and the
+scatter–shuffle (Rao–Sandelius) through temporary block files for data larger than the memory
+budget (:func:`scatter_shuffle`): every event goes to a block drawn uniformly at random, each
+block is then permuted uniformly, which together is a uniform random permutation.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from eftflow.errors import InputError
+from eftflow.store.events import EventStore, EventStoreWriter
+
+__all__ = [
+    "count_sampling",
+    "load_columns",
+    "read_into",
+    "empty_columns",
+    "AlignedAppender",
+    "BackgroundWriter",
+    "write_permuted",
+    "write_gathered",
+    "RowLayout",
+    "prefetch",
+    "scatter_shuffle",
+    "rows_gather",
+    "READ_THREADS",
+]
+
+
+def count_sampling(
+    sampling_benchmark: np.ndarray, n_benchmarks: int, *, file: str | None = None
+) -> np.ndarray:
+    """Counts ``[background, n_0, …, n_{B-1}]`` of sampling ids −1, 0, …, B−1 (bad ids: InputError)."""
+    s = np.asarray(sampling_benchmark)
+    if s.size and (s.min() < -1 or s.max() >= n_benchmarks):
+        bad = s[(s < -1) | (s >= n_benchmarks)][0]
+        raise InputError(
+            f"sampling benchmark id {int(bad)} outside [-1, {n_benchmarks - 1}]",
+            file=file,
+            field="sampling_benchmark",
+        )
+    return np.bincount(s + 1, minlength=n_benchmarks + 1)
+
+
+#: input chunks read per task when loading inputs (zarr decodes the chunks of one call
+#: concurrently; more in flight only costs memory)
+READ_CHUNKS = 4
+#: threads reading input columns concurrently (decompression releases the GIL)
+READ_THREADS = 2
+
+
+def read_into(store: EventStore, column: str, start: int, stop: int, out: np.ndarray) -> None:
+    """Read rows [start, stop) of one column of ``store`` straight into ``out`` (contiguous)."""
+    try:
+        arr = store.array(column)
+        try:
+            from zarr.core.buffer.cpu import NDBuffer
+        except ImportError:  # pragma: no cover - other zarr layouts: read, then copy
+            out[...] = arr[start:stop]
+        else:
+            arr.get_basic_selection(slice(start, stop), out=NDBuffer.from_numpy_array(out))
+    except InputError:
+        raise
+    except Exception as err:
+        raise InputError(
+            f"cannot read rows {start}:{stop} ({err}): the store is damaged",
+            file=str(store.path),
+            field=column,
+        ) from None
+
+
+def empty_columns(widths: dict[str, int], n: int) -> dict[str, np.ndarray]:
+    return {
+        c: np.empty(n, np.int64) if c == "sampling_benchmark" else np.empty((n, w), np.float64)
+        for c, w in widths.items()
+    }
+
+
+def load_columns(
+    pool, parts: list[tuple[EventStore, int, int, float]], widths, counts, n_b
+) -> dict[str, np.ndarray]:
+    """Read rows [i0, i1) of each (store, i0, i1, k) into one set of columns, concurrently.
+
+    Sampling ids are checked and counted into ``counts``; weights are multiplied by ``k``.
+    """
+    n = sum(i1 - i0 for _, i0, i1, _ in parts)
+    cols = empty_columns(widths, n)
+    futures, pos = [], 0
+    for s, i0, i1, _ in parts:
+        step = READ_CHUNKS * s.chunk_size
+        for j0 in range(i0, i1, step):
+            j1 = min(j0 + step, i1)
+            a, b = pos + j0 - i0, pos + j1 - i0
+            futures += [pool.submit(read_into, s, c, j0, j1, cols[c][a:b]) for c in widths]
+        pos += i1 - i0
+    try:
+        for f in futures:
+            f.result()
+    finally:
+        for f in futures:
+            f.cancel()
+    pos = 0
+    for s, i0, i1, k in parts:
+        sl = slice(pos, pos + i1 - i0)
+        counts += count_sampling(cols["sampling_benchmark"][sl], n_b, file=str(s.path))
+        if k != 1.0:
+            cols["weights"][sl] *= k
+            if "nuisance_weights" in cols:
+                cols["nuisance_weights"][sl] *= k
+        pos += i1 - i0
+    return cols
+
+
+class AlignedAppender:
+    """Append to an EventStoreWriter in pieces whose boundaries fall on chunk boundaries."""
+
+    def __init__(self, writer: EventStoreWriter, columns: list[str], chunk: int):
+        self.writer, self.columns, self.chunk = writer, columns, chunk
+        self.carry: dict[str, list[np.ndarray]] = {c: [] for c in columns}
+        self.n_carry = 0
+
+    def _emit(self, cols: dict) -> None:
+        self.writer.append(**cols)
+
+    def add(self, cols: dict) -> None:
+        n = len(cols["weights"])
+        i = 0
+        if self.n_carry:
+            take = min(self.chunk - self.n_carry, n)
+            for c in self.columns:
+                self.carry[c].append(cols[c][:take].copy())
+            self.n_carry += take
+            i = take
+            if self.n_carry < self.chunk:
+                return
+            self._emit({c: np.concatenate(self.carry[c]) for c in self.columns})
+            self.carry = {c: [] for c in self.columns}
+            self.n_carry = 0
+        j = i + (n - i) // self.chunk * self.chunk
+        if j > i:
+            self._emit({c: cols[c][i:j] for c in self.columns})
+        if j < n:
+            for c in self.columns:
+                self.carry[c].append(cols[c][j:].copy())
+            self.n_carry = n - j
+
+    def flush(self) -> None:
+        if self.n_carry:
+            self._emit({c: np.concatenate(self.carry[c]) for c in self.columns})
+            self.n_carry = 0
+
+
+class BackgroundWriter:
+    """Run ``appender.add`` in one background thread (order kept, at most ``depth`` pending).
+
+    Compression and file writes of one piece overlap with gathering the next one; zarr
+    compresses the chunks of a piece concurrently in its own threads.
+    """
+
+    def __init__(self, appender: AlignedAppender, depth: int = 2):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.appender, self.depth = appender, depth
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="eftflow-write")
+        self.pending: list = []
+
+    def add(self, cols: dict) -> None:
+        self.wait(self.depth - 1)
+        self.pending.append(self.pool.submit(self.appender.add, cols))
+
+    def wait(self, max_pending: int = 0) -> None:
+        """Block until at most ``max_pending`` writes are outstanding."""
+        while len(self.pending) > max_pending:
+            self.pending.pop(0).result()
+
+    def close(self) -> None:
+        """Wait for pending writes and flush the last partial chunk."""
+        try:
+            self.wait(0)
+            self.appender.flush()
+        finally:
+            self.abort()
+
+    def abort(self) -> None:
+        """Drop pending writes (after an error; the output is discarded anyway)."""
+        for f in self.pending:
+            f.cancel()
+        self.pending = []
+        self.pool.shutdown(wait=True)
+
+
+def write_permuted(cols: dict, perm: np.ndarray, sink: BackgroundWriter, piece: int) -> None:
+    """Append the rows ``perm`` of the columns ``cols`` (see :func:`write_gathered`)."""
+    widths = {c: v.shape[1] if v.ndim == 2 else 1 for c, v in cols.items()}
+
+    def gather(idx, buf):
+        return {
+            c: np.take(v, idx, axis=0, out=buf[c][: len(idx)], mode="clip") for c, v in cols.items()
+        }
+
+    write_gathered(gather, widths, perm, sink, piece)
+
+
+def write_gathered(gather, widths: dict, perm: np.ndarray, sink: BackgroundWriter, piece: int):
+    """Append ``gather(perm[i:i+piece], buffers)`` piece by piece, gathering one piece while the
+    last one is written.
+
+    The pieces are gathered into ``sink.depth + 1`` reused buffer sets, not fresh arrays (first
+    touch of new memory costs as much as the gather). Reusing set ``k mod (depth + 1)`` is safe:
+    ``sink.add`` returns with at most ``depth`` writes pending, so the piece that used it last is
+    written.
+    """
+    n_buf = sink.depth + 1
+    bufs: list[dict] = []
+    for k, i in enumerate(range(0, len(perm), piece)):
+        if len(bufs) < n_buf:
+            bufs.append(empty_columns(widths, min(piece, len(perm))))
+        sink.add(gather(perm[i : i + piece], bufs[k % n_buf]))
+
+
+class RowLayout:
+    """Packs an event's columns into one row of 8-byte fields (int64 ids kept bit for bit).
+
+    The on-disk blocks of the many-block shuffle hold such rows: one record per event.
+    """
+
+    def __init__(self, widths: dict[str, int]):
+        self.widths = dict(widths)
+        self.columns, self.slices, k = list(widths), {}, 0
+        for c, w in widths.items():
+            self.slices[c] = slice(k, k + w)
+            k += w
+        self.width = k
+        self.void = np.dtype((np.void, 8 * k))
+
+    def pack(self, cols: dict) -> np.ndarray:
+        n = len(cols["sampling_benchmark"])
+        out = np.empty((n, self.width), np.float64)
+        for c in self.columns:
+            v = cols[c]
+            if c == "sampling_benchmark":
+                out[:, self.slices[c]] = v.view(np.float64)[:, None]
+            else:
+                out[:, self.slices[c]] = v
+        return out.view(self.void).reshape(n)
+
+    def unpack_into(self, rows: np.ndarray, out: dict) -> dict:
+        """Columns of ``rows`` written into the buffers ``out`` (views of their first rows)."""
+        n = len(rows)
+        mat = rows.view(np.float64).reshape(n, self.width)
+        res = {}
+        for c in self.columns:
+            sl = self.slices[c]
+            if c == "sampling_benchmark":
+                dst = out[c][:n]
+                dst.view(np.float64)[:] = mat[:, sl.start]
+            else:
+                dst = out[c][:n]
+                dst[...] = mat[:, sl]
+            res[c] = dst
+        return res
+
+
+def prefetch(iterator):
+    """Iterate with the next item produced in a background thread (overlaps reading and work)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    end = object()
+    with ThreadPoolExecutor(1, thread_name_prefix="eftflow-prefetch") as pool:
+        fut = pool.submit(next, iterator, end)
+        while True:
+            item = fut.result()
+            if item is end:
+                return
+            fut = pool.submit(next, iterator, end)
+            yield item
+
+
+def scatter_shuffle(
+    chunks, sink, layout: RowLayout, n_blocks, rng, output: Path, tmp_dir, piece
+) -> None:
+    """Pass 1: send events to random blocks on disk; pass 2: permute each block, append it.
+
+    Every event goes to a block drawn uniformly at random, independently, and each block is then
+    permuted uniformly: together a uniform random permutation (Rao–Sandelius).
+    """
+    bdtype = np.uint8 if n_blocks <= 256 else (np.uint16 if n_blocks <= 65536 else np.int64)
+    parent = Path(tmp_dir) if tmp_dir is not None else output.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=parent, prefix=f".{output.name}.shuffle-") as tmp:
+        tmp = Path(tmp)
+        sizes = np.zeros(n_blocks, np.int64)
+        handles = [open(tmp / f"block{k}.bin", "wb") for k in range(n_blocks)]  # noqa: SIM115
+        try:
+            for c in chunks:
+                n = len(c["sampling_benchmark"])
+                rows = layout.pack(c)
+                del c
+                dest = rng.integers(0, n_blocks, n, dtype=bdtype)
+                order = np.argsort(dest, kind="stable")
+                rows = np.take(rows, order, mode="clip")
+                edges = np.concatenate(([0], np.cumsum(np.bincount(dest, minlength=n_blocks))))
+                for k in range(n_blocks):
+                    if edges[k + 1] > edges[k]:
+                        rows[edges[k] : edges[k + 1]].tofile(handles[k])
+                sizes += np.diff(edges)
+        finally:
+            for h in handles:
+                h.close()
+        rows_buf = np.empty(min(piece, int(sizes.max())), layout.void)
+        for k in range(n_blocks):
+            path = tmp / f"block{k}.bin"
+            block = np.fromfile(path, dtype=layout.void)
+            path.unlink()
+            gather = rows_gather(block, rows_buf, layout)
+            write_gathered(gather, layout.widths, rng.permutation(int(sizes[k])), sink, piece)
+            del block, gather
+
+
+def rows_gather(block: np.ndarray, rows_buf: np.ndarray, layout: RowLayout):
+    """``gather(idx, buf)`` for :func:`write_gathered` over a block of packed rows.
+
+    One random access per event (whole rows), then a sequential unpack into the column buffers;
+    ``rows_buf`` is free again when ``gather`` returns.
+    """
+
+    def gather(idx, buf):
+        rows = np.take(block, idx, out=rows_buf[: len(idx)], mode="clip")
+        return layout.unpack_into(rows, buf)
+
+    return gather
