@@ -112,6 +112,19 @@ def test_same_seed_same_showers(setup, lhe, tmp_path):
     assert np.array_equal(a, b) and (len(a) != len(c) or not np.array_equal(a, c))
 
 
+def test_file_smaller_than_one_batch_keeps_every_weight(setup, lhe, tmp_path):
+    """A batch that reaches the end of the file still maps every benchmark weight (Pythia's info
+    snapshot then lists only ``Weight``): one big batch = many small ones."""
+    names = [b.name for b in setup.physics_benchmarks()]
+    one = {**PARTON, "batch_size": 500, "chunk_size": 1000}
+    shower_lhe(lhe, tmp_path / "one.zarr", names, seed=5, config=one)
+    shower_lhe(lhe, tmp_path / "many.zarr", names, seed=5, config=PARTON)
+    xs_one = ParticleStore(tmp_path / "one.zarr").cross_sections()
+    xs_many = ParticleStore(tmp_path / "many.zarr").cross_sections()
+    assert len(set(np.round(xs_one, 12))) == len(names)  # distinct weights, not one copied
+    np.testing.assert_allclose(xs_one, xs_many, rtol=1e-12)
+
+
 def test_missing_benchmark_weight_is_a_clear_error(lhe, tmp_path):
     out = tmp_path / "sh.zarr"
     with pytest.raises(InputError, match="benchmark 'nope' has no weight") as err:

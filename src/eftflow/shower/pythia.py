@@ -355,9 +355,11 @@ def shower_lhe(
                 b = p.nextBatch(want)
                 info = p.infoPython()  # a snapshot: fetch after every batch
                 if len(b) > 0:
-                    if columns is None:
-                        columns = _weight_columns(info, benchmark_names, lhe)
                     all_w = ak.to_numpy(ak.to_regular(b.info.weights, axis=1))
+                    if columns is None:
+                        columns = _weight_columns(
+                            info, benchmark_names, lhe, all_w.shape[1], header["weight_ids"]
+                        )
                     w = all_w[:, columns]
                     prt = b.prt
                     parts = _records(prt, prt.status > 0, charges)
@@ -430,8 +432,16 @@ def _flush(writer, pending, keep_hard) -> None:
     writer.append(parts, weights=w, info=inf, hard=hard)
 
 
-def _weight_columns(info, benchmark_names, lhe: Path) -> np.ndarray:
+def _weight_columns(info, benchmark_names, lhe: Path, n_columns: int, ids) -> np.ndarray:
+    """Columns of the benchmarks in Pythia's per-event weights (``Weight``, then the LHE ids).
+
+    Pythia names its weights ``Weight`` followed by the ``<initrwgt>`` ids in file order. Once a
+    batch has reached the end of the file its info snapshot lists only ``Weight`` although the
+    events still carry every weight; the names then come from the LHE header.
+    """
     names = [info.weightNameByIndex(i) for i in range(info.numberOfWeights())]
+    if len(names) != n_columns and n_columns == 1 + len(ids):
+        names = ["Weight", *ids]
     cols = []
     for b in benchmark_names:
         if b not in names:
