@@ -1,4 +1,5 @@
-"""`eftflow fit-model` end to end on a tiny trained ensemble + a pyhf control region."""
+"""`eftflow build-model` + `eftflow infer` and `eftflow fit-model` end to end on a tiny trained
+ensemble + a pyhf control region; bad inputs give one-line errors naming file and field."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import pytest
 import yaml
 
 from eftflow.cli import main
+
+T1 = ["--threads", "1"]  # one torch thread: the test machines are shared
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +76,7 @@ def spec_dir(tmp_path_factory):
 
 def test_model_cli_fit_model(spec_dir):
     out = spec_dir / "out"
-    assert main(["fit-model", str(spec_dir / "spec.yaml"), "-o", str(out)]) == 0
+    assert main(["fit-model", str(spec_dir / "spec.yaml"), "-o", str(out), *T1]) == 0
     res = json.loads((out / "result.json").read_text())
     assert res["closure"]["passed"]
     assert res["fit"]["values"][res["parameters"].index("mu")] == pytest.approx(1.0, abs=1e-3)
@@ -81,6 +84,8 @@ def test_model_cli_fit_model(spec_dir):
     assert res["impacts"]["mu"][0]["name"] in ("nu_norm", "nu_shape", "gamma_sr")
     for f in ("pulls.png", "impacts_mu.png", "profile_mu.png", "contour_mu_nu_shape.png"):
         assert (out / "plots" / f).stat().st_size > 0
+    # fit-model = build-model + infer: the built model is kept next to the result
+    assert json.loads((out / "model" / "model.json").read_text())["closure"]["passed"]
 
 
 def test_model_cli_bad_spec_leaves_nothing(spec_dir):
@@ -89,9 +94,157 @@ def test_model_cli_bad_spec_leaves_nothing(spec_dir):
     spec["unbinned"][0]["processes"][0]["parameters"] = ["theta_1"]  # without the nuisance
     bad.write_text(yaml.safe_dump(spec))
     out = spec_dir / "bad_out"
-    assert main(["fit-model", str(bad), "-o", str(out)]) != 0
+    assert main(["fit-model", str(bad), "-o", str(out), *T1]) != 0
     assert not out.exists()
     spec["colour"] = "red"
     bad.write_text(yaml.safe_dump(spec))
-    assert main(["fit-model", str(bad), "-o", str(out)]) != 0
+    assert main(["fit-model", str(bad), "-o", str(out), *T1]) != 0
     assert not out.exists()
+
+
+def test_model_cli_build_model_then_infer(spec_dir, tmp_path):
+    spec = yaml.safe_load((spec_dir / "spec.yaml").read_text())
+    spec["inference"].update(contours=[], toys={"n_toys": 40, "seed": 3}, cls=False)
+    (spec_dir / "spec_toys.yaml").write_text(yaml.safe_dump(spec))
+    built = tmp_path / "built"
+    assert main(["build-model", str(spec_dir / "spec_toys.yaml"), "-o", str(built), *T1]) == 0
+    desc = json.loads((built / "model.json").read_text())
+    assert desc["format"] == "eftflow-model/1" and desc["closure"]["passed"]
+    assert desc["poi"] == ["mu"]
+    names = {p["name"]: p for p in desc["parameters"]}
+    assert names["nu_shape"]["constraint"] == "normal" and names["theta_1"]["fixed"]
+    # absolute paths and hashes of every referenced input
+    fields = {i["field"]: i for i in desc["inputs"]}
+    assert set(fields) == {
+        "binned[0].workspace",
+        "unbinned[0].pool",
+        "unbinned[0].processes[0].ensemble",
+    }
+    pool = fields["unbinned[0].pool"]
+    assert pool["path"] == str((spec_dir / "pool.npy").resolve()) and len(pool["sha256"]) == 64
+    assert desc["spec"]["unbinned"][0]["processes"][0]["ensemble"].startswith("/")
+    # the binned part as a pyhf workspace inside the model directory: pyhf reads it and agrees
+    from eftflow.inference.model import from_pyhf
+
+    from .conftest import CR_WORKSPACE
+
+    ws = json.loads((built / "binned" / "cr.json").read_text())
+    assert [c["name"] for c in ws["channels"]] == ["cr"]
+    hf = from_pyhf(str(built / "binned" / "cr.json"))
+    pm = hf.pyhf_model()
+    pars = np.array([0.3, 1.1])  # nu_norm, mu_bkg
+    data = list(hf.bins_for_pyhf(hf.observed, pm)) + pm.config.auxdata
+    ours = from_pyhf(CR_WORKSPACE).logpdf(pars[None])[0]
+    assert float(pm.logpdf(hf.pars_for_pyhf(pars, pm), data)[0]) == pytest.approx(ours, rel=1e-10)
+
+    out = tmp_path / "inference"
+    assert main(["infer", str(built), "-o", str(out), *T1]) == 0
+    res = json.loads((out / "result.json").read_text())
+    assert res["closure"]["passed"] and res["model_dir"] == str(built.resolve())
+    assert res["fit"]["values"][res["parameters"].index("mu")] == pytest.approx(1.0, abs=1e-3)
+    assert res["fit"]["ngrad"] > 0  # the autograd gradient reached the minimiser
+    assert res["minos"]["mu"]["errn"] > 0 and res["minos"]["mu"]["errp"] > 0
+    assert res["toys"]["n_toys"] == 40 and set(res["toys"]["coverage"]["mu"]) == {"0.68", "0.95"}
+    for f in ("pulls.png", "impacts_mu.png", "profile_mu.png", "coverage_mu.png"):
+        assert (out / "plots" / f).stat().st_size > 0
+
+    # a referenced input that changed after build-model is refused
+    changed = tmp_path / "changed"
+    import shutil
+
+    shutil.copytree(spec_dir, changed, ignore=shutil.ignore_patterns("out*", "bad*"))
+    assert (
+        main(["build-model", str(changed / "spec.yaml"), "-o", str(built), *T1, "--skip-closure"])
+        == 0
+    )
+    np.save(changed / "pool.npy", np.zeros((400, 1)))
+    assert main(["infer", str(built), "-o", str(tmp_path / "stale"), *T1]) == 2
+    assert not (tmp_path / "stale").exists()
+
+
+def _bad(spec_dir, tmp_path, capsys, edit, *, name="bad.yaml", files=None):
+    """Write an edited spec, run build-model and fit-model on it: exit 2, one line naming the
+    file and the field, no output directory."""
+    spec = yaml.safe_load((spec_dir / "spec.yaml").read_text())
+    for f in ("pool.npy", "nu_network"):
+        (tmp_path / f).symlink_to(spec_dir / f)
+    for fname, content in (files or {}).items():
+        (tmp_path / fname).write_text(json.dumps(content))
+    if (tmp_path / "cr.json").exists() is False:
+        (tmp_path / "cr.json").symlink_to(spec_dir / "cr.json")
+    edit(spec)
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(spec))
+    lines = []
+    for cmd in ("build-model", "fit-model"):
+        out = tmp_path / f"out_{cmd}"
+        capsys.readouterr()
+        assert main([cmd, str(path), "-o", str(out), *T1]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("eftflow: error: "), err
+        assert not out.exists()
+        lines.append(err[0])
+    assert lines[0] == lines[1]
+    return lines[0]
+
+
+def test_model_cli_workspace_with_unknown_modifier(spec_dir, tmp_path, capsys):
+    from .conftest import CR_WORKSPACE
+
+    ws = json.loads(json.dumps(CR_WORKSPACE))
+    ws["measurements"][0]["config"]["parameters"] = [{"name": "lumi_typo", "bounds": [[0, 2]]}]
+    msg = _bad(spec_dir, tmp_path, capsys, lambda s: None, files={"cr.json": ws})
+    assert str(tmp_path / "cr.json") in msg
+    assert "measurements.config.parameters" in msg and "'lumi_typo'" in msg
+
+
+def test_model_cli_workspace_with_unknown_sample_or_channel(spec_dir, tmp_path, capsys):
+    from .conftest import CR_WORKSPACE
+
+    ws = json.loads(json.dumps(CR_WORKSPACE))
+    ws["observations"].append({"name": "sr_typo", "data": [1.0, 2.0]})
+    msg = _bad(spec_dir, tmp_path, capsys, lambda s: None, files={"cr.json": ws})
+    assert str(tmp_path / "cr.json") in msg and "observations[1].name" in msg
+    assert "unknown channel 'sr_typo'" in msg
+    ws = json.loads(json.dumps(CR_WORKSPACE))
+    ws["channels"][0]["samples"].append(dict(ws["channels"][0]["samples"][0]))
+    (tmp_path / "cr.json").unlink()
+    (tmp_path / "cr.json").write_text(json.dumps(ws))
+    for f in ("pool.npy", "nu_network"):
+        (tmp_path / f).unlink()
+    msg = _bad(spec_dir, tmp_path, capsys, lambda s: None)
+    assert "channels[0].samples[1].name" in msg and "'bkg' appears twice" in msg
+
+
+def test_model_cli_estimator_without_the_declared_nuisance(spec_dir, tmp_path, capsys):
+    def edit(spec):  # the network takes (theta_1, nu_shape): the spec feeds it theta_1 only
+        spec["unbinned"][0]["processes"][0]["parameters"] = ["theta_1"]
+
+    msg = _bad(spec_dir, tmp_path, capsys, edit)
+    assert str(tmp_path / "bad.yaml") in msg
+    assert "unbinned[0].processes[0].parameters" in msg and "without" in msg
+
+
+def test_model_cli_model_without_poi(spec_dir, tmp_path, capsys):
+    from .conftest import CR_WORKSPACE
+
+    ws = json.loads(json.dumps(CR_WORKSPACE))
+    ws["measurements"][0]["config"].pop("poi")
+
+    def edit(spec):
+        spec.pop("poi")
+        spec["unbinned"][0]["processes"][0]["normfactors"] = []
+        spec["asimov"] = {}
+
+    msg = _bad(spec_dir, tmp_path, capsys, edit, files={"cr.json": ws})
+    assert str(tmp_path / "bad.yaml") in msg
+    assert ": poi: the model has no parameter of interest" in msg
+
+
+def test_model_cli_toys_outside_bounds(spec_dir, tmp_path, capsys):
+    def edit(spec):
+        spec["inference"]["toys"] = {"n_toys": 50, "truth": {"mu": 20.0}}
+
+    msg = _bad(spec_dir, tmp_path, capsys, edit)
+    assert str(tmp_path / "bad.yaml") in msg
+    assert "inference.toys.truth.mu" in msg and "outside its bounds [0, 10]" in msg

@@ -115,3 +115,48 @@ def test_model_profile_minos_contour_run(make_model):
     assert ci.errn > 0 and ci.errp > 0
     cont = fit.contour("theta_1", "nu_shape", numpoints=6)
     assert len(cont.x) >= 6 and cont.x.min() < 0.1 < cont.x.max()
+
+
+def _smooth_model(make_model):
+    """Toy region + a code-4 control region (smooth everywhere, so Hessians are well defined)."""
+    from .conftest import CR_WORKSPACE
+
+    base, _ = make_model(n_pool=1500)
+    cr = BinnedRegion("cr", from_pyhf(CR_WORKSPACE, normsys_code="code4"))
+    pars = [p for p in base.parameters if p.name in ("theta_1", "nu_shape")]
+    return StatModel(base.regions + [cr], pars, poi="theta_1", device="cpu")
+
+
+def test_model_gradient_matches_central_differences(make_model):
+    model = _smooth_model(make_model)
+    data = model.asimov({"theta_1": 0.1})
+    f, g = model.objective(data), model.gradient(data)
+    x = model.vector({"theta_1": 0.05, "nu_shape": 0.3, "nu_norm": -0.2, "mu_bkg": 1.1})
+    h = 1e-4
+    fd = np.array([(f(x + h * e) - f(x - h * e)) / (2 * h) for e in np.eye(len(x))])
+    np.testing.assert_allclose(g(x), fd, rtol=1e-6)
+
+
+def test_model_fitter_with_and_without_gradient_agree(make_model):
+    import torch
+
+    model = _smooth_model(make_model)
+    data = model.asimov({"theta_1": 0.1})
+    fits = {g: ModelFitter(model, data, tol=1e-6, grad=g) for g in (False, True)}
+    # Minuit's own Hesse (second differences of the NLL) is precise to ~1e-4 at strategy 2
+    res = {False: fits[False].fit.run(strategy=2), True: fits[True].run()}
+    e0, e1 = res[False].covariance.errors, res[True].covariance.errors
+    for name in model.names:
+        v0, v1 = res[False].optimize.parameters[name], res[True].optimize.parameters[name]
+        assert abs(v1 - v0) <= 1e-4 * e0[name]
+        assert e1[name] == pytest.approx(e0[name], rel=1e-4)
+    # with the gradient, the Hessian (differences of the autograd gradient) is the exact one
+    x = model.tensor(res[True].optimize.values)
+    h = torch.autograd.functional.hessian(lambda p: model.nll(p[None], data)[0], x).numpy()
+    exact = np.sqrt(np.diag(np.linalg.inv(h)))
+    np.testing.assert_allclose([e1[n] for n in model.names], exact, rtol=1e-6)
+    assert res[True].optimize.ngrad > 0
+    assert res[True].optimize.nfev < res[False].optimize.nfev / 2
+    c0, c1 = fits[False].minos("theta_1"), fits[True].minos("theta_1")
+    assert c1.success
+    assert (c1.errn, c1.errp) == pytest.approx((c0.errn, c0.errp), rel=1e-4)

@@ -50,6 +50,7 @@ def test_workflow_report_has_every_section_numbers_and_embedded_plots(toy_run):
         "Fisher information",
         "Expected limits",
         "Neural estimators",
+        "Statistical model",
         "Time and memory per rule",
         "Provenance",
     ]

@@ -1,12 +1,26 @@
-"""``eftflow fit-model SPEC -o OUTDIR``: fit the combined statistical model of an analysis.
+"""The statistical model of an analysis: ``build-model``, ``infer`` and ``fit-model``.
 
-SPEC is the YAML description of :mod:`eftflow.inference.model.spec` (pyhf workspaces for binned
-regions, ratio ensembles + reference events for unbinned regions, parameters). The command runs
-the Asimov closure gate (fails the stage with the numbers when the fit of Asimov data does not
-return the injected point), fits the chosen data set, and writes ``OUTDIR/result.json`` with
-the best fit, covariance, MINOS intervals, profiles, contours, pulls, impacts (pre/post-fit,
-ranked) and optional CLs limits, plus figures in ``OUTDIR/plots/``. OUTDIR is written to a
-temporary directory and renamed when complete.
+``eftflow build-model SPEC -o MODEL_DIR``
+    Validates the YAML spec of :mod:`eftflow.inference.model.spec` (pyhf workspaces for binned
+    regions, ratio ensembles + reference events for unbinned regions, parameters, inference
+    options), builds the model, runs the **Asimov closure gate** (the stage fails with the
+    injected and fitted numbers when the fit of Asimov data does not return the injected point)
+    and writes a self-contained model description: ``model.json`` (the resolved spec with
+    absolute paths, SHA-256 of every referenced ensemble / event file, the parameter table, the
+    closure result) and ``binned/<region>.json`` (the pyhf workspace of each binned region).
+
+``eftflow infer MODEL_DIR -o OUT`` (also ``run-inference``)
+    Reads a built model (checking the hashes of its inputs), fits the chosen data set and writes
+    ``OUT/result.json``: best fit, covariance, MINOS intervals, profiles, contours, pulls,
+    impacts (pre/post-fit, ranked), optional CLs limits, optional toys (pulls and coverage) and
+    Neyman construction; figures in ``OUT/plots/``.
+
+``eftflow fit-model SPEC -o OUT``
+    Both in one step: ``OUT/model/`` is the built model, ``OUT/result.json`` and ``OUT/plots/``
+    the inference.
+
+Every output directory is written to a temporary path and renamed when complete: a failed
+command leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -15,23 +29,66 @@ import argparse
 import json
 import logging
 
-__all__ = ["register", "run_fit_model"]
+__all__ = ["register", "run_build_model", "run_infer", "run_fit_model", "infer_model"]
 
 log = logging.getLogger(__name__)
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "fit-model",
-        help="fit a binned + unbinned statistical model",
+    fmt = argparse.RawDescriptionHelpFormatter
+    b = subparsers.add_parser(
+        "build-model",
+        help="validate a model spec, build the model and run the Asimov closure gate",
         description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=fmt,
     )
-    p.add_argument("spec", help="model spec (YAML)")
-    p.add_argument("-o", "--output", required=True, help="output directory")
-    p.add_argument("--no-plots", action="store_true", help="skip the figures")
-    p.add_argument("--skip-closure", action="store_true", help="do not run the closure gate")
-    p.set_defaults(handler=run_fit_model)
+    b.add_argument("spec", help="model spec (YAML)")
+    b.add_argument("-o", "--output", required=True, help="model directory to write")
+    b.add_argument("--skip-closure", action="store_true", help="do not run the closure gate")
+    _threads(b)
+    b.set_defaults(handler=run_build_model)
+
+    i = subparsers.add_parser(
+        "infer",
+        aliases=["run-inference"],
+        help="fit, MINOS, profiles, contours, pulls, impacts, limits, toys of a built model",
+        description=__doc__,
+        formatter_class=fmt,
+    )
+    i.add_argument("model", help="model directory written by build-model")
+    i.add_argument("-o", "--output", required=True, help="output directory")
+    i.add_argument("--no-plots", action="store_true", help="skip the figures")
+    _threads(i)
+    i.set_defaults(handler=run_infer)
+
+    f = subparsers.add_parser(
+        "fit-model",
+        help="build-model and infer in one step",
+        description=__doc__,
+        formatter_class=fmt,
+    )
+    f.add_argument("spec", help="model spec (YAML)")
+    f.add_argument("-o", "--output", required=True, help="output directory")
+    f.add_argument("--no-plots", action="store_true", help="skip the figures")
+    f.add_argument("--skip-closure", action="store_true", help="do not run the closure gate")
+    _threads(f)
+    f.set_defaults(handler=run_fit_model)
+
+
+def _threads(p) -> None:
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads for the likelihood (default: torch's choice; give the job's cores)",
+    )
+
+
+def _set_threads(n: int | None) -> None:
+    if n:
+        import torch
+
+        torch.set_num_threads(int(n))
 
 
 def _jsonable(v):
@@ -48,29 +105,49 @@ def _jsonable(v):
     return v
 
 
-def run_fit_model(args) -> int:
-    from pathlib import Path
+def _build(spec_path, *, skip_closure: bool):
+    """(spec, model, observed events, inference options, closure report) of a spec file."""
+    from eftflow.inference.model.inference import ClosureError, asimov_closure
+    from eftflow.inference.model.spec import build_model, inference_options, load_spec
 
-    from eftflow.inference.model.inference import ModelFitter, asimov_closure, cls_upper_limit
-    from eftflow.inference.model.spec import INFERENCE_DEFAULTS, build_model, load_spec
-    from eftflow.store.atomic import atomic_path
-
-    spec = load_spec(args.spec)
+    spec = load_spec(spec_path)
     model, observed = build_model(spec)
-    inf = {**INFERENCE_DEFAULTS, **(spec.get("inference") or {})}
-    injected = spec.get("asimov") or {}
-    result: dict = {"parameters": model.names, "poi": model.poi}
-    if not args.skip_closure:
-        result["closure"] = asimov_closure(model, injected, eps=float(inf["closure_eps"]))
+    inf = inference_options(spec, model)
+    closure = None
+    if not skip_closure:
+        try:
+            closure = asimov_closure(model, spec.get("asimov") or {}, eps=float(inf["closure_eps"]))
+        except ClosureError as err:
+            raise ClosureError(err.message, file=spec["_file"], field="closure") from None
         log.info("Asimov closure passed (eps %.3g)", inf["closure_eps"])
-    if spec.get("data", "asimov") == "observed":
-        data = model.observed(events=observed)
-    else:
-        data = model.asimov(injected)
+    return spec, model, observed, inf, closure
+
+
+def infer_model(model, observed: dict, spec: dict, inf: dict) -> dict:
+    """Run every inference step the options ask for; returns the result mapping."""
+    import time
+
+    import numpy as np
+
+    from eftflow.inference.model.inference import (
+        ModelFitter,
+        cls_upper_limit,
+        neyman_construction,
+        toy_study,
+    )
+
+    injected = spec.get("asimov") or {}
+    kind = spec.get("data", "asimov")
+    data = model.observed(events=observed) if kind == "observed" else model.asimov(injected)
+    result: dict = {"parameters": model.names, "poi": model.poi, "data": kind}
+    if kind != "observed":
+        result["injected"] = dict(zip(model.names, model.vector(injected).tolist()))
+    t0 = time.perf_counter()
     fitter = ModelFitter(model, data)
     fr = fitter.run()
     result["fit"] = fr.optimize.to_dict()
     result["covariance"] = fr.covariance.to_dict()
+    result["fit_seconds"] = time.perf_counter() - t0
     result["minos"] = {p: fitter.minos(p).__dict__ for p in model.poi}
     result["pulls"] = fitter.pulls()
     result["impacts"] = {p: fitter.impacts(p) for p in model.poi} if inf["impacts"] else {}
@@ -86,32 +163,120 @@ def run_fit_model(args) -> int:
         )
     if inf["cls"]:
         result["cls"] = {p: cls_upper_limit(model, data, p) for p in model.poi}
+    if inf["toys"] is not None:
+        t = inf["toys"]
+        truth = t.get("truth") or injected
+        rng = np.random.default_rng(int(t.get("seed", 1)))
+        study = toy_study(
+            model, truth, int(t.get("n_toys", 200)), rng, batch=int(t.get("batch", 500))
+        )
+        result["toys"] = {**study, "truth": dict(zip(model.names, model.vector(truth).tolist()))}
+    if inf["neyman"] is not None:
+        ny = inf["neyman"]
+        res = neyman_construction(
+            model,
+            data,
+            ny["grid"],
+            int(ny.get("n_toys", 100)),
+            np.random.default_rng(int(ny.get("seed", 2))),
+            poi=ny["poi"],
+            cl=float(ny.get("cl", 0.68)),
+            batch=int(ny.get("batch", 2000)),
+        )
+        result["neyman"] = res.to_dict()
+    return result
+
+
+def _write_plots(plots, result: dict) -> None:
+    from eftflow.plotting import model as pm
+
+    plots.mkdir()
+    for name, pr in result["profiles"].items():
+        pm.plot_profile(name, pr["values"], pr["delta_nll"], path=plots / f"profile_{name}.png")
+    for c in result["contours"]:
+        pm.plot_contour(
+            c["x_name"],
+            c["y_name"],
+            c["x"],
+            c["y"],
+            c["center"],
+            path=plots / f"contour_{c['x_name']}_{c['y_name']}.png",
+        )
+    if result["pulls"]:
+        pm.plot_pulls(result["pulls"], path=plots / "pulls.png")
+    for p, rows in result["impacts"].items():
+        if rows:
+            pm.plot_impacts(rows, p, path=plots / f"impacts_{p}.png")
+    for p, cov in ((result.get("toys") or {}).get("coverage") or {}).items():
+        levels = sorted(cov, key=float)
+        pm.plot_coverage(
+            [float(lv) for lv in levels],
+            [cov[lv]["coverage"] for lv in levels],
+            [cov[lv]["binomial_error"] for lv in levels],
+            path=plots / f"coverage_{p}.png",
+            label=f"{p}: {result['toys']['n_toys']} toys",
+        )
+
+
+def _write_result(tmp, result: dict, *, plots: bool) -> None:
+    (tmp / "result.json").write_text(json.dumps(_jsonable(result), indent=2, default=str))
+    if plots:
+        _write_plots(tmp / "plots", result)
+
+
+def run_build_model(args) -> int:
+    from pathlib import Path
+
+    from eftflow.inference.model.spec import write_model_dir
+    from eftflow.store.atomic import atomic_path
+
+    _set_threads(args.threads)
+    spec, model, _, _, closure = _build(args.spec, skip_closure=args.skip_closure)
     out = Path(args.output)
     with atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
-        (tmp / "result.json").write_text(json.dumps(_jsonable(result), indent=2, default=str))
-        if not args.no_plots:
-            from eftflow.plotting import model as pm
+        write_model_dir(tmp, spec, model, closure=closure)
+    log.info("wrote the built model %s (%d parameters)", out, len(model.names))
+    return 0
 
-            plots = tmp / "plots"
-            plots.mkdir()
-            for name, pr in result["profiles"].items():
-                pm.plot_profile(
-                    name, pr["values"], pr["delta_nll"], path=plots / f"profile_{name}.png"
-                )
-            for c in result["contours"]:
-                pm.plot_contour(
-                    c["x_name"],
-                    c["y_name"],
-                    c["x"],
-                    c["y"],
-                    c["center"],
-                    path=plots / f"contour_{c['x_name']}_{c['y_name']}.png",
-                )
-            if result["pulls"]:
-                pm.plot_pulls(result["pulls"], path=plots / "pulls.png")
-            for p, rows in result["impacts"].items():
-                if rows:
-                    pm.plot_impacts(rows, p, path=plots / f"impacts_{p}.png")
+
+def run_infer(args) -> int:
+    from pathlib import Path
+
+    from eftflow.inference.model.spec import build_model, inference_options, load_model_dir
+    from eftflow.store.atomic import atomic_path
+
+    _set_threads(args.threads)
+    spec, desc = load_model_dir(args.model)
+    model, observed = build_model(spec)
+    inf = inference_options(spec, model)
+    result = infer_model(model, observed, spec, inf)
+    result["model_dir"] = str(Path(args.model).resolve())
+    result["closure"] = desc.get("closure")
+    out = Path(args.output)
+    with atomic_path(out) as tmp:
+        tmp.mkdir(parents=True)
+        _write_result(tmp, result, plots=not args.no_plots)
+    log.info("wrote %s", out)
+    return 0
+
+
+def run_fit_model(args) -> int:
+    from pathlib import Path
+
+    from eftflow.inference.model.spec import write_model_dir
+    from eftflow.store.atomic import atomic_path
+
+    _set_threads(args.threads)
+    spec, model, observed, inf, closure = _build(args.spec, skip_closure=args.skip_closure)
+    result = infer_model(model, observed, spec, inf)
+    result["closure"] = closure
+    out = Path(args.output)
+    with atomic_path(out) as tmp:
+        tmp.mkdir(parents=True)
+        (tmp / "model").mkdir()
+        write_model_dir(tmp / "model", spec, model, closure=closure)
+        result["model_dir"] = str((out / "model").resolve())
+        _write_result(tmp, result, plots=not args.no_plots)
     log.info("wrote %s", out)
     return 0

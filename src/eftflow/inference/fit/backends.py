@@ -4,16 +4,19 @@ A backend minimises a function of the *free* parameters only. Add a backend by w
 with ``name`` and ``minimize(...)`` and registering it in :data:`BACKENDS`.
 
 * ``minuit``: :class:`iminuit.Minuit` with ``errordef``, steps, limits; no general constraints.
-  Its Minuit object is kept so that Hesse, Minos and ``mncontour`` can run on it.
+  Its Minuit object is kept so that Hesse, Minos and ``mncontour`` can run on it. An analytic
+  gradient goes to ``Minuit(..., grad=...)`` (Migrad, and the MINOS / contour minimisations
+  that reuse the object); an analytic Hessian to ``hessian=`` (Migrad's seed and Hesse).
 * ``scipy``: :func:`scipy.optimize.minimize` in scaled coordinates ``u = (x - x0) / scale``;
   L-BFGS-B without constraints, SLSQP (default) or ``trust-constr`` with them; gradients by
-  central differences.
+  central differences, or the analytic gradient as ``jac`` (``∂f/∂u = scale · ∂f/∂x``).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -56,6 +59,7 @@ class MinimizeOutcome:
     nfev: int
     backend: str
     native: Any = field(default=None, repr=False)
+    ngrad: int = 0
 
 
 class Backend(Protocol):
@@ -75,7 +79,12 @@ class Backend(Protocol):
         constraints: Sequence[FreeConstraint] = (),
         tol: float | None = None,
         options: dict | None = None,
-    ) -> MinimizeOutcome: ...
+        grad: Callable[[np.ndarray], np.ndarray] | None = None,
+        hessian: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> MinimizeOutcome:
+        """Minimise ``fun`` of the free parameters; ``grad`` / ``hessian`` (optional) are its
+        gradient and Hessian (a backend may ignore the Hessian)."""
+        ...
 
 
 class MinuitBackend:
@@ -95,6 +104,8 @@ class MinuitBackend:
         constraints=(),
         tol=None,
         options=None,
+        grad=None,
+        hessian=None,
     ):
         from iminuit import Minuit
 
@@ -105,7 +116,18 @@ class MinuitBackend:
                 field="backend",
             )
         opts = dict(options or {})
-        m = Minuit(fun, np.asarray(x0, dtype=float), name=list(names))
+        with warnings.catch_warnings():
+            # iminuit warns that g2 has no effect next to a Hessian, but Migrad's seed calls it
+            # when the Hessian is not positive definite (and fails without one)
+            warnings.filterwarnings("ignore", "hessian overrides g2")
+            m = Minuit(
+                fun,
+                np.asarray(x0, dtype=float),
+                name=list(names),
+                grad=grad if grad is not None else False,
+                hessian=hessian if hessian is not None else False,
+                g2=(lambda x: np.diag(hessian(x))) if hessian is not None else False,
+            )
         m.errordef = errordef
         m.errors = np.asarray(scales, dtype=float)
         m.limits = [(lo, hi) for lo, hi in bounds]
@@ -127,6 +149,7 @@ class MinuitBackend:
             nfev=int(m.nfcn),
             backend=self.name,
             native=m,
+            ngrad=int(m.ngrad),
         )
 
 
@@ -147,6 +170,8 @@ class ScipyBackend:
         constraints=(),
         tol=None,
         options=None,
+        grad=None,
+        hessian=None,  # noqa: ARG002 - the SciPy methods used here take no Hessian
     ):
         from scipy.optimize import minimize
 
@@ -173,7 +198,15 @@ class ScipyBackend:
             return fun(to_x(u))
 
         nfev_box = [0]
+        ngrad_box = [0]
         kwargs: dict[str, Any] = {"jac": "3-point"}
+        if grad is not None:
+
+            def ju(u):
+                ngrad_box[0] += 1
+                return np.asarray(grad(to_x(u)), dtype=float) * s
+
+            kwargs["jac"] = ju
         if method == "L-BFGS-B":
             kwargs["options"] = {"ftol": 1e-15, "gtol": 1e-9, "maxiter": 10000, "maxls": 50}
         elif method == "SLSQP":
@@ -229,7 +262,13 @@ class ScipyBackend:
             elif res2.success:
                 x, fval, success, message = x2, f2, True, str(res2.message)
         return MinimizeOutcome(
-            x=x, fval=fval, success=success, message=message, nfev=nfev, backend=self.name
+            x=x,
+            fval=fval,
+            success=success,
+            message=message,
+            nfev=nfev,
+            backend=self.name,
+            ngrad=ngrad_box[0],
         )
 
 

@@ -41,6 +41,7 @@ class OptimizeResult:
     nfev: int
     backend: str
     active_constraints: list[str] = field(default_factory=list)
+    ngrad: int = 0  # analytic-gradient calls (0: finite differences)
 
     @property
     def parameters(self) -> dict[str, float]:
@@ -49,7 +50,8 @@ class OptimizeResult:
 
     def summary(self) -> str:
         lines = [
-            f"OptimizeResult  backend={self.backend}  success={self.success}  nfev={self.nfev}",
+            f"OptimizeResult  backend={self.backend}  success={self.success}  nfev={self.nfev}"
+            + (f"  ngrad={self.ngrad}" if self.ngrad else ""),
             f"  message: {self.message}",
             f"  minimum: {self.fval:.10g}",
         ]

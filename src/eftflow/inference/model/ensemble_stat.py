@@ -61,16 +61,19 @@ def spread_coverage(
     *,
     poi: str | None = None,
     levels=(0.68, 0.95),
+    generator=None,
 ) -> dict:
     """Coverage of the POI's profile-likelihood intervals when toys come from ``exact_model``
-    and are fitted with each model in ``ensemble_models`` (e.g. ``{"no_spread": m1,
-    "spread": m2}``; all share the regions' pools and the toy data layout)."""
+    (or from ``generator(values, n, rng)``, e.g. an exact event generator) and are fitted with
+    each model in ``ensemble_models`` (e.g. ``{"no_spread": m1, "spread": m2}``; all share the
+    regions' pools and the toy data layout). Also returns each model's mean POI error and bias."""
     from scipy.stats import chi2
 
     from .batchfit import minimize_batched
 
     poi = poi or exact_model.poi[0]
-    toys = exact_model.toys(truth, n_toys, rng)
+    v0 = exact_model.vector(truth)
+    toys = exact_model.toys(truth, n_toys, rng) if generator is None else generator(v0, n_toys, rng)
     out = {"n_toys": n_toys}
     for label, m in ensemble_models.items():
         v = m.vector(
@@ -99,4 +102,9 @@ def spread_coverage(
         t = np.maximum(2 * (cr.nll - fr.nll), 0)
         out[label] = {str(lev): float(np.mean(t < chi2.ppf(lev, 1))) for lev in levels}
         out[label]["binomial_error_68"] = math.sqrt(0.68 * 0.32 / n_toys)
+        j = m.index(poi)
+        err = fr.errors()[:, j]
+        out[label]["mean_error"] = float(np.mean(err))
+        out[label]["pull_mean"] = float(np.mean((fr.values[:, j] - v[j]) / err))
+        out[label]["pull_width"] = float(np.std((fr.values[:, j] - v[j]) / err, ddof=1))
     return out

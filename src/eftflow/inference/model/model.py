@@ -87,7 +87,9 @@ class ModelData:
         """A sub-batch of toys (``index``: slice or integer tensor)."""
         regions = {}
         for k, v in self.regions.items():
-            if isinstance(v, UnbinnedData):
+            if isinstance(v, UnbinnedData) and np.ndim(v.x) == 3:  # one event set per toy
+                regions[k] = UnbinnedData(v.weights[index], v.x[index], {})
+            elif isinstance(v, UnbinnedData):
                 regions[k] = UnbinnedData(v.weights[index], v.x, v._bound)
             else:
                 regions[k] = v[index]

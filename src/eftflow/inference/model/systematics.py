@@ -76,9 +76,14 @@ def train_nuisance_network(
     n_members: int = 1,
     theta_dims: int = 1,
     parameters=("theta_1", "nu_shape"),
+    theta_range=(-0.3, 0.3),
+    nu_range=(-2.0, 2.0),
 ) -> tuple[EnsembleLogRatio, float]:
-    """Approach (a) on the toy: one ensemble log r̂(x|θ, ν_shape); returns (provider, seconds)."""
-    cols = toy.training_set(n, rng, theta_dims=theta_dims)
+    """Approach (a) on the toy: one ensemble log r̂(x|θ, ν_shape) trained on (θ, ν) drawn
+    uniformly in ``theta_range`` × ``nu_range``; returns (provider, seconds)."""
+    cols = toy.training_set(
+        n, rng, theta_dims=theta_dims, theta_range=theta_range, nu_range=nu_range
+    )
     path, secs = _train(cols, cfg, n_members, Path(out_dir) / "nu_network")
     return EnsembleLogRatio.load(path, list(parameters)), secs
 

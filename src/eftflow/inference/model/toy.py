@@ -19,11 +19,13 @@ Events at any (θ, ν) are drawn exactly: x = y + a with y from the toy at
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from eftflow.errors import InputError
 
-__all__ = ["SystToy"]
+__all__ = ["SystToy", "CR_WORKSPACE", "build_toy_model", "exact_provider"]
 
 
 class SystToy:
@@ -202,6 +204,128 @@ class SystToy:
             "r_xz": r[:, None],
             "t_xz0": np.zeros((2 * half, 1)),
         }
+
+    # -- the toy as a statistical model ------------------------------------------------------
+    def reference_pool(self, n: int) -> np.ndarray:
+        """``n`` quantiles of p_ref = N(0, 1) at (i + ½)/n: a pool whose mean of any smooth
+        r(x) is accurate to O(1/n²) instead of the O(1/√n) of random draws."""
+        from scipy.special import ndtri
+
+        return ndtri((np.arange(int(n)) + 0.5) / int(n))
+
+    def _point(self, model, values):
+        v = model.vector(values)
+        get = {n: v[model.index(n)] for n in model.names}
+        theta = np.array([get.get(n, 0.0) for n in self.theta_names])
+        nu = np.array([get.get(n, 0.0) for n in self.nu_names])
+        return v, theta, nu
+
+    def toy_generator(self, model, region: str = "sr"):
+        """Pseudo-data for ``model`` with the events of unbinned ``region`` drawn exactly.
+
+        Returns ``gen(values, n_toys, rng) -> ModelData``: per toy a Poisson number (mean
+        L σ(θ, ν) e^{δ ν_norm}) of independent exact draws at (θ, ν) (parameters read from the
+        model by the names :attr:`theta_names`, :attr:`nu_names`; absent ones are 0), padded into
+        per-toy event sets; binned regions get Poisson counts of their expectation and every
+        constraint fresh auxiliary data (:meth:`StatModel.toys`).
+        """
+        from .unbinned import UnbinnedData
+
+        if region not in [r.name for r in model.regions]:
+            raise InputError(f"no region {region!r} in the model", field="region")
+
+        def gen(values, n_toys: int, rng: np.random.Generator):
+            v, theta, nu = self._point(model, values)
+            data = model.toys(v, n_toys, rng)
+            counts = rng.poisson(float(self.rate(theta, nu)), size=n_toys)
+            x = np.zeros((n_toys, max(int(counts.max()), 1), 1))
+            w = np.zeros(x.shape[:2])
+            for t, k in enumerate(counts):
+                x[t, :k, 0] = self.sample(k, theta, nu, rng)
+                w[t, :k] = 1.0
+            data.regions[region] = UnbinnedData(model.tensor(w), x)
+            return data
+
+        return gen
+
+
+#: the binned control region of the toy model: a background whose normalisation shares
+#: ``nu_norm`` with the signal region and has a free normalisation ``mu_bkg``
+CR_WORKSPACE = {
+    "channels": [
+        {
+            "name": "cr",
+            "samples": [
+                {
+                    "name": "bkg",
+                    "data": [200.0, 150.0],
+                    "modifiers": [
+                        {"name": "nu_norm", "type": "normsys", "data": {"hi": 1.1, "lo": 0.9}},
+                        {"name": "mu_bkg", "type": "normfactor", "data": None},
+                    ],
+                }
+            ],
+        }
+    ],
+    "observations": [{"name": "cr", "data": [200.0, 150.0]}],
+    "measurements": [{"name": "m", "config": {"poi": "mu_bkg", "parameters": []}}],
+    "version": "1.0.0",
+}
+
+
+def _th_nu(p, nominal=False):
+    import torch
+
+    z = torch.zeros_like(p[:, 0])
+    return torch.stack([p[:, 0], z], 1), torch.stack([z if nominal else p[:, 1], z], 1)
+
+
+def exact_provider(toy: SystToy, *, nominal: bool = False):
+    """The exact log r(x|θ₁, ν_shape) (``nominal=True``: log r(x|θ₁) at ν = 0) as an
+    :class:`~eftflow.inference.model.unbinned.ExactLogRatio` with a fast per-toy form."""
+    from .unbinned import ExactLogRatio
+
+    def fn(x, p):
+        return toy.log_ratio(x[:, 0], *_th_nu(p, nominal))
+
+    def rows(x, p):  # x (T, n, 1), p (T, k): broadcast per toy
+        th, nu = _th_nu(p, nominal)
+        return toy.log_ratio(x[..., 0], th, nu)[0]
+
+    names = ["theta_1"] if nominal else ["theta_1", "nu_shape"]
+    return ExactLogRatio(fn, names, rowwise=rows)
+
+
+def build_toy_model(
+    toy: SystToy, *, provider=None, pool=None, n_pool: int = 1000, binned: bool = True, spread=None
+):
+    """The toy's statistical model: unbinned region ``sr`` (POI ``theta_1``, nuisances
+    ``nu_shape`` and the normsys ``nu_norm``) on a quantile ``pool`` of p_ref, plus the binned
+    control region ``cr`` (:data:`CR_WORKSPACE`). ``provider`` defaults to the exact log-ratio."""
+    from .histfactory import from_pyhf
+    from .model import BinnedRegion, StatModel
+    from .params import ModelParameter
+    from .unbinned import Process, UnbinnedRegion
+
+    def rate(p):
+        return toy.rate(*_th_nu(p))
+
+    proc = Process(
+        "sig",
+        provider or exact_provider(toy),
+        rate=rate,
+        rate_parameters=["theta_1", "nu_shape"],
+        normsys={"nu_norm": (math.exp(toy.delta), math.exp(-toy.delta))},
+    )
+    pool = toy.reference_pool(n_pool) if pool is None else pool
+    regions = [UnbinnedRegion("sr", pool, [proc], spread=spread)]
+    if binned:
+        regions.append(BinnedRegion("cr", from_pyhf(CR_WORKSPACE)))
+    pars = [
+        ModelParameter("theta_1", 0.0, -0.5, 0.5, kind="poi"),
+        ModelParameter("nu_shape", 0.0, -5.0, 5.0, kind="nuisance", constraint="normal"),
+    ]
+    return StatModel(regions, pars, poi="theta_1", device="cpu")
 
 
 def _mask_norm(nu):

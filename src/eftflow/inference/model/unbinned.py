@@ -37,6 +37,14 @@ Log-ratio providers
 
 Providers return all ensemble members, shape (K, B, n); the region uses their mean, and the
 member spread through :mod:`eftflow.inference.model.ensemble_stat`.
+
+Per-toy events
+--------------
+Pseudo-data need not live on the pool: :class:`UnbinnedData` may carry one event set per toy,
+``x`` of shape (T, n_max, d) padded with zero-weight events (``weights`` (T, n_max)). Then toy t
+is evaluated with parameter row t only (``bind_rows`` of the providers), and the pool serves only
+the normalisation ⟨r̂_c⟩. This is how toys drawn independently from an exact generator (e.g.
+:meth:`~eftflow.inference.model.toy.SystToy.toy_generator`) are fitted in one batch.
 """
 
 from __future__ import annotations
@@ -59,6 +67,7 @@ __all__ = [
     "Process",
     "UnbinnedData",
     "UnbinnedRegion",
+    "HistogrammedRegion",
 ]
 
 log = logging.getLogger(__name__)
@@ -66,18 +75,34 @@ log = logging.getLogger(__name__)
 
 # -- providers --------------------------------------------------------------------------------
 class ExactLogRatio:
-    """A closed-form log r in torch: ``fn(x (n, d), pars (B, k)) -> (B, n)``."""
+    """A closed-form log r in torch: ``fn(x (n, d), pars (B, k)) -> (B, n)``.
+
+    ``rowwise(x (T, n, d), pars (T, k)) -> (T, n)`` (optional) evaluates toy t's events at
+    parameter row t; it makes per-toy events fast (without it, toys are evaluated one by one).
+    """
 
     n_members = 1
 
-    def __init__(self, fn: Callable, parameters: Sequence[str]):
-        self.fn, self.parameters = fn, tuple(parameters)
+    def __init__(self, fn: Callable, parameters: Sequence[str], *, rowwise: Callable | None = None):
+        self.fn, self.parameters, self.rowwise = fn, tuple(parameters), rowwise
 
     def bind(self, x: np.ndarray, *, dtype, device):
         import torch
 
         xt = torch.as_tensor(np.asarray(x), dtype=dtype, device=device)
         return lambda pars: self.fn(xt, pars)[None]
+
+    def bind_rows(self, x: np.ndarray, *, dtype, device):
+        """Per-toy events ``x`` (T, n, d): ``call(pars (T, k)) -> (1, T, n)``."""
+        import torch
+
+        xt = torch.as_tensor(np.asarray(x), dtype=dtype, device=device)
+        t, n = xt.shape[:2]
+        if self.rowwise is not None:
+            return lambda pars: self.rowwise(xt, pars.expand(t, -1))[None]
+        return lambda pars: torch.stack([self.fn(xt[i], pars[i : i + 1])[0] for i in range(t)])[
+            None
+        ]
 
 
 class EnsembleLogRatio:
@@ -160,6 +185,34 @@ class EnsembleLogRatio:
             return lambda pars: fixed.expand(-1, pars.shape[0], -1)
         return lambda pars: self._forward(xs, pars)
 
+    def bind_rows(self, x: np.ndarray, *, dtype, device):
+        """Per-toy events ``x`` (T, n, d): ``call(pars (T, k)) -> (K, T, n)``."""
+        import torch
+
+        x = np.asarray(x, dtype=np.float32)
+        t, n = x.shape[:2]
+        xs = torch.as_tensor(x.reshape(t * n, -1), device=device)
+        for m in self.members:
+            m.to(device).eval()
+
+        def forward(pars):
+            pp = pars.to(torch.float32)[:, None, :].expand(t, n, pars.shape[1])
+            pp = pp.reshape(t * n, -1)
+            outs = []
+            for m in self.members:
+                parts = [
+                    m(xs[i : i + self.chunk], pp[i : i + self.chunk])
+                    for i in range(0, t * n, self.chunk)
+                ]
+                outs.append(torch.cat(parts).reshape(t, n))
+            return torch.stack(outs).to(dtype)
+
+        if self.n_dummy:
+            with torch.no_grad():
+                fixed = forward(torch.zeros((t, self.n_dummy), dtype=dtype, device=device))
+            return lambda pars: fixed
+        return forward
+
 
 class UpDownLogRatio:
     """Nominal log r(x|θ) plus per-nuisance up/down factors interpolated per event (code 4).
@@ -186,31 +239,44 @@ class UpDownLogRatio:
         self.n_members = nominal.n_members
 
     def bind(self, x: np.ndarray, *, dtype, device):
+        return self._bind(x, dtype, device, rows=False)
+
+    def bind_rows(self, x: np.ndarray, *, dtype, device):
+        """Per-toy events ``x`` (T, n, d): ``call(pars (T, k)) -> (K, T, n)``."""
+        return self._bind(x, dtype, device, rows=True)
+
+    def _bind(self, x, dtype, device, *, rows):
         import torch
 
-        nom = self.nominal.bind(x, dtype=dtype, device=device)
+        how = "bind_rows" if rows else "bind"
+        nom = getattr(self.nominal, how)(x, dtype=dtype, device=device)
         k = len(self.nominal.parameters)
+        shape = tuple(np.shape(x)[:2]) if rows else (1, len(x))
         his, los = [], []
-        none = torch.zeros((1, 0), dtype=dtype, device=device)
+        dummy = torch.zeros((shape[0], 0), dtype=dtype, device=device)
         for name in self.nu_names:
             up, dn = self.variations[name]
             with torch.no_grad():
-                his.append(torch.exp(up.bind(x, dtype=dtype, device=device)(none).mean(0)[0]))
-                los.append(torch.exp(dn.bind(x, dtype=dtype, device=device)(none).mean(0)[0]))
-        hi = torch.stack(his) if his else torch.zeros((0, len(x)), dtype=dtype, device=device)
+                his.append(
+                    torch.exp(getattr(up, how)(x, dtype=dtype, device=device)(dummy).mean(0))
+                )
+                los.append(
+                    torch.exp(getattr(dn, how)(x, dtype=dtype, device=device)(dummy).mean(0))
+                )
+        hi = torch.stack(his) if his else torch.zeros((0,) + shape, dtype=dtype, device=device)
         lo = torch.stack(los) if los else torch.zeros_like(hi)
         coef = torch.as_tensor(
             code4_coefficients(hi.cpu().numpy(), lo.cpu().numpy()), dtype=dtype, device=device
-        )  # (6, J, n)
+        )  # (6, J, rows, n)
 
         def call(pars):
             out = nom(pars[:, :k])
             for j in range(len(self.nu_names)):
                 alpha = pars[:, k + j : k + j + 1]
                 if self.code == "code4":
-                    f = interp_code4(alpha, hi[j][None], lo[j][None], coef[:, j][:, None, :])
+                    f = interp_code4(alpha, hi[j], lo[j], coef[:, j])
                 else:
-                    f = interp_code1(alpha, hi[j][None], lo[j][None])
+                    f = interp_code1(alpha, hi[j], lo[j])
                 out = out + torch.log(torch.clamp(f, min=1e-12))[None]
             return out
 
@@ -251,7 +317,11 @@ class Process:
 
 @dataclass
 class UnbinnedData:
-    """Event weights of one unbinned region: ``weights`` (T, n) on the pool or on ``x``."""
+    """Event weights of one unbinned region: ``weights`` (T, n) on the pool or on ``x``.
+
+    ``x`` is ``None`` (the pool), one event set (n, d) shared by all toys, or one padded event
+    set per toy (T, n, d) (zero weights for the padding; see the module docstring).
+    """
 
     weights: object
     x: np.ndarray | None = None
@@ -340,8 +410,19 @@ class UnbinnedRegion:
     def _bound(self, x, key, dtype, device):
         ck = (key, str(dtype), str(device))
         if ck not in self._cache:
+            rows = np.ndim(x) == 3
+            for p in self.processes:
+                if rows and not hasattr(p.log_ratio, "bind_rows"):
+                    raise InputError(
+                        f"process {p.name!r}: its log-ratio provider cannot evaluate per-toy "
+                        "events (no bind_rows)",
+                        field=f"{self.name}.processes",
+                    )
+            how = "bind_rows" if rows else "bind"
+            if len(self._cache) > 8:  # per-toy event sets are large: keep few bindings
+                self._cache = {k: v for k, v in self._cache.items() if k[0] == "pool"}
             self._cache[ck] = [
-                p.log_ratio.bind(x, dtype=dtype, device=device) for p in self.processes
+                getattr(p.log_ratio, how)(x, dtype=dtype, device=device) for p in self.processes
             ]
         return self._cache[ck]
 
@@ -399,6 +480,9 @@ class UnbinnedRegion:
         dt, dev = pars.dtype, pars.device
         lr_pool = self._log_ratios(pars, self._bound(self.pool, "pool", dt, dev))
         norm = self._log_norm(pars, lr_pool)
+        if x is not None and np.ndim(x) == 3 and pars.shape[0] == 1 and x.shape[0] > 1:
+            pars = pars.expand(x.shape[0], -1)  # one point, per-toy events
+            lr_pool, norm = lr_pool.expand(x.shape[0], -1, -1), norm.expand(x.shape[0], -1)
         lr = lr_pool if x is None else self._log_ratios(pars, self._bound(x, id(x), dt, dev))
         log_rates = self._log_rates(pars)
         if lr.shape[1] == 1:
@@ -421,17 +505,140 @@ class UnbinnedRegion:
         import torch
 
         with torch.no_grad():
-            log_dens, _ = self.log_expected_density(pars)
-            la = torch.log(torch.as_tensor(self.pool_weights, dtype=pars.dtype, device=pars.device))
-            return torch.exp(log_dens + la)
+            return self.expected_weights_grad(pars)
+
+    def expected_weights_grad(self, pars):
+        """:meth:`expected_weights` with the autograd graph (differentiable in ``pars``)."""
+        import torch
+
+        log_dens, _ = self.log_expected_density(pars)
+        la = torch.log(torch.as_tensor(self.pool_weights, dtype=pars.dtype, device=pars.device))
+        return torch.exp(log_dens + la)
 
     def check_data(self, data) -> None:
         if not isinstance(data, UnbinnedData):
             raise InputError(f"region {self.name!r} needs UnbinnedData", field=self.name)
-        n = len(self.pool) if data.x is None else len(data.x)
+        n = (
+            len(self.pool)
+            if data.x is None
+            else np.shape(data.x)[-2 if np.ndim(data.x) == 3 else 0]
+        )
+        if np.ndim(data.x) == 3 and data.x.shape[0] != data.weights.shape[0]:
+            raise InputError(
+                f"region {self.name!r}: {data.x.shape[0]} per-toy event sets for "
+                f"{data.weights.shape[0]} toys",
+                field=self.name,
+            )
         if data.weights.shape[-1] != n:
             raise InputError(
                 f"region {self.name!r}: weights for {data.weights.shape[-1]} events, "
                 f"the events number {n}",
+                field=self.name,
+            )
+
+
+class HistogrammedRegion:
+    """An unbinned region's pool histogrammed in one observable: the binned fit of the same
+    events, for sensitivity comparisons.
+
+    The expected count of bin b is the sum of the region's expected pool weights in b. With
+    ``mode="exact"`` every parameter acts through those sums exactly (the best any binned fit of
+    these events can do); with ``mode="histosys"`` the parameters in ``histosys`` act as
+    HistFactory would model them: per-bin relative templates at ±1 (taken at ``reference``,
+    the other parameters' nominal values) interpolated with code 4, multiplying the expectation
+    at ν = 0. Data are bin counts (T, n_bins), as for :class:`~eftflow.inference.model.model.
+    BinnedRegion`.
+    """
+
+    kind = "binned"
+
+    def __init__(
+        self,
+        name: str,
+        region: UnbinnedRegion,
+        edges,
+        *,
+        column: int = 0,
+        mode: str = "exact",
+        histosys: Sequence[str] = (),
+        reference=None,
+    ):
+        if mode not in ("exact", "histosys"):
+            raise InputError(f"unknown mode {mode!r}; use exact or histosys", field="mode")
+        self.name, self.region, self.mode = name, region, mode
+        edges = np.asarray(edges, float)
+        if edges.ndim != 1 or len(edges) < 2 or np.any(np.diff(edges) <= 0):
+            raise InputError("bin edges must be increasing", field=f"{name}.edges")
+        v = region.pool[:, column]
+        idx = np.clip(np.searchsorted(edges, v, side="right") - 1, 0, len(edges) - 2)
+        self.n_bins = len(edges) - 1
+        self._onehot = np.zeros((len(v), self.n_bins))
+        self._onehot[np.arange(len(v)), idx] = 1.0
+        self.parameter_names = list(region.parameter_names)
+        unknown = [n for n in histosys if n not in self.parameter_names]
+        if unknown:
+            raise InputError(f"histosys parameters {unknown} are not used", field=f"{name}")
+        self.histosys = list(histosys)
+        self.reference = reference
+        self._templates = None
+
+    def declared_parameters(self) -> list[ModelParameter]:
+        return self.region.declared_parameters()
+
+    def _sums(self, pars):
+        import torch
+
+        w = self.region.expected_weights_grad(pars)
+        return w @ torch.as_tensor(self._onehot, dtype=pars.dtype, device=pars.device)
+
+    def expected(self, pars):
+        import torch
+
+        if self.mode == "exact" or not self.histosys:
+            return self._sums(pars)
+        k = [self.parameter_names.index(n) for n in self.histosys]
+        if self._templates is None:
+            ref = torch.zeros((1, len(self.parameter_names)), dtype=pars.dtype)
+            if self.reference is not None:
+                ref = torch.as_tensor(np.asarray(self.reference, float)[None], dtype=pars.dtype)
+            rows = [ref]
+            for j in k:
+                for s in (1.0, -1.0):
+                    r = ref.clone()
+                    r[0, j] = s
+                    rows.append(r)
+            with torch.no_grad():
+                h = self._sums(torch.cat(rows).to(pars.device))
+            nom = torch.clamp(h[0], min=1e-300)
+            hi = (h[1::2] / nom).cpu().numpy()
+            lo = (h[2::2] / nom).cpu().numpy()
+            self._templates = (hi, lo, code4_coefficients(hi, lo))
+        hi, lo, coef = self._templates
+        base = pars.clone()
+        base[:, k] = 0.0
+        out = self._sums(base)
+        for i, j in enumerate(k):
+            c = torch.as_tensor(coef[:, i][:, None, :], dtype=pars.dtype, device=pars.device)
+            hi_t = torch.as_tensor(hi[i][None], dtype=pars.dtype, device=pars.device)
+            lo_t = torch.as_tensor(lo[i][None], dtype=pars.dtype, device=pars.device)
+            out = out * interp_code4(pars[:, j : j + 1], hi_t, lo_t, c)
+        return out
+
+    def nll_main(self, pars, counts):
+        import torch
+
+        lam = torch.clamp(self.expected(pars), min=1e-300)
+        return (lam - torch.xlogy(counts, lam)).sum(-1)
+
+    def expected_weights(self, pars):
+        import torch
+
+        with torch.no_grad():
+            return self.expected(pars)
+
+    def check_data(self, data) -> None:
+        if tuple(data.shape[-1:]) != (self.n_bins,):
+            raise InputError(
+                f"region {self.name!r} has {self.n_bins} bins, the data {tuple(data.shape)}",
                 field=self.name,
             )

@@ -1,0 +1,167 @@
+"""Section "Statistical model": results/run_inference/<name> (or results/fit_model/<name>).
+
+For every model of the run: the data that were fitted (Asimov data at the injected point, or
+observed data), the Asimov closure gate, best fit with Hesse and MINOS errors against the
+injected values, nuisance pulls, ranked impacts, the coverage measured with toys, CLs limits and
+the Neyman interval, with the figures ``eftflow infer`` wrote. Reads results only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from eftflow.report import html as H
+from eftflow.report.registry import ReportContext, SectionSkipped, report_section
+
+__all__: list[str] = []
+
+#: where the inference results of a model live, in order of preference
+_STAGES = ("run_inference", "fit_model")
+
+
+def _result_dirs(ctx: ReportContext) -> list[tuple[str, Path]]:
+    names = list((ctx.config.get("model") or {}).get("specs") or {})
+    found: dict[str, Path] = {}
+    for stage in _STAGES:
+        base = ctx.path(stage)
+        candidates = names or (
+            sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+        )
+        for name in candidates:
+            if name not in found and (base / name / "result.json").is_file():
+                found[name] = base / name
+    missing = [n for n in names if n not in found]
+    if missing:
+        path = ctx.path("run_inference", missing[0], "result.json")
+        raise SectionSkipped(f"{ctx.display(path)} does not exist")
+    return sorted(found.items())
+
+
+def _fit_table(res: dict) -> str:
+    names = res.get("parameters") or []
+    fit = res.get("fit") or {}
+    values = dict(zip(fit.get("names") or names, fit.get("values") or []))
+    errors = (res.get("covariance") or {}).get("errors") or {}
+    if not errors:
+        cov = res.get("covariance") or {}
+        mat = cov.get("matrix") or []
+        errors = {n: mat[i][i] ** 0.5 for i, n in enumerate(cov.get("names") or [])}
+    injected = res.get("injected") or {}
+    minos = res.get("minos") or {}
+    fixed = dict(zip(fit.get("names") or names, fit.get("fixed") or [False] * len(names)))
+    rows = []
+    for n in names:
+        m = minos.get(n) or {}
+        rows.append(
+            [
+                n + (" (POI)" if n in (res.get("poi") or []) else ""),
+                injected.get(n, "—"),
+                values.get(n),
+                "fixed" if fixed.get(n) else errors.get(n, "—"),
+                -m["errn"] if "errn" in m else "—",
+                m.get("errp", "—"),
+            ]
+        )
+    what = "Asimov data" if res.get("data") != "observed" else "observed data"
+    return H.table(
+        rows,
+        header=["parameter", "injected", "fitted", "Hesse error", "MINOS −", "MINOS +"],
+        caption=f"Fit of {what}",
+    )
+
+
+def _closure(res: dict) -> str:
+    c = res.get("closure")
+    if not c:
+        return H.note("The Asimov closure gate was not run for this model.", "warn")
+    dev = c.get("deviation_in_errors") or {}
+    worst = max(dev.items(), key=lambda kv: abs(kv[1]), default=(None, 0.0))
+    return H.note(
+        f"Asimov closure gate: {'passed' if c.get('passed') else 'FAILED'} "
+        f"(largest deviation {H.num(abs(worst[1]))} σ for {worst[0]}, allowed {H.num(c.get('eps'))} σ)."
+    )
+
+
+def _toys(res: dict) -> list[str]:
+    toys = res.get("toys")
+    if not toys:
+        return [H.note("No toys were run (inference.toys in the model spec): no coverage figure.")]
+    rows = []
+    for p, levels in (toys.get("coverage") or {}).items():
+        for lv, c in sorted(levels.items(), key=lambda kv: float(kv[0])):
+            rows.append([p, float(lv), c["coverage"], c["binomial_error"]])
+    out = [
+        H.table(
+            rows,
+            header=["POI", "nominal CL", "coverage", "binomial error"],
+            caption=f"Coverage of the profile-likelihood intervals, {toys.get('n_toys')} toys "
+            f"({H.num(toys.get('toys_per_second'))} toys/s)",
+        )
+    ]
+    pulls = toys.get("pulls") or {}
+    if pulls:
+        out.append(
+            H.details(
+                "Pulls over the toys (mean, width)",
+                H.table(
+                    [[n, v["mean"], v["width"]] for n, v in pulls.items()],
+                    header=["parameter", "mean", "width"],
+                ),
+            )
+        )
+    return out
+
+
+def _limits(res: dict) -> list[str]:
+    out = []
+    for p, c in (res.get("cls") or {}).items():
+        exp = c.get("expected") or []
+        out.append(
+            H.table(
+                [[p, c.get("cl"), c.get("observed"), *exp]],
+                header=["POI", "CL", "observed", "−2σ", "−1σ", "expected", "+1σ", "+2σ"][
+                    : 3 + len(exp)
+                ],
+                caption="CLs upper limit (asymptotic q̃)",
+            )
+        )
+    ny = res.get("neyman")
+    if ny:
+        lo, hi = ny.get("interval") or (None, None)
+        out.append(
+            H.note(
+                f"Neyman construction for {ny.get('poi')} at CL {H.num(ny.get('cl'))}: "
+                f"[{H.num(lo)}, {H.num(hi)}] ({ny.get('n_toys')} toys per point, "
+                f"{H.num(ny.get('toys_per_second'))} toys/s)."
+            )
+        )
+    return out
+
+
+def _figures(base: Path) -> list[str]:
+    plots = base / "plots"
+    order = ("pulls", "impacts", "coverage", "profile", "contour")
+    files = sorted(plots.glob("*.png"), key=lambda p: (
+        next((k for k, o in enumerate(order) if p.stem.startswith(o)), len(order)), p.name))  # fmt: skip
+    return [H.image(p, p.stem.replace("_", " ")) for p in files]
+
+
+@report_section("Statistical model", order=75)
+def statistical_model(ctx: ReportContext) -> str:
+    found = _result_dirs(ctx)
+    if not found:
+        return H.note(
+            "No statistical model was fitted in this run (config model.specs is empty; see "
+            "docs/statistical-model.md)."
+        )
+    out = []
+    for name, base in found:
+        res = ctx.json(base / "result.json")
+        out.append(f"<h3>{H.esc(name)}</h3>")
+        out.append(H.note(f"From {ctx.display(base)}."))
+        out.append(_closure(res))
+        out.append(_fit_table(res))
+        out += _toys(res)
+        out += _limits(res)
+        out += _figures(base)
+    return "\n".join(out)

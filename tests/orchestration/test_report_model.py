@@ -1,0 +1,106 @@
+"""The report's "Statistical model" section: the fit of Asimov data, pulls, impacts, coverage."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from eftflow.cli import main
+from eftflow.report import build_report
+
+WS = {
+    "channels": [
+        {
+            "name": "sr",
+            "samples": [
+                {
+                    "name": "s",
+                    "data": [20.0, 10.0],
+                    "modifiers": [
+                        {"name": "mu", "type": "normfactor", "data": None},
+                        {"name": "s_norm", "type": "normsys", "data": {"hi": 1.1, "lo": 0.9}},
+                    ],
+                },
+                {
+                    "name": "b",
+                    "data": [30.0, 40.0],
+                    "modifiers": [
+                        {"name": "b_norm", "type": "normsys", "data": {"hi": 1.05, "lo": 0.95}}
+                    ],
+                },
+            ],
+        }
+    ],
+    "observations": [{"name": "sr", "data": [50.0, 50.0]}],
+    "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}],
+    "version": "1.0.0",
+}
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """results/build_model/demo and results/run_inference/demo of a small binned model, made by
+    the CLI as the workflow's rules make them."""
+    d = tmp_path_factory.mktemp("report_model")
+    (d / "ws.json").write_text(json.dumps(WS))
+    spec = {
+        "poi": "mu",
+        "device": "cpu",
+        "binned": [{"name": "sr", "workspace": "ws.json", "normsys_code": "code4"}],
+        "data": "asimov",
+        "asimov": {"mu": 1.0},
+        "inference": {"profiles": ["mu"], "nvalues": 5, "toys": {"n_toys": 60, "seed": 4}},
+    }
+    (d / "spec.yaml").write_text(yaml.safe_dump(spec))
+    results = d / "results"
+    built = results / "build_model" / "demo"
+    assert main(["build-model", str(d / "spec.yaml"), "-o", str(built), "--threads", "1"]) == 0
+    out = results / "run_inference" / "demo"
+    assert main(["run-inference", str(built), "-o", str(out), "--threads", "1"]) == 0
+    return d
+
+
+def _section(html: str) -> str:
+    start = html.index('<section id="statistical-model">')
+    return html[start : html.index("</section>", start)]
+
+
+def test_report_model_section_shows_fit_pulls_impacts_and_coverage(run_dir):
+    out = run_dir / "report.html"
+    info = build_report(
+        run_dir / "results",
+        out,
+        config={"model": {"specs": {"demo": "spec.yaml"}}},
+        workdir=run_dir,
+    )
+    assert "Statistical model" in info["sections"]
+    assert "Statistical model" not in info["skipped"] and "Statistical model" not in info["failed"]
+    sec = _section(out.read_text())
+    res = json.loads((run_dir / "results/run_inference/demo/result.json").read_text())
+    mu = res["fit"]["values"][res["parameters"].index("mu")]
+    assert "Fit of Asimov data" in sec and "Asimov closure gate: passed" in sec
+    assert f"{mu:.4g}" in sec and f"{res['minos']['mu']['errp']:.4g}" in sec
+    cov = res["toys"]["coverage"]["mu"]["0.68"]["coverage"]
+    assert f"{cov:.4g}" in sec and "60 toys" in sec
+    for fig in ("pulls", "impacts mu", "coverage mu", "profile mu"):
+        assert f"<figcaption>{fig}</figcaption>" in sec, fig
+    assert sec.count('src="data:image/png;base64,') == 4
+
+
+def test_report_model_section_skips_or_notes_when_nothing_was_fitted(run_dir, tmp_path):
+    out = tmp_path / "r.html"
+    # a configured model without results: skipped, naming the missing file
+    info = build_report(
+        run_dir / "results", out, config={"model": {"specs": {"other": "x.yaml"}}}, workdir=run_dir
+    )
+    assert (
+        "results/run_inference/other/result.json does not exist"
+        in (info["skipped"]["Statistical model"])
+    )
+    # no model in the run: a note, not a skip
+    (tmp_path / "results").mkdir()
+    info = build_report(tmp_path / "results", out, config={}, workdir=tmp_path)
+    assert "Statistical model" not in info["skipped"]
+    assert "No statistical model was fitted in this run" in _section(out.read_text())
