@@ -94,8 +94,8 @@ def test_model_unbinned_narrower_than_binned():
     """Expected (Asimov) 68 % interval on theta_1: the unbinned fit is narrower than the fit of
     the same events histogrammed in 5, 10, 20 or 40 bins (histosys for nu_shape)."""
     from eftflow.inference.model import BinnedRegion, StatModel, from_pyhf
+    from eftflow.inference.model.histogrammed import HistogrammedRegion
     from eftflow.inference.model.toy import CR_WORKSPACE, SystToy, build_toy_model
-    from eftflow.inference.model.unbinned import HistogrammedRegion
 
     toy = SystToy(luminosity=1000.0, kappa=0.05, delta=math.log(1.1))
     model = build_toy_model(toy, n_pool=2000)
