@@ -326,8 +326,8 @@ def bench_binned_vs_unbinned(luminosity=1000.0, kappa=0.05):
     from test_model_systematics_coverage import expected_width
 
     from eftflow.inference.model import BinnedRegion, StatModel, from_pyhf
+    from eftflow.inference.model.histogrammed import HistogrammedRegion
     from eftflow.inference.model.toy import CR_WORKSPACE, SystToy, build_toy_model
-    from eftflow.inference.model.unbinned import HistogrammedRegion
 
     toy = SystToy(luminosity=luminosity, kappa=kappa, delta=math.log(1.1))
     model = build_toy_model(toy, n_pool=4000)
