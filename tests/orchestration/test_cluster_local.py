@@ -151,3 +151,19 @@ def test_signal_releases_workers(tmp_path, signum, cfg):
     while any(_alive(p) for p in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not [p for p in workers if _alive(p)], "worker processes left behind"
+
+
+def test_taken_dashboard_port_falls_back_to_a_free_one():
+    """A second job on the node must not fail or warn because another cluster holds the port."""
+    import socket
+
+    from eftflow.cluster.local import free_dashboard_address
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        assert free_dashboard_address(f"127.0.0.1:{port}") == "127.0.0.1:0"
+    assert free_dashboard_address(f"127.0.0.1:{port}") == f"127.0.0.1:{port}"  # free again
+    assert free_dashboard_address(":0") == ":0"
+    assert free_dashboard_address(None) is None

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # pragma: no cover
     from distributed import Client
 
-__all__ = ["LocalBackend", "BACKEND", "local_cluster_kwargs"]
+__all__ = ["LocalBackend", "BACKEND", "local_cluster_kwargs", "free_dashboard_address"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,32 @@ def local_cluster_kwargs(settings: dict, *, threads: int, memory_mb: int | None)
     }
 
 
+def free_dashboard_address(address: str | None) -> str | None:
+    """``address``, or the same host with port 0 (any free port) when its port is taken.
+
+    Several Snakemake jobs on one node each start a cluster; the second one must not fail or
+    warn because the first one's dashboard holds port 8787. The link actually used is logged.
+
+    >>> free_dashboard_address(":0")
+    ':0'
+    """
+    import socket
+
+    if not address or ":" not in str(address):
+        return address
+    host, _, port = str(address).rpartition(":")
+    if not port.isdigit() or int(port) == 0:
+        return address
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, int(port)))
+        except OSError:
+            log.info("dashboard port %s is taken (another job's cluster?): using a free port", port)
+            return f"{host}:0"
+    return address
+
+
 class LocalBackend:
     """A LocalCluster on this machine (see the module docstring)."""
 
@@ -53,9 +79,16 @@ class LocalBackend:
         self.cluster = None
 
     def start(self) -> Client:
+        import warnings
+
         from distributed import Client, LocalCluster
 
-        self.cluster = LocalCluster(silence_logs=logging.WARNING, **self.kwargs)
+        kwargs = dict(self.kwargs)
+        kwargs["dashboard_address"] = free_dashboard_address(kwargs["dashboard_address"])
+        with warnings.catch_warnings():
+            # (a port taken between our check and the bind: distributed picks a free one)
+            warnings.filterwarnings("ignore", message=r"Port \d+ is already in use")
+            self.cluster = LocalCluster(silence_logs=logging.WARNING, **kwargs)
         return Client(self.cluster)
 
     def expected_workers(self) -> int:
