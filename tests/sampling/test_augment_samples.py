@@ -106,9 +106,10 @@ def test_plain_density_and_test_samples(small_store, toy, tmp_path):
     assert t["partition"] == "test" and t["n_events_partition"] == 4000
 
 
-def test_reproducible_and_independent_of_workers(small_store, toy, tmp_path):
-    a = SampleAugmenter(small_store, toy, n_workers=1)
-    b = SampleAugmenter(small_store, toy, n_workers=2)
+def test_reproducible_and_independent_of_workers(tmp_path, toy):
+    store = write_toy_store(tmp_path / "w.zarr", toy, 20_000, 12, chunk=1500)  # 8 train chunks
+    a = SampleAugmenter(store, toy, n_workers=1)
+    b = SampleAugmenter(store, toy, n_workers=2)  # thread pool: ≥ 2 chunks per thread
     spec = random_morphing_points(5, [("flat", -1, 1)] * 2)
     a.sample_train_ratio(spec, benchmark("sm"), 3000, tmp_path / "a.zarr", seed=5)
     b.sample_train_ratio(spec, benchmark("sm"), 3000, tmp_path / "b.zarr", seed=5)

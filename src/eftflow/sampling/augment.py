@@ -81,6 +81,10 @@ class SampleAugmenter:
         Output dtype (``float32`` as MadMiner's default, or ``float64``).
     min_effective_samples
         A sampling point with a smaller effective sample size in the partition is an error.
+    memory_mb
+        Memory (MB) for keeping chunks between the two passes and for shuffling the output in
+        memory (:func:`eftflow.sampling.unweight.run_plan`); beyond it, chunks are read twice
+        and rows go through part files. 0 always streams.
     """
 
     def __init__(
@@ -95,6 +99,7 @@ class SampleAugmenter:
         chunk_rows: int = 100_000,
         min_effective_samples: float = 10.0,
         setup_file=None,
+        memory_mb: float = 256.0,
     ):
         from eftflow.setup import EFTSetup
 
@@ -114,6 +119,7 @@ class SampleAugmenter:
         self.dtype = dtype
         self.chunk_rows = int(chunk_rows)
         self.min_effective_samples = float(min_effective_samples)
+        self.memory_mb = float(memory_mb)
         self._models: dict[str, WeightModel] = {}
 
     def model(self, partition: str) -> WeightModel:
@@ -189,6 +195,7 @@ class SampleAugmenter:
             dtype=self.dtype,
             chunk_rows=self.chunk_rows,
             min_effective_samples=self.min_effective_samples,
+            memory_mb=self.memory_mb,
         )
 
     def _single(
@@ -365,7 +372,7 @@ class SampleAugmenter:
 
         model = self.model(partition)
         rng = np.random.default_rng(np.random.SeedSequence([int(seed), 3]))
-        thetas = resolve_thetas(spec_from_config(theta), self.setup, rng)
+        thetas = resolve_thetas(spec_from_config(theta), self.setup, rng, warn_outside_range=False)
         nus = resolve_nus(nu_spec_from_config(nu), thetas.shape[0], model.n_nuisance, rng)
         return cross_sections(
             model, None, thetas, nus, n_workers=self.n_workers, scheduler=self.scheduler

@@ -63,6 +63,7 @@ __all__ = [
     "spec_from_config",
     "nu_spec_from_config",
     "check_theta_dimension",
+    "warn_outside_parameter_range",
 ]
 
 log = logging.getLogger(__name__)
@@ -265,21 +266,44 @@ def resolve_thetas(
         raise ConfigError(f"unknown θ specification {spec.kind!r}", field=f"{field}.type")
     if not np.all(np.isfinite(out)):
         raise ConfigError("θ values must be finite", field=f"{field}.values")
-    if warn_outside_range and spec.kind not in ("benchmark", "benchmarks"):
-        ranges = np.array([p.parameter_range for p in setup.parameters.values()], float)
-        outside = (out < ranges[:, 0]) | (out > ranges[:, 1])
-        if np.any(outside):
-            j = int(np.argwhere(outside)[0, 1])
-            log.warning(
-                "%s: %d of %d points lie outside the declared range of %s %s: morphing extrapolates "
-                "(larger weights, larger statistical errors)",
-                field,
-                int(np.any(outside, axis=1).sum()),
-                out.shape[0],
-                names[j],
-                list(ranges[j]),
-            )
+    if warn_outside_range:
+        warn_outside_parameter_range(
+            out, setup, field=field, benchmark=spec.kind in ("benchmark", "benchmarks")
+        )
     return out
+
+
+def warn_outside_parameter_range(
+    thetas: np.ndarray, setup, *, field: str = "theta", benchmark: bool = False
+) -> int:
+    """Log a warning when points lie outside a parameter's declared ``parameter_range``.
+
+    The message names the field, the parameter, the first offending value, the range and how
+    many points are outside. Returns the number of points outside (0: no warning).
+    """
+    thetas = np.atleast_2d(np.asarray(thetas, float))
+    params = list(setup.parameters.values())
+    ranges = np.array([p.parameter_range for p in params], float).reshape(-1, 2)
+    outside = (thetas < ranges[:, 0]) | (thetas > ranges[:, 1])
+    n_out = int(np.any(outside, axis=1).sum())
+    if n_out:
+        i, j = (int(v) for v in np.argwhere(outside)[0])
+        log.warning(
+            "%s%s: %s = %.6g lies outside its declared range [%.6g, %.6g] (parameter_range); "
+            "%d of %d point(s) are outside the range: %s",
+            field,
+            " (benchmark)" if benchmark else "",
+            params[j].name,
+            thetas[i, j],
+            ranges[j, 0],
+            ranges[j, 1],
+            n_out,
+            thetas.shape[0],
+            "results there are outside the declared validity of the setup"
+            if benchmark
+            else "morphing extrapolates there (larger weights, larger statistical errors)",
+        )
+    return n_out
 
 
 def resolve_nus(

@@ -2,13 +2,23 @@
 
 Algorithm (for every *request*: draw n events from the sampling point (θ_s, ν_s) of one set)
 
-1. **Pass 1** (:func:`~eftflow.sampling.xsec.point_sums`, one Dask task per chunk): for every
+1. **Pass 1** (:func:`~eftflow.sampling.xsec.point_sums`, one task per chunk): for every
    distinct point (θ, ν, event subset) the cross section σ = Σ w, ∇σ, and for sampling points the
    per-chunk sums P_c = Σ_{i∈c} max(w_i, 0), Σ max(w, 0)² and max w.
 2. **Allocation** (driver, seeded): the counts per chunk are one multinomial draw,
    (k_c) ~ Multinomial(n, P_c / Σ_c P_c).
 3. **Pass 2** (one task per chunk, its own generator seeded by (seed, chunk)): within chunk c draw
-   k_c events i.i.d. with probability max(w_i, 0)/P_c (inverse CDF on the cumulative sum).
+   k_c events i.i.d. with probability max(w_i, 0)/P_c (inverse CDF on the cumulative sum with
+   sorted uniforms, or rejection against max w when that needs few candidates), then gather the
+   drawn rows only.
+
+Memory and I/O: with in-process workers (threads, the default) a
+:class:`~eftflow.sampling.weights.ChunkCache` keeps the chunks read in pass 1 — and, for up to
+four sampling points, their cumulative weights — for pass 2, up to ``memory_mb``/2 in all, so a
+partition that fits is read once; an output of up to ``memory_mb``/2 is shuffled in memory and
+written directly. Beyond these bounds chunks are read again and rows go through part files on
+disk, so memory never grows with the store (nor with the sample size). Chunks are read straight
+from the chunk files where the store layout allows (:mod:`eftflow.sampling.weights`).
 
 Steps 2+3 give exactly n i.i.d. draws from the categorical distribution p_i = max(w_i,0)/Σ max(w,0)
 over all events of the partition, i.e. what MadMiner's single in-memory pass does (events repeat:
@@ -39,7 +49,7 @@ import numpy as np
 from eftflow.errors import InputError
 from eftflow.sampling.output import part_path, write_training_set
 from eftflow.sampling.parallel import map_chunks
-from eftflow.sampling.weights import Chunk, WeightModel, load_chunk
+from eftflow.sampling.weights import Chunk, ChunkCache, WeightModel, load_chunk
 from eftflow.sampling.xsec import point_sums
 
 __all__ = ["Request", "Plan", "run_plan"]
@@ -76,14 +86,25 @@ class Plan:
 
 def _augment(ch: Chunk, ii, pts, M, dM, NU, xsec, grad, need_score: bool):
     """Weights and joint scores at every point of a set for the drawn rows ``ii``."""
-    sub = Chunk(ch.start, ch.index[ii], ch.W[ii], None, ch.a[:, ii], ch.b[:, ii])
-    w = sub.weights(M[pts], NU[pts])  # (k, n_roles)
+    sub = ch.take(ii)
+    nominal = sub.a.shape[0] == 0 or not np.any(NU[pts])
+    w = sub.W @ M[pts].T if nominal else sub.weights(M[pts], NU[pts])  # (k, n_roles)
     t = None
     if need_score:
-        g = sub.gradients(M[pts], dM[pts], NU[pts], w)  # (k, n_roles, n_g)
+        if sub.a.shape[0] == 0:  # (k, n_roles, n_p) as one matrix product
+            d = dM[pts]
+            g = (sub.W @ d.reshape(-1, d.shape[2]).T).reshape(-1, d.shape[0], d.shape[1])
+        else:
+            g = sub.gradients(M[pts], dM[pts], NU[pts], w)  # (k, n_roles, n_g)
         with np.errstate(divide="ignore", invalid="ignore"):
             t = g / w[:, :, None] - (grad[pts] / xsec[pts][:, None])[None, :, :]
     return w, t
+
+
+def _sorted_uniforms(rng, k: int) -> np.ndarray:
+    """k i.i.d. U(0, 1) values in increasing order (normalised exponential spacings, O(k))."""
+    e = np.cumsum(rng.standard_exponential(k + 1))
+    return e[:k] / e[k]
 
 
 def _rejection(ch: Chunk, m, nu, k: int, cmax: float, total: float, rng) -> np.ndarray:
@@ -101,13 +122,15 @@ def _rejection(ch: Chunk, m, nu, k: int, cmax: float, total: float, rng) -> np.n
     return np.concatenate(out)
 
 
-def _draw_all(ch: Chunk, items, M, NU, rng) -> list:
+def _draw_all(ch: Chunk, items, M, NU, rng, cums: dict | None = None) -> list:
     """Positions drawn for each item (request share) of one chunk.
 
     Rejection sampling (weights evaluated only at candidates) when the expected number of
-    candidates k·n·max/Σ is below n/10; otherwise inverse CDF on the cumulative sum, computed for
-    up to 64 points at once. Both are exact.
+    candidates k·n·max/Σ is below n/10; otherwise inverse CDF on the cumulative sum (sorted
+    uniforms), computed for up to 64 points at once (or kept from pass 1 in ``cums``, by point).
+    Both are exact; the order of the draws is irrelevant, as the output is shuffled.
     """
+    cums = cums or {}
     n = ch.n
     out: list = [None] * len(items)
     dense = []
@@ -117,6 +140,11 @@ def _draw_all(ch: Chunk, items, M, NU, rng) -> list:
             out[j] = _rejection(ch, M[s : s + 1], NU[s : s + 1], k, cmax, total, rng)
         else:
             dense.append(j)
+    for j in [j for j in dense if items[j][0][items[j][1]] in cums]:
+        cum = cums[items[j][0][items[j][1]]]
+        u = _sorted_uniforms(rng, items[j][2]) * cum[-1]
+        out[j] = np.minimum(np.searchsorted(cum, u, side="right"), n - 1)
+    dense = [j for j in dense if out[j] is None]
     for b0 in range(0, len(dense), 64):
         blk = dense[b0 : b0 + 64]
         s = np.array([items[j][0][items[j][1]] for j in blk])
@@ -124,39 +152,72 @@ def _draw_all(ch: Chunk, items, M, NU, rng) -> list:
         np.cumsum(cum, axis=1, out=cum)
         for row, j in enumerate(blk):
             k = items[j][2]
-            u = rng.random(k) * cum[row, -1]
+            u = _sorted_uniforms(rng, k) * cum[row, -1]  # sorted: cache-friendly search
             out[j] = np.minimum(np.searchsorted(cum[row], u, side="right"), n - 1)
     return out
 
 
 def _draw_chunk(
-    ctx, c, i0, i1, work, M, dM, NU, xsec, grad, theta_out, mode, score, n_score, tmpdir, seed
+    ctx,
+    c,
+    i0,
+    i1,
+    work,
+    M,
+    dM,
+    NU,
+    xsec,
+    grad,
+    theta_out,
+    mode,
+    score,
+    n_score,
+    tmpdir,
+    seed,
+    dtype="float64",
+    cache=None,
 ):
+    """Draw and augment the rows of chunk ``c``: ``(c, n_rows, n_distinct, arrays or None)``.
+
+    With ``tmpdir`` the rows go to part files (:func:`~eftflow.sampling.output.part_path`) and
+    ``arrays`` is None; without, they are returned (in ``dtype``).
+    """
     rng = np.random.default_rng(
         np.random.SeedSequence([int(s) for s in np.atleast_1d(seed)] + [1, int(c)])
     )
     rows: dict[str, list] = {}
-    used = []
+    seen = np.zeros(i1 - i0, bool)  # events of the chunk drawn at least once
 
     def add(name, arr):
-        rows.setdefault(name, []).append(arr)
+        rows.setdefault(name, []).append(np.asarray(arr, dtype=dtype))
 
     for subset, items in work:
-        ch = load_chunk(ctx, i0, i1, subset, with_x=True)
+        if cache is None:
+            ch = load_chunk(ctx, i0, i1, subset, with_x=True)
+        else:
+            ch = cache.get(ctx, i0, i1, subset, with_x=True)
         if ch.n == 0 or not all(
             it[5] > 0 for it in items
         ):  # pragma: no cover - excluded by the allocation
             raise InputError(
                 f"chunk {i0}-{i1} has no positive weight but was allocated draws", file=ctx.path
             )
-        drawn = _draw_all(ch, items, M, NU, rng)
+        cums = {}
+        if cache is not None:
+            for it in items:
+                s = it[0][it[1]]
+                cum = cache.get_extra((i0, i1, subset, "cum", s))
+                if cum is not None:
+                    cums[s] = cum
+        drawn = _draw_all(ch, items, M, NU, rng, cums)
         for (q_points, _role, k, templates, _cmax, _total), ii in zip(items, drawn):
-            used.append(ch.index[ii])
+            seen[ch.index[ii] - i0] = True
             pts = np.asarray(q_points)
             w, t = _augment(ch, ii, pts, M, dM, NU, xsec, grad, score)
             p = w / xsec[pts][None, :]
+            x = ch.x.take(ii, axis=0)
             for num, den, y in templates:
-                add("x", ch.x[ii])
+                add("x", x)
                 if mode == "single":
                     add("theta", np.broadcast_to(theta_out[pts[num]], (k, theta_out.shape[1])))
                     if score:
@@ -170,13 +231,14 @@ def _draw_chunk(
                 if score:
                     add("t_xz0", t[:, num, :n_score])
                     add("t_xz1", t[:, den, :n_score])
-    n_rows = 0
-    for name, pieces in rows.items():
-        arr = np.concatenate(pieces)
-        n_rows = arr.shape[0]
+    n_distinct = int(np.count_nonzero(seen))
+    arrays = {name: np.concatenate(pieces) for name, pieces in rows.items()}
+    n_rows = next(iter(arrays.values())).shape[0] if arrays else 0
+    if tmpdir is None:
+        return c, n_rows, n_distinct, arrays
+    for name, arr in arrays.items():
         np.save(part_path(tmpdir, c, name), arr)
-    distinct = int(np.unique(np.concatenate(used)).size) if used else 0
-    return c, n_rows, distinct
+    return c, n_rows, n_distinct, None
 
 
 def run_plan(
@@ -193,11 +255,36 @@ def run_plan(
     min_effective_samples: float = 10.0,
     tmp_dir=None,
     extra_attrs: dict | None = None,
+    memory_mb: float = 256.0,
 ) -> dict:
     """Execute a plan: pass 1, allocation, pass 2, shuffled merge into ``output`` (zarr).
 
+    With in-process workers (threads or serial), up to ``memory_mb``/2 MB of chunks read in
+    pass 1 are kept for pass 2 (a partition that fits is read once), and an output of up to
+    ``memory_mb``/2 MB is shuffled in memory; beyond that, chunks are read again and the rows go
+    through part files (``tmp_dir``, default: next to the output). Memory is bounded either way.
+
     Returns the summary dict (also stored as the ``summary`` attribute of the output).
     """
+    in_process = scheduler is None or (
+        isinstance(scheduler, str) and scheduler in ("sync", "threads")
+    )
+    cache = ChunkCache(memory_mb / 2 if in_process else 0)
+    try:
+        return _run_plan(
+            model, plan, output, seed=seed, method=method, n_workers=n_workers,
+            scheduler=scheduler, dtype=dtype, chunk_rows=chunk_rows,
+            min_effective_samples=min_effective_samples, tmp_dir=tmp_dir, extra_attrs=extra_attrs,
+            cache=cache if in_process else None, memory_mb=memory_mb if in_process else 0.0,
+        )  # fmt: skip
+    finally:
+        cache.clear()
+
+
+def _run_plan(
+    model, plan, output, *, seed, method, n_workers, scheduler, dtype, chunk_rows,
+    min_effective_samples, tmp_dir, extra_attrs, cache, memory_mb,
+) -> dict:  # fmt: skip
     n_pts = plan.thetas.shape[0]
     sampling = np.zeros(n_pts, bool)
     for r in plan.requests:
@@ -211,6 +298,7 @@ def run_plan(
         sampling=sampling,
         n_workers=n_workers,
         scheduler=scheduler,
+        cache=cache,
     )
     xsec = sums["xsec"]
     where = f"augmentation.{method}"
@@ -227,7 +315,7 @@ def run_plan(
                 file=model.ctx.path,
                 field="weights",
             )
-    used_pts = np.unique(np.concatenate([np.asarray(r.points) for r in plan.requests]))
+    used_pts = np.array(sorted({int(p) for r in plan.requests for p in r.points}), np.int64)
     bad = used_pts[~(xsec[used_pts] > 0)]
     if bad.size:
         raise InputError(
@@ -297,34 +385,44 @@ def run_plan(
     grad = sums.get("gradient")
     n_score = model.n_parameters + (model.n_nuisance if plan.score_nuisance else 0)
     output = Path(output)
-    parent = Path(tmp_dir) if tmp_dir is not None else output.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{output.name}.parts-"))
+    names = (
+        ["x", "theta", "t_xz"]
+        if plan.mode == "single"
+        else ["x", "theta0", "theta1", "y", "r_xz", "t_xz0", "t_xz1"]
+    )
+    if not plan.score:
+        names = [n for n in names if not n.startswith("t_xz")]
+    n_obs = len(model.store.observable_names)
+    n_t, n_s = plan.theta_out.shape[1], n_score if plan.score else 0
+    width = n_obs + (2 * n_t + 2 + 2 * n_s if plan.mode == "pair" else n_t + n_s)
+    n_rows = sum(r.n * len(r.templates) for r in plan.requests)
+    in_memory = n_rows * width * np.dtype(dtype).itemsize <= memory_mb / 2 * 2**20
+    tmp = None
+    if not in_memory:
+        parent = Path(tmp_dir) if tmp_dir is not None else output.parent
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{output.name}.parts-"))
     try:
         args = [
             (model.ctx, c, i0, i1, [(k, v) for k, v in per_chunk[c].items()], M, dM, NU, xsec, grad,
-             plan.theta_out, plan.mode, plan.score, n_score, str(tmp), seed)
+             plan.theta_out, plan.mode, plan.score, n_score, None if tmp is None else str(tmp), seed,
+             dtype, cache)
             for c, (i0, i1) in enumerate(ranges)
             if per_chunk[c]
         ]  # fmt: skip
         done = map_chunks(
             _draw_chunk, args, n_workers=n_workers, scheduler=scheduler, label="sampling chunks"
         )
-        names = (
-            ["x", "theta", "t_xz"]
-            if plan.mode == "single"
-            else ["x", "theta0", "theta1", "y", "r_xz", "t_xz0", "t_xz1"]
-        )
-        if not plan.score:
-            names = [n for n in names if not n.startswith("t_xz")]
+        if cache is not None:
+            cache.clear()
         s_pts = np.flatnonzero(sampling)
         summary = {
             "method": method,
             "partition": model.partition,
             "seed": int(seed),
-            "n_samples": int(sum(n for _, n, _ in done)),
+            "n_samples": int(sum(d[1] for d in done)),
             "n_draws": int(sum(r.n for r in plan.requests)),
-            "n_distinct_events": int(sum(d for _, _, d in done)),
+            "n_distinct_events": int(sum(d[2] for d in done)),
             "n_events_partition": int(model.stop - model.start),
             "n_sampling_points": int(s_pts.size),
             "ess_min": float(np.min(ess[s_pts])),
@@ -355,7 +453,7 @@ def run_plan(
         }
         write_training_set(
             output,
-            [(tmp, c, n) for c, n, _ in done],
+            [(tmp, c, n) if tmp is not None else arrays for c, n, _, arrays in done],
             names,
             seed=[int(seed), 2],
             chunk_rows=chunk_rows,
@@ -363,7 +461,8 @@ def run_plan(
             attrs=attrs,
         )
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
     log.info(
         "%s: %d samples from %d distinct events; ESS min %.1f mean %.1f over %d sampling point(s)",
         method,

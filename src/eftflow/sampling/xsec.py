@@ -23,7 +23,8 @@ import logging
 import numpy as np
 
 from eftflow.sampling.parallel import map_chunks
-from eftflow.sampling.weights import ChunkContext, WeightModel, load_chunk
+from eftflow.sampling.specs import warn_outside_parameter_range
+from eftflow.sampling.weights import ChunkCache, ChunkContext, WeightModel, load_chunk
 
 __all__ = ["cross_sections", "xsec_gradients", "point_sums", "BLOCK"]
 
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 BLOCK = 64
 #: Events processed together (keeps the (events × points) block in cache).
 ROWS = 8192
+#: Up to this many sampling points per chunk, their cumulative weights are kept for the draws.
+KEEP_CUMSUM = 4
 
 
 def _chunk_sums(
@@ -44,6 +47,7 @@ def _chunk_sums(
     dM: np.ndarray | None,
     NU: np.ndarray,
     sampling: np.ndarray,
+    cache: ChunkCache | None = None,
 ) -> dict:
     """Sums over events [i0, i1) for every point; ``groups`` = [(subset, point indices)]."""
     n_pts = M.shape[0]
@@ -61,7 +65,7 @@ def _chunk_sums(
         "n_events": np.zeros(n_pts, np.int64),
     }
     for subset, idx in groups:
-        ch = load_chunk(ctx, i0, i1, subset)
+        ch = load_chunk(ctx, i0, i1, subset) if cache is None else cache.get(ctx, i0, i1, subset)
         if ch.n == 0:
             continue
         out["n_events"][idx] = ch.n
@@ -69,7 +73,7 @@ def _chunk_sums(
         nominal = ~np.any(NU[idx] != 0, axis=1) if n_nu else np.ones(len(idx), bool)
         nom = idx[nominal]
         if nom.size:
-            S = W.sum(axis=0)
+            S = np.ones(ch.n) @ W  # BLAS: faster than W.sum(axis=0) on (n, n_b)
             Q = W.T @ W
             m = M[nom]
             out["sum_w"][nom] = m @ S
@@ -94,8 +98,11 @@ def _chunk_sums(
                 out["sum_g"][blk] = g.sum(axis=0)
                 out["sum_g2"][blk] = (g * g).sum(axis=0)
         samp = idx[sampling[idx]]
-        for r0 in range(0, ch.n if samp.size else 0, ROWS):
-            sub = ch.take(slice(r0, r0 + ROWS))
+        rows = max(ROWS, ROWS * BLOCK // max(min(samp.size, BLOCK), 1))  # (points × rows) ≈ 4 MB
+        # few sampling points and a cached chunk: keep the cumulative sums for the draws
+        keep = cache is not None and samp.size <= KEEP_CUMSUM and rows >= ch.n
+        for r0 in range(0, ch.n if samp.size else 0, rows):
+            sub = ch.take(slice(r0, r0 + rows))
             for k0 in range(0, samp.size, BLOCK):
                 blk = samp[k0 : k0 + BLOCK]
                 w = sub.weights_t(
@@ -103,9 +110,15 @@ def _chunk_sums(
                 )  # (points, events): row reductions are contiguous
                 out["n_neg"][blk] += np.count_nonzero(w < 0, axis=1)
                 np.maximum(w, 0.0, out=w)
-                out["pos"][blk] += w.sum(axis=1)
                 out["pos2"][blk] += np.einsum("ij,ij->i", w, w)
                 out["max"][blk] = np.maximum(out["max"][blk], w.max(axis=1))
+                if keep:
+                    np.cumsum(w, axis=1, out=w)
+                    out["pos"][blk] += w[:, -1]
+                    for row, i in enumerate(blk):
+                        cache.put_extra((i0, i1, subset, "cum", int(i)), w[row])
+                    continue
+                out["pos"][blk] += w.sum(axis=1)
     return out
 
 
@@ -120,6 +133,7 @@ def point_sums(
     n_workers: int = 1,
     scheduler=None,
     chunk_size: int | None = None,
+    cache: ChunkCache | None = None,
 ) -> dict:
     """One streaming pass: totals per point and, for ``sampling`` points, per-chunk positive sums.
 
@@ -135,6 +149,8 @@ def point_sums(
         Also sum ∇w (θ and, with nuisances, ν components).
     sampling
         Boolean mask of the points that will be sampled from.
+    cache
+        Keep the chunks read for a following pass (in-process schedulers only).
 
     Returns
     -------
@@ -160,7 +176,7 @@ def point_sums(
     ranges = model.chunk_ranges(chunk_size)
     results = map_chunks(
         _chunk_sums,
-        [(model.ctx, i0, i1, groups, M, dM, NU, sampling) for i0, i1 in ranges],
+        [(model.ctx, i0, i1, groups, M, dM, NU, sampling, cache) for i0, i1 in ranges],
         n_workers=n_workers,
         scheduler=scheduler,
         label="cross-section chunks",
@@ -235,6 +251,7 @@ def cross_sections(
         )
     )
     thetas = model.check_theta(theta)
+    warn_outside_parameter_range(thetas, model.setup)
     subsets = (
         [model.closest_benchmark(t) for t in thetas] if sample_only_from_closest_benchmark else None
     )
