@@ -248,3 +248,120 @@ def test_model_cli_toys_outside_bounds(spec_dir, tmp_path, capsys):
     msg = _bad(spec_dir, tmp_path, capsys, edit)
     assert str(tmp_path / "bad.yaml") in msg
     assert "inference.toys.truth.mu" in msg and "outside its bounds [0, 10]" in msg
+
+
+# -- the workflow's own model: pool and L·σ(θ) from a store and the setup's morphing ------------
+@pytest.fixture(scope="module")
+def morph_store(tmp_path_factory):
+    """A combined store whose events carry exact morphing weights W_ib = Σ_c c_ic C_c(θ_b)."""
+    from eftflow.generate.toy import toy_setup
+    from eftflow.physics.morphing import component_values
+    from eftflow.store.events import EventStoreWriter
+
+    d = tmp_path_factory.mktemp("morph")
+    st = toy_setup()
+    st.save(d / "setup.h5")
+    rng = np.random.default_rng(3)
+    n, comps = 100, st.morpher.components
+    c = rng.uniform(0.5, 1.0, size=(n, len(comps))) * np.where(comps.sum(1) == 0, 1.0, 0.1)
+    w = c @ component_values(st.benchmark_array(), comps).T  # (n, n_benchmarks)
+    x = rng.normal(size=(n, 3))
+    parts = {"train": [0, 60], "validation": [60, 80], "test": [80, 100]}
+    names = [b.name for b in st.physics_benchmarks()]
+    with EventStoreWriter(
+        d / "events.zarr", ["a", "b", "c"], names, attrs={"partitions": parts}
+    ) as wr:
+        wr.append(observables=x, weights=w, sampling_benchmark=np.full(n, -1))
+    return d, st, c, x, w
+
+
+def test_model_morphing_rate_and_weighted_pool_close_on_exact_weights(morph_store):
+    import torch
+
+    from eftflow.inference.model.store_source import MorphingRate, pool_from_store
+    from eftflow.physics.morphing import component_values
+
+    d, st, c, x, w = morph_store
+    rate = MorphingRate.from_store(d / "setup.h5", d / "events.zarr", 50.0)
+    thetas = np.array([[0.0, 0.0], [0.3, -0.2], [-0.7, 0.9]])
+    truth = 50.0 * (component_values(thetas, st.morpher.components) @ c.sum(0))
+    pars = torch.tensor(thetas, dtype=torch.float64, requires_grad=True)
+    nu = rate(pars)
+    np.testing.assert_allclose(nu.detach().numpy(), truth, rtol=1e-10)
+    np.testing.assert_allclose(rate.cross_section(thetas) * 50.0, truth, rtol=1e-10)
+    (g,) = torch.autograd.grad(nu.sum(), pars, create_graph=True)  # finite at θ = 0
+    (h,) = torch.autograd.grad(g[0, 0], pars)
+    assert torch.isfinite(g).all() and torch.isfinite(h).all()
+    eps = 1e-6
+    num = (rate.cross_section([[eps, 0.0]]) - rate.cross_section([[-eps, 0.0]])) * 50.0 / 2 / eps
+    np.testing.assert_allclose(g[0, 0].item(), num[0], rtol=1e-6)
+    # the pool: test events, the chosen columns, weights at θ_ref (here the SM benchmark)
+    pool, a = pool_from_store(
+        d / "events.zarr", partition="test", observables=["c", "a"], setup=d / "setup.h5"
+    )
+    np.testing.assert_array_equal(pool, x[80:, [2, 0]])
+    np.testing.assert_allclose(a / a.sum(), w[80:, 0] / w[80:, 0].sum(), rtol=1e-12)
+
+
+def test_model_store_pool_and_rate_errors_name_the_field(morph_store, tmp_path, capsys):
+    from eftflow.errors import ConfigError, InputError
+    from eftflow.inference.model.spec import build_model
+
+    d = morph_store[0]
+    proc = {"name": "s", "ensemble": "missing_ensemble", "parameters": ["theta_1", "theta_2"]}
+    region = {"name": "sr", "store": str(d / "events.zarr"), "processes": [proc]}
+    spec = {"unbinned": [region], "_base": str(tmp_path), "_file": "m.yaml"}
+    region["observables"] = ["a", "nope"]
+    with pytest.raises(InputError, match="no observable 'nope'") as err:
+        build_model(spec)
+    assert err.value.file == "m.yaml" and err.value.field == "unbinned[0].observables"
+    region["observables"] = None
+    region["pool_weights"] = {"setup": str(d / "setup.h5"), "theta": "no_such_benchmark"}
+    with pytest.raises(InputError, match="unknown benchmark") as err:
+        build_model(spec)
+    assert err.value.field == "unbinned[0].pool_weights.theta"
+    del region["pool_weights"]
+    proc["rate"] = {"setup": str(d / "setup.h5"), "store": str(d / "events.zarr")}
+    with pytest.raises(ConfigError, match="missing 'luminosity'") as err:
+        build_model(spec)
+    assert err.value.field == "unbinned[0].processes[0].rate"
+    proc["rate"] |= {"luminosity": 10.0, "partition": "nope"}
+    with pytest.raises(InputError, match="unknown partition") as err:
+        build_model(spec)
+    assert err.value.field.startswith("unbinned[0].processes[0].rate")
+    # write-model-spec on a directory that is no ensemble: one line, nothing written
+    out = tmp_path / "spec.yaml"
+    args = ["write-model-spec", "--store", str(d / "events.zarr"), "--setup", str(d / "setup.h5")]
+    assert main([*args, "--ensemble", str(tmp_path), "-o", str(out)]) == 2
+    assert "no member_0.json" in capsys.readouterr().err and not out.exists()
+
+
+def test_model_demo_spec_options_and_bad_poi():
+    from eftflow.errors import ConfigError
+    from eftflow.inference.model.demo import demo_spec
+
+    kw = dict(
+        parameters=[("W", -1e-3, 1e-3), ("Y", -2e-3, 2e-3)],
+        observables=["m_ll", "pt_ll"],
+        normsys={"lumi": 1.02},
+        store="../combine_events/events.zarr",
+        setup="../setup/setup.h5",
+        ensemble="../train_ratio_ensemble",
+        reference="sm",
+    )
+    spec = demo_spec(**kw, options={"fixed": ["Y"], "n_toys": 30, "max_events": 500})
+    (region,) = spec["unbinned"]
+    (proc,) = region["processes"]
+    assert spec["poi"] == "W" and spec["asimov"] == {"W": 0.0, "Y": 0.0}
+    assert [p.get("fixed", False) for p in spec["parameters"]] == [False, True]
+    assert spec["parameters"][1]["upper"] == 2e-3 and region["max_events"] == 500
+    assert proc["normsys"]["lumi"] == [1.02, 1 / 1.02] and proc["parameters"] == ["W", "Y"]
+    assert proc["rate"]["luminosity"] == 100000.0 and region["pool_weights"]["theta"] == "sm"
+    assert spec["inference"]["contours"] == [] and spec["inference"]["toys"]["n_toys"] == 30
+    assert demo_spec(**kw, options={})["inference"]["contours"] == [["W", "Y"]]
+    assert "toys" not in demo_spec(**kw, options={"n_toys": 0})["inference"]
+    with pytest.raises(ConfigError, match="'Z' is no parameter") as err:
+        demo_spec(**kw, options={"poi": "Z"})
+    assert err.value.field == "model.demo.poi"
+    with pytest.raises(ConfigError, match="cannot be fixed"):
+        demo_spec(**kw, options={"poi": "W", "fixed": ["W"]})

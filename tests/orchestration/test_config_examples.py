@@ -49,6 +49,9 @@ def test_toy_example_dry_run_replaces_the_default_config(workflow_copy, run_env)
     # 2 samples x 2 jobs, no shower/detector/analysis for the toy backend
     assert counts["generate_events"] == 4 and "shower_events" not in counts
     assert counts["make_report"] == 1
+    # the toy example ends with its statistical model too
+    for rule in ("train_ratio_ensemble", "write_model_spec", "build_model", "run_inference"):
+        assert counts[rule] == 1, rule
 
 
 def test_large_example_dry_run(workflow_copy, run_env):

@@ -73,6 +73,25 @@ def test_workflow_report_has_every_section_numbers_and_embedded_plots(toy_run):
     assert "No generator job was lost" in html
 
 
+def test_workflow_report_shows_the_statistical_model_of_the_run(toy_run):
+    """The toy run ends with its own model (model.demo): the Asimov fit, the closure gate, the
+    pulls, impacts and coverage figures, as `eftflow infer` wrote them."""
+    html = (toy_run / "results/report/report.html").read_text()
+    start = html.index('<section id="statistical-model">')
+    sec = html[start : html.index("</section>", start)]
+    res = json.loads((toy_run / "results/run_inference/demo/result.json").read_text())
+    assert res["data"] == "asimov" and res["closure"]["passed"]
+    assert "<h3>demo</h3>" in sec and "Fit of Asimov data" in sec
+    assert "Asimov closure gate: passed" in sec
+    errp = res["minos"][res["poi"][0]]["errp"]
+    assert errp > 0 and f"{errp:.4g}" in sec
+    assert f"{res['toys']['n_toys']} toys" in sec
+    for fig in ("pulls", f"impacts {res['poi'][0]}", f"coverage {res['poi'][0]}"):
+        assert f"<figcaption>{fig.replace('_', ' ')}</figcaption>" in sec, fig
+    for rule in ("train_ratio_ensemble", "write_model_spec", "build_model", "run_inference"):
+        assert re.search(rf"<td>{rule}</td>", html), rule
+
+
 def test_a_registered_section_appears_and_missing_inputs_skip(toy_run, tmp_path):
     @report_section("Later stage", order=70, key="test-later-stage")
     def later(ctx):

@@ -25,7 +25,7 @@ FAST = [
     "augment_samples=2",
     "compute_fisher_information=2",
 ]
-# tiny: 2 samples x 1 job, few events, small training sets
+# tiny: 2 samples x 1 job, few events, small training sets, no statistical model (no ratio set)
 TINY = """
 generation:
   n_events_per_job: 2000
@@ -35,6 +35,7 @@ augmentation:
   samples:
     - {name: train_local, method: local, theta: sm, n_samples: 500}
     - {name: test, method: test, theta: sm, n_samples: 200}
+model: {demo: {enabled: false}}
 """
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import resource
 import subprocess
 import time
@@ -10,6 +11,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+#: the rules of the workflow's own statistical model (config model.demo)
+MODEL_RULES = ("train_ratio_ensemble", "write_model_spec", "build_model", "run_inference")
 
 
 def _run(args, cwd, env, timeout=300):
@@ -43,6 +46,20 @@ def test_dry_run_of_all_with_the_default_config(workflow_copy, run_env):
     assert "workflow specific profile profiles/default" in out  # found automatically
     assert "setup" in out and "This was a dry-run" in out
     assert not (workflow_copy / "results").exists()
+    # the demo ends with the statistical model: ratio ensemble, spec, build, fit, then the report
+    for rule in (*MODEL_RULES, "make_report"):
+        assert re.search(rf"^{rule}\s+1$", out, re.M), rule
+
+
+def test_model_demo_switched_off_leaves_its_rules_out(workflow_copy, run_env):
+    """`model.demo.enabled: false`: no ratio ensemble, spec, build or fit; the report stays."""
+    (workflow_copy / "off.yaml").write_text("model:\n  demo:\n    enabled: false\n")
+    args = ["snakemake", "-n", "--quiet", "rules", "--configfile", "config/config.yaml", "off.yaml"]
+    proc = _run(args, workflow_copy, run_env)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert re.search(r"^make_report\s+1$", out, re.M)
+    assert not any(re.search(rf"^{r}\s", out, re.M) for r in MODEL_RULES)
 
 
 def test_installed_slurm_profile_is_found_by_bare_name(workflow_copy, run_env, tmp_path):

@@ -99,6 +99,57 @@ def scan_files():
     return config["scan"]["files"]
 
 
+DEMO = config["model"]["demo"]
+
+
+def model_specs():
+    """Model name -> spec file: config `model.specs`, plus the workflow's own model (written by
+    rule write_model_spec) when `model.demo.enabled`."""
+    specs = dict(config["model"]["specs"])
+    if DEMO["enabled"]:
+        if DEMO["name"] in specs:
+            raise ValueError(
+                f"model.demo.name {DEMO['name']!r} is also a key of model.specs: rename one"
+            )
+        specs[DEMO["name"]] = f"{RESULTS}/write_model_spec/{DEMO['name']}.yaml"
+    return specs
+
+
+def model_threads(wildcards):
+    """Threads of a model's jobs: 1 for the workflow's own model (a small pool: more torch
+    threads only add overhead on shared cores), 2 for the models of `model.specs`."""
+    return 1 if DEMO["enabled"] and wildcards.name == DEMO["name"] else 2
+
+
+def ratio_training_config():
+    """`training`, `ensemble` and `cluster` for train_ratio_ensemble, with the keys set in
+    `model.demo.estimator` replacing those of `training`/`ensemble`."""
+    est = DEMO["estimator"]
+    sets = {s["name"]: s["method"] for s in config["augmentation"]["samples"]}
+    if DEMO["enabled"] and sets.get(est["training_set"]) not in ("ratio", None):
+        raise ValueError(
+            f"model.demo.estimator.training_set {est['training_set']!r} is an augmentation "
+            f"set of method {sets[est['training_set']]!r}; the ratio ensemble needs method ratio"
+        )
+    if DEMO["enabled"] and est["training_set"] not in sets:
+        raise ValueError(
+            f"model.demo.estimator.training_set {est['training_set']!r} is not among "
+            "augmentation.samples (add a set of method ratio, or set model.demo.enabled: false)"
+        )
+    training = dict(config["training"])
+    training.update(
+        {k: v for k, v in est.items() if k != "n_members" and v is not None}
+    )
+    ensemble = dict(config["ensemble"], n_members=est["n_members"])
+    data = {"training": training, "ensemble": ensemble, "cluster": config["cluster"]}
+    return config_json({"seed": config["seed"], **data})
+
+
+def inference_results():
+    """The inference result directory of every model (rule run_inference)."""
+    return [f"{RESULTS}/run_inference/{name}" for name in model_specs()]
+
+
 def all_targets():
     """Everything `rule all` builds."""
     return [
@@ -109,5 +160,6 @@ def all_targets():
         f"{RESULTS}/compute_limits/limits.json",
         f"{RESULTS}/augment_samples",
         f"{RESULTS}/evaluate_estimator/evaluation.json",
+        *inference_results(),
         f"{RESULTS}/report/report.html",
     ]

@@ -1,5 +1,7 @@
 # Stage: neural estimators (one job per ensemble member, or one Dask job for the ensemble)
-# and their evaluation (detector-level Fisher information, likelihood-ratio maps).
+# and their evaluation (detector-level Fisher information, likelihood-ratio maps);
+# train_ratio_ensemble: the parameterised ratio ensemble of the workflow's own statistical model
+# (config model.demo.estimator over `training`/`ensemble`; see model.smk).
 
 
 rule train_estimator:
@@ -49,6 +51,31 @@ rule train_ensemble:
         trainset=lambda wc, input: f"{input.samples}/{config['training']['training_set']}.zarr",
     shell:
         "eftflow -v train-ensemble {params.trainset} -o {output} "
+        "--setup {input.setup} "
+        "--config '{params.config}' --threads {threads} --memory-mb {resources.mem_mb} 2> {log}"
+
+
+rule train_ratio_ensemble:
+    input:
+        samples=f"{RESULTS}/augment_samples",
+        setup=f"{RESULTS}/setup/setup.h5",
+    output:
+        directory(f"{RESULTS}/train_ratio_ensemble"),
+    log:
+        f"{LOGS}/train_ratio_ensemble/train_ratio_ensemble.log",
+    benchmark:
+        f"{BENCH}/train_ratio_ensemble/train_ratio_ensemble.tsv"
+    conda:
+        ENV
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    params:
+        config=lambda wc: ratio_training_config(),
+        trainset=lambda wc, input: f"{input.samples}/{DEMO['estimator']['training_set']}.zarr",
+    shell:
+        "eftflow -v train-ratio-ensemble {params.trainset} -o {output} "
         "--setup {input.setup} "
         "--config '{params.config}' --threads {threads} --memory-mb {resources.mem_mb} 2> {log}"
 

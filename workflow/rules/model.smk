@@ -1,13 +1,40 @@
-# The statistical model of the analysis, one per model spec listed in config["model"]["specs"]
-# (name -> spec YAML). `eftflow build-model` validates the spec, builds the model, runs the
-# Asimov closure gate and writes the model description; `eftflow infer` runs the fit, MINOS,
+# The statistical models of the analysis, one per entry of `model_specs()` (common.smk): the
+# user's specs in config["model"]["specs"] (name -> spec YAML) and, with model.demo.enabled, the
+# workflow's own model, whose spec `eftflow write-model-spec` writes from the run's outputs (the
+# combined store's test events, the ratio ensemble of train_ratio_ensemble, the setup's
+# morphing and norm systematics). `eftflow build-model` validates a spec, builds the model, runs
+# the Asimov closure gate and writes the model description; `eftflow infer` runs the fit, MINOS,
 # profiles, contours, pulls, impacts, limits and toys on it. `eftflow fit-model` does both in
 # one job (rule fit_model, target all_model).
 
 
+rule write_model_spec:
+    input:
+        events=f"{RESULTS}/combine_events/events.zarr",
+        setup=f"{RESULTS}/setup/setup.h5",
+        ensemble=rules.train_ratio_ensemble.output,
+    output:
+        f"{RESULTS}/write_model_spec/{DEMO['name']}.yaml",
+    log:
+        f"{LOGS}/write_model_spec/{DEMO['name']}.log",
+    benchmark:
+        f"{BENCH}/write_model_spec/{DEMO['name']}.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        config=lambda wc: config_json({"model": {"demo": DEMO}}),
+    shell:
+        "eftflow -v write-model-spec --store {input.events} --setup {input.setup} "
+        "--ensemble {input.ensemble} --config '{params.config}' -o {output} 2> {log}"
+
+
 rule build_model:
     input:
-        spec=lambda wc: config["model"]["specs"][wc.name],
+        spec=lambda wc: model_specs()[wc.name],
     output:
         directory(f"{RESULTS}/build_model/{{name}}"),
     log:
@@ -16,7 +43,7 @@ rule build_model:
         f"{BENCH}/build_model/{{name}}.tsv"
     conda:
         ENV
-    threads: 2
+    threads: model_threads
     resources:
         mem_mb=8000,
         runtime=30,
@@ -35,7 +62,7 @@ rule run_inference:
         f"{BENCH}/run_inference/{{name}}.tsv"
     conda:
         ENV
-    threads: 2
+    threads: model_threads
     resources:
         mem_mb=8000,
         runtime=120,
@@ -45,12 +72,12 @@ rule run_inference:
 
 rule all_inference:
     input:
-        [f"{RESULTS}/run_inference/{name}" for name in config["model"]["specs"]],
+        inference_results(),
 
 
 rule fit_model:
     input:
-        spec=lambda wc: config["model"]["specs"][wc.name],
+        spec=lambda wc: model_specs()[wc.name],
     output:
         directory(f"{RESULTS}/fit_model/{{name}}"),
     log:
@@ -59,7 +86,7 @@ rule fit_model:
         f"{BENCH}/fit_model/{{name}}.tsv"
     conda:
         ENV
-    threads: 2
+    threads: model_threads
     resources:
         mem_mb=8000,
         runtime=60,
@@ -69,4 +96,4 @@ rule fit_model:
 
 rule all_model:
     input:
-        [f"{RESULTS}/fit_model/{name}" for name in config["model"]["specs"]],
+        [f"{RESULTS}/fit_model/{name}" for name in model_specs()],

@@ -12,6 +12,7 @@ rule make_report:
         augmented=f"{RESULTS}/augment_samples",
         limits=f"{RESULTS}/compute_limits/limits.json",
         evaluation=f"{RESULTS}/evaluate_estimator/evaluation.json",
+        models=inference_results(),
     output:
         f"{RESULTS}/report/report.html",
     log:

@@ -30,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     q = sub.add_parser(
         "train-ensemble",
+        aliases=["train-ratio-ensemble"],  # rule train_ratio_ensemble (the model's ratio)
         help="train an ensemble of estimators in parallel on Dask workers",
         description=(
             "Train `ensemble.n_members` members of the `training` estimator on a Dask cluster "

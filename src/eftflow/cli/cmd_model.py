@@ -15,6 +15,11 @@
     impacts (pre/post-fit, ranked), optional CLs limits, optional toys (pulls and coverage) and
     Neyman construction; figures in ``OUT/plots/``.
 
+``eftflow write-model-spec --store S --setup F --ensemble E -o SPEC``
+    Writes the spec of the workflow's own model (config ``model.demo``) from the run's outputs:
+    the combined store's test events as the pool, the ratio ensemble, L·σ(θ) from the morphing,
+    the setup's norm systematics (see :mod:`eftflow.inference.model.demo`).
+
 ``eftflow fit-model SPEC -o OUT``
     Both in one step: ``OUT/model/`` is the built model, ``OUT/result.json`` and ``OUT/plots/``
     the inference.
@@ -29,7 +34,14 @@ import argparse
 import json
 import logging
 
-__all__ = ["register", "run_build_model", "run_infer", "run_fit_model", "infer_model"]
+__all__ = [
+    "register",
+    "run_build_model",
+    "run_infer",
+    "run_fit_model",
+    "run_write_model_spec",
+    "infer_model",
+]
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +85,23 @@ def register(subparsers) -> None:
     f.add_argument("--skip-closure", action="store_true", help="do not run the closure gate")
     _threads(f)
     f.set_defaults(handler=run_fit_model)
+
+    w = subparsers.add_parser(
+        "write-model-spec",
+        help="write the spec of the workflow's model (config model.demo) from the run's outputs",
+        description=__doc__,
+        formatter_class=fmt,
+    )
+    w.add_argument("--store", required=True, help="combined event store (zarr)")
+    w.add_argument("--setup", required=True, help="setup file (HDF5)")
+    w.add_argument("--ensemble", required=True, help="ratio ensemble directory")
+    w.add_argument(
+        "--config",
+        default=None,
+        help="config file or inline JSON with the `model` section (model.demo)",
+    )
+    w.add_argument("-o", "--output", required=True, help="spec file to write (YAML)")
+    w.set_defaults(handler=run_write_model_spec)
 
 
 def _threads(p) -> None:
@@ -279,4 +308,27 @@ def run_fit_model(args) -> int:
         result["model_dir"] = str((out / "model").resolve())
         _write_result(tmp, result, plots=not args.no_plots)
     log.info("wrote %s", out)
+    return 0
+
+
+def demo_options(value: str | None) -> dict:
+    """``model.demo`` of ``--config`` (inline JSON or a config file), defaults filled in."""
+    from eftflow.cli.common import load_stage_config
+    from eftflow.config import load_schema, validate_config
+
+    cfg = load_stage_config(value)
+    source = value if value and not value.strip().startswith("{") else "--config"
+    sub = {"model": cfg.get("model") or {}}
+    schema = {"type": "object", "properties": {"model": load_schema()["properties"]["model"]}}
+    validate_config(sub, file=source, schema=schema)
+    return dict(sub["model"]["demo"])
+
+
+def run_write_model_spec(args) -> int:
+    from eftflow.inference.model.demo import write_demo_spec
+
+    opts = demo_options(args.config)
+    write_demo_spec(
+        args.output, store=args.store, setup=args.setup, ensemble=args.ensemble, options=opts
+    )
     return 0

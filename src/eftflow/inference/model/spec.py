@@ -137,6 +137,7 @@ def build_model(spec: dict):
     """(model, observed events per unbinned region) from a loaded spec."""
     from .histfactory import from_pyhf
     from .model import BinnedRegion, StatModel
+    from .store_source import spec_pool, spec_rate
     from .unbinned import EnsembleLogRatio, Process, UnbinnedRegion, UpDownLogRatio
 
     base, file = Path(spec.get("_base", ".")), spec.get("_file")
@@ -181,7 +182,7 @@ def build_model(spec: dict):
         if "pool" in u:
             pool = _events(base, u["pool"], file, f"{where}.pool")
         elif "store" in u:
-            pool, pool_weights = _store_pool(base, u, file, where)
+            pool, pool_weights = spec_pool(base, u, file, where)
         else:
             raise ConfigError("an unbinned region needs a pool or store", file=file, field=where)
         procs = []
@@ -189,6 +190,7 @@ def build_model(spec: dict):
             pw = f"{where}.processes[{j}]"
             if "ensemble" not in pr:
                 raise ConfigError("a process needs an ensemble directory", file=file, field=pw)
+            rate, rate_parameters = spec_rate(base, pr.get("rate", 1.0), file, f"{pw}.rate")
             prov = _ensemble(
                 EnsembleLogRatio, base, pr["ensemble"], pr.get("parameters", []), file, pw
             )
@@ -204,7 +206,6 @@ def build_model(spec: dict):
                 }
                 prov = UpDownLogRatio(prov, var)
             normsys = {n: (float(v[0]), float(v[1])) for n, v in (pr.get("normsys") or {}).items()}
-            rate, rate_parameters = _rate(base, pr.get("rate", 1.0), file, f"{pw}.rate")
             procs.append(
                 Process(
                     pr.get("name", f"p{j}"),
@@ -253,77 +254,6 @@ def build_model(spec: dict):
             raise
         raise InputError(err.message, file=file, field=err.field) from None
     return model, observed
-
-
-_RATE_KEYS = {"setup", "store", "luminosity", "partition"}
-
-
-def _rate(base: Path, entry, file, where: str):
-    """(rate, rate parameters) of a process: a number, or L·σ(θ) from the morphing."""
-    if not isinstance(entry, dict):
-        try:
-            return float(entry), ()
-        except (TypeError, ValueError):
-            raise ConfigError(
-                f"{entry!r} is neither a number nor a mapping", file=file, field=where
-            ) from None
-    from .store_source import MorphingRate
-
-    unknown = sorted(set(entry) - _RATE_KEYS)
-    missing = sorted({"setup", "store", "luminosity"} - set(entry))
-    if unknown or missing:
-        raise ConfigError(
-            f"a rate mapping takes setup, store, luminosity and partition "
-            f"({'unknown ' + repr(unknown[0]) if unknown else 'missing ' + repr(missing[0])})",
-            file=file,
-            field=where,
-        )
-    try:
-        lum = float(entry["luminosity"])
-    except (TypeError, ValueError):
-        raise ConfigError(
-            "luminosity must be a number", file=file, field=f"{where}.luminosity"
-        ) from None
-    try:
-        rate = MorphingRate.from_store(
-            base / str(entry["setup"]),
-            base / str(entry["store"]),
-            lum,
-            partition=str(entry.get("partition", "all")),
-            file=file,
-        )
-    except InputError as err:
-        if err.file is not None and err.field and err.field.startswith("rate"):
-            raise InputError(err.message, file=file, field=where + err.field[4:]) from None
-        raise InputError(err.message, file=file, field=where) from None
-    return rate, rate.parameters
-
-
-def _store_pool(base: Path, u: dict, file, where: str):
-    """(pool events, pool weights or None) of an unbinned region with ``store``."""
-    from .store_source import pool_from_store
-
-    pw = u.get("pool_weights")
-    if pw is not None and (
-        not isinstance(pw, dict) or "setup" not in pw or set(pw) - {"setup", "theta"}
-    ):
-        raise ConfigError(
-            "pool_weights is {setup: <setup file>, theta: <benchmark or {parameter: value}>}",
-            file=file,
-            field=f"{where}.pool_weights",
-        )
-    try:
-        return pool_from_store(
-            base / str(u["store"]),
-            partition=str(u.get("partition", "all")),
-            observables=u.get("observables"),
-            max_events=u.get("max_events"),
-            setup=None if pw is None else base / str(pw["setup"]),
-            theta=(pw or {}).get("theta", "sm"),
-            file=file,
-        )
-    except InputError as err:
-        raise InputError(err.message, file=file, field=f"{where}.{err.field}") from None
 
 
 def _check_workspace(path: Path, file, where: str) -> None:

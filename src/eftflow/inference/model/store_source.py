@@ -39,12 +39,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
-from eftflow.errors import InputError
+from eftflow.errors import ConfigError, InputError
 
-__all__ = ["pool_from_store", "MorphingRate", "reference_theta"]
+__all__ = ["pool_from_store", "MorphingRate", "reference_theta", "spec_pool", "spec_rate"]
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +225,7 @@ class MorphingRate:
         for i0, i1 in wm.chunk_ranges():
             sigma += load_chunk(wm.ctx, i0, i1, None).W.sum(axis=0)
         coef = np.asarray(morpher.matrix) @ sigma
-        log.info("rate: σ(SM-benchmarks) = %s pb, L = %g /pb", np.round(sigma, 6), luminosity)
+        log.info("rate: σ per benchmark %s pb, L = %g /pb", np.round(sigma, 6), luminosity)
         return cls(morpher.components, coef, luminosity, st.parameter_names)
 
     def cross_section(self, theta) -> np.ndarray:
@@ -236,7 +237,84 @@ class MorphingRate:
     def __call__(self, pars):
         import torch
 
-        k = torch.as_tensor(self.components, dtype=pars.dtype, device=pars.device)
         s = torch.as_tensor(self.coefficients, dtype=pars.dtype, device=pars.device)
-        mono = torch.prod(pars[:, None, :] ** k[None], dim=-1)  # (B, n_c); 0**0 = 1
-        return self.luminosity * (mono @ s)
+        ones = torch.ones(pars.shape[0], dtype=pars.dtype, device=pars.device)
+        cols = []
+        for powers in self.components:  # products, not pars ** k: finite gradients at θ = 0
+            term = ones
+            for p, k in enumerate(powers):
+                for _ in range(int(k)):
+                    term = term * pars[:, p]
+            cols.append(term)
+        return self.luminosity * (torch.stack(cols, 1) @ s)
+
+
+# -- spec entries (eftflow.inference.model.spec) ------------------------------------------------
+_RATE_KEYS = {"setup", "store", "luminosity", "partition"}
+
+
+def spec_rate(base: Path, entry, file, where: str):
+    """(rate, rate parameters) of a spec's process entry ``rate``: a number, or a mapping
+    ``{setup, store, luminosity[, partition]}`` giving :class:`MorphingRate`; errors name the
+    spec ``file`` and the field ``where``."""
+    if not isinstance(entry, dict):
+        try:
+            return float(entry), ()
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"{entry!r} is neither a number nor a mapping", file=file, field=where
+            ) from None
+    unknown = sorted(set(entry) - _RATE_KEYS)
+    missing = sorted({"setup", "store", "luminosity"} - set(entry))
+    if unknown or missing:
+        raise ConfigError(
+            f"a rate mapping takes setup, store, luminosity and partition "
+            f"({'unknown ' + repr(unknown[0]) if unknown else 'missing ' + repr(missing[0])})",
+            file=file,
+            field=where,
+        )
+    try:
+        lum = float(entry["luminosity"])
+    except (TypeError, ValueError):
+        raise ConfigError(
+            "luminosity must be a number", file=file, field=f"{where}.luminosity"
+        ) from None
+    try:
+        rate = MorphingRate.from_store(
+            base / str(entry["setup"]),
+            base / str(entry["store"]),
+            lum,
+            partition=str(entry.get("partition", "all")),
+            file=file,
+        )
+    except InputError as err:
+        if err.file is not None and err.field and err.field.startswith("rate"):
+            raise InputError(err.message, file=file, field=where + err.field[4:]) from None
+        raise InputError(err.message, file=file, field=where) from None
+    return rate, rate.parameters
+
+
+def spec_pool(base: Path, u: dict, file, where: str):
+    """(pool events, pool weights or None) of a spec's unbinned region entry ``u`` with
+    ``store`` (keys ``partition``, ``observables``, ``max_events``, ``pool_weights``)."""
+    pw = u.get("pool_weights")
+    if pw is not None and (
+        not isinstance(pw, dict) or "setup" not in pw or set(pw) - {"setup", "theta"}
+    ):
+        raise ConfigError(
+            "pool_weights is {setup: <setup file>, theta: <benchmark or {parameter: value}>}",
+            file=file,
+            field=f"{where}.pool_weights",
+        )
+    try:
+        return pool_from_store(
+            base / str(u["store"]),
+            partition=str(u.get("partition", "all")),
+            observables=u.get("observables"),
+            max_events=u.get("max_events"),
+            setup=None if pw is None else base / str(pw["setup"]),
+            theta=(pw or {}).get("theta", "sm"),
+            file=file,
+        )
+    except InputError as err:
+        raise InputError(err.message, file=file, field=f"{where}.{err.field}") from None

@@ -13,14 +13,24 @@ from pathlib import Path
 from eftflow.report import html as H
 from eftflow.report.registry import ReportContext, SectionSkipped, report_section
 
-__all__: list[str] = []
+__all__ = ["model_names"]
 
 #: where the inference results of a model live, in order of preference
 _STAGES = ("run_inference", "fit_model")
 
 
+def model_names(config: dict) -> list[str]:
+    """The models of a run: ``model.specs`` and, when enabled, the workflow's own model."""
+    section = config.get("model") or {}
+    names = list(section.get("specs") or {})
+    demo = section.get("demo") or {}
+    if demo.get("enabled", True) and "demo" in section and demo.get("name", "demo") not in names:
+        names.append(demo.get("name", "demo"))
+    return names
+
+
 def _result_dirs(ctx: ReportContext) -> list[tuple[str, Path]]:
-    names = list((ctx.config.get("model") or {}).get("specs") or {})
+    names = model_names(ctx.config)
     found: dict[str, Path] = {}
     for stage in _STAGES:
         base = ctx.path(stage)
@@ -151,8 +161,8 @@ def statistical_model(ctx: ReportContext) -> str:
     found = _result_dirs(ctx)
     if not found:
         return H.note(
-            "No statistical model was fitted in this run (config model.specs is empty; see "
-            "docs/statistical-model.md)."
+            "No statistical model was fitted in this run (config model.specs is empty and "
+            "model.demo is off; see docs/statistical-model.md)."
         )
     out = []
     for name, base in found:
