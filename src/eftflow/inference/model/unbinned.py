@@ -534,4 +534,3 @@ class UnbinnedRegion:
                 f"the events number {n}",
                 field=self.name,
             )
-
