@@ -1,6 +1,7 @@
 """Training throughput: streaming from zarr vs in-memory, Dask ensemble efficiency, RSS, MadMiner.
 
-Run: ``.venv/bin/python benchmarks/training.py [--quick]``. Model: SALLY, MLP 2×50 tanh, batch
+Run: ``.venv/bin/python benchmarks/training.py [--quick] [--only batched]`` (``--only batched``:
+only batched vs one-at-a-time ensembles, written to results/training_batched.json). Model: SALLY, MLP 2×50 tanh, batch
 128, one torch thread per training; data: the analytic toy (x ~ N(0,1), exact score).
 """
 
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -118,6 +120,80 @@ def ensemble(path, epochs, n_members=4):
     return seq, times[0], times[1]
 
 
+def _cpu_seconds() -> float:
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def batched_vs_sequential(path, epochs, n_members=4, repeats=2):
+    """Wall and CPU seconds (best of ``repeats``) for ``n_members`` SALLY and ALICES members:
+    one after another in this process (:func:`train_ensemble`, one torch thread) and batched in
+    one process (:func:`train_ensemble_batched`, one torch thread); members per CPU-hour from the
+    CPU time. The ALICES set is the SALLY set plus θ0 ~ U(-0.6, 0.6)², y, r_xz, t_xz0 columns."""
+    import os
+
+    from eftflow.ml.batched import train_ensemble_batched
+    from eftflow.ml.ensemble import train_ensemble
+
+    rows = []
+    for method, ts in (("sally", path), ("alices", _ratio_set(path))):
+        c = replace(cfg(epochs), method=method)
+        for label, run in (
+            ("one after another", lambda d, c=c, ts=ts: train_ensemble(ts, c, n_members, d)),
+            ("batched in one process",
+             lambda d, c=c, ts=ts: train_ensemble_batched(ts, c, n_members, d, threads=1)),
+        ):  # fmt: skip
+            best = None
+            for _ in range(repeats):
+                with tempfile.TemporaryDirectory() as d:
+                    w0, c0 = time.perf_counter(), _cpu_seconds()
+                    run(Path(d) / "ens")
+                    w, cpu = time.perf_counter() - w0, _cpu_seconds() - c0
+                if best is None or cpu < best[1]:
+                    best = (w, cpu)
+            rows.append({"case": f"ensemble {n_members} members {method.upper()}: {label}",
+                         "n": _rows(ts), "epochs": epochs, "seconds": best[0],
+                         "CPU seconds": best[1], "members per CPU-hour": n_members * 3600 / best[1],
+                         "load avg": os.getloadavg()[0]})  # fmt: skip
+        seq, bat = rows[-2]["CPU seconds"], rows[-1]["CPU seconds"]
+        rows[-1]["speed-up (CPU)"] = seq / bat
+    return rows
+
+
+def _rows(path) -> int:
+    from eftflow.ml.data import TrainingSet
+
+    return TrainingSet(path).n
+
+
+def _ratio_set(path) -> Path:
+    """A single-parameterised ratio set (ALICES columns) next to the SALLY set ``path``."""
+    import zarr
+
+    out = Path(path).with_name(Path(path).stem + "_ratio.zarr")
+    if out.exists():
+        return out
+    src = zarr.open_group(str(path), mode="r")
+    n = src["x"].shape[0]
+    rng = np.random.default_rng(1)
+    x = np.asarray(src["x"][:], dtype=np.float64)[:, 0]
+    theta0 = rng.uniform(-0.6, 0.6, size=(n, 2))
+    f = 1 + theta0[:, 0] * x + theta0[:, 1] * (x * x - 1)
+    norm = 1 + theta0[:, 0] ** 2 + 2 * theta0[:, 1] ** 2
+    t_xz0 = np.stack([2 * x / f - 2 * theta0[:, 0] / norm,
+                      2 * (x * x - 1) / f - 4 * theta0[:, 1] / norm], axis=1)  # fmt: skip
+    arrays = {"x": x[:, None], "theta0": theta0, "y": (rng.random(n) < 0.5)[:, None],
+              "r_xz": (f * f / norm)[:, None], "t_xz0": t_xz0}  # fmt: skip
+    g = zarr.open_group(str(out), mode="w", zarr_format=3)
+    for k, v in arrays.items():
+        v = np.asarray(v, dtype="f4")
+        g.create_array(k, shape=v.shape, chunks=(100_000,) + v.shape[1:], dtype="f4")[:] = v
+    return out
+
+
 def madminer(path, epochs, n_workers):
     from madminer.ml import ScoreEstimator
 
@@ -138,11 +214,22 @@ def madminer(path, epochs, n_workers):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--only", choices=["batched"], default=None,
+                    help="run only this part (batched: batched vs one-at-a-time ensembles)")  # fmt: skip
     args = ap.parse_args()
     import torch
 
     n, epochs = (30_000, 2) if args.quick else (100_000, 5)
     rows = []
+    meta = {"torch": torch.__version__, "hidden": list(HIDDEN), "batch_size": 128,
+            "cores": __import__("os").cpu_count()}  # fmt: skip
+    if args.only == "batched":
+        with tempfile.TemporaryDirectory() as d:
+            small = make_set(Path(d) / "small.zarr", n)
+            streaming(small, 1)  # warm-up (imports)
+            rows = batched_vs_sequential(small, epochs)
+        write_results("training_batched", rows, meta=meta)
+        return 0
     with tempfile.TemporaryDirectory() as d:
         small = make_set(Path(d) / "small.zarr", n)
         streaming(small, 1)  # warm-up (imports)
@@ -161,6 +248,7 @@ def main():
             rows.append({"case": f"ensemble 4 members: 2 Dask workers, {label}", "n": n,
                          "epochs": epochs, "seconds": par,
                          "parallel efficiency": seq / (2 * par)})  # fmt: skip
+        rows += batched_vs_sequential(small, epochs)
         for size in (100_000, 1_000_000) if not args.quick else (30_000, 300_000):
             p = make_set(Path(d) / f"rss{size}.zarr", size)
             rss, sps = rss_child(p, 1)

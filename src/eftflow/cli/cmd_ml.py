@@ -42,6 +42,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config_argument(q)
     q.add_argument("-o", "--output", required=True, help="output directory")
     q.add_argument("--setup", default=None, help="setup file (morphing-aware estimators)")
+    q.add_argument(
+        "--batched",
+        action="store_true",
+        default=None,
+        help="train all members together in this process as one batched module "
+        "(config `ensemble.batched`; score and plain ratio methods)",
+    )
     add_resources_arguments(q)
     q.set_defaults(handler=run_train_ensemble)
 
@@ -65,14 +72,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.set_defaults(handler=run_evaluate)
 
 
-def _config(args):
+def _config(args, *, strip_batched: bool = False):
     from eftflow.cli.common import load_stage_config
     from eftflow.ml.driver import SCHEMA_FRAGMENT
     from eftflow.sampling.config import stage_sections
 
     cfg = load_stage_config(args.config)
     source = args.config if args.config and not args.config.strip().startswith("{") else "--config"
-    return stage_sections(cfg, SCHEMA_FRAGMENT, file=source)
+    batched = False
+    if strip_batched and isinstance(cfg.get("ensemble"), dict) and "batched" in cfg["ensemble"]:
+        cfg = dict(cfg)
+        cfg["ensemble"] = dict(cfg["ensemble"])
+        batched = cfg["ensemble"].pop("batched")
+        if not isinstance(batched, bool):
+            from eftflow.errors import ConfigError
+
+            raise ConfigError(
+                f"must be true or false, got {batched!r}", file=source, field="ensemble.batched"
+            )
+    out = stage_sections(cfg, SCHEMA_FRAGMENT, file=source)
+    return (out, batched) if strip_batched else out
 
 
 def run_train(args) -> int:
@@ -93,7 +112,18 @@ def run_train(args) -> int:
 def run_train_ensemble(args) -> int:
     from eftflow.ml.driver import run_train_ensemble
 
-    run_train_ensemble(args.trainset, _config(args), args.output, threads=args.threads,
+    cfg, batched = _config(args, strip_batched=True)
+    if args.batched or batched:
+        from eftflow.ml.batched import train_ensemble_batched
+        from eftflow.ml.driver import training_config
+        from eftflow.store.atomic import atomic_path
+
+        tc = training_config(cfg["training"], setup_file=args.setup)
+        with atomic_path(args.output) as tmp:
+            train_ensemble_batched(args.trainset, tc, cfg["ensemble"]["n_members"], tmp,
+                                   threads=args.threads or 1)  # fmt: skip
+        return 0
+    run_train_ensemble(args.trainset, cfg, args.output, threads=args.threads,
                        memory_mb=args.memory_mb, setup_file=args.setup)  # fmt: skip
     return 0
 

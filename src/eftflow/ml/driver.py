@@ -71,6 +71,7 @@ ensemble:
     mode: {enum: [score, information, modified_score], default: score, description: How the ensemble's Fisher information is formed.}
     vote: {enum: [uniform, expectation], default: uniform, description: Member weights in combined predictions.}
     threads_per_member: {type: integer, minimum: 1, default: 1, description: torch threads of each member.}
+    batched: {type: boolean, default: false, description: Train all members together in one process as one batched module (score and plain ratio methods).}
 evaluation:
   type: object
   additionalProperties: false
