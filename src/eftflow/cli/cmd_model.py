@@ -8,6 +8,12 @@
     and writes a self-contained model description: ``model.json`` (the resolved spec with
     absolute paths, SHA-256 of every referenced ensemble / event file, the parameter table, the
     closure result) and ``binned/<region>.json`` (the pyhf workspace of each binned region).
+    Then the **diagnostics** (:mod:`eftflow.inference.model.diagnostics`; warnings, never a
+    failure) of every unbinned process whose log-ratio is an ensemble: the per-event ensemble
+    spread and the variance of the ensemble mean against K on the region's pool at the Asimov
+    point and, for a pool from an event store weighted at a reference point, the reweighting
+    closure and the classifier calibration between the reference and another benchmark of the
+    setup; numbers in ``model.json`` under ``diagnostics``, figures in ``plots/``.
 
 ``eftflow infer MODEL_DIR -o OUT`` (also ``run-inference``)
     Reads a built model (checking the hashes of its inputs), fits the chosen data set and writes
@@ -41,6 +47,7 @@ __all__ = [
     "run_fit_model",
     "run_write_model_spec",
     "infer_model",
+    "model_diagnostics",
 ]
 
 log = logging.getLogger(__name__)
@@ -57,6 +64,7 @@ def register(subparsers) -> None:
     b.add_argument("spec", help="model spec (YAML)")
     b.add_argument("-o", "--output", required=True, help="model directory to write")
     b.add_argument("--skip-closure", action="store_true", help="do not run the closure gate")
+    _no_diag(b)
     _threads(b)
     b.set_defaults(handler=run_build_model)
 
@@ -83,6 +91,7 @@ def register(subparsers) -> None:
     f.add_argument("-o", "--output", required=True, help="output directory")
     f.add_argument("--no-plots", action="store_true", help="skip the figures")
     f.add_argument("--skip-closure", action="store_true", help="do not run the closure gate")
+    _no_diag(f)
     _threads(f)
     f.set_defaults(handler=run_fit_model)
 
@@ -102,6 +111,14 @@ def register(subparsers) -> None:
     )
     w.add_argument("-o", "--output", required=True, help="spec file to write (YAML)")
     w.set_defaults(handler=run_write_model_spec)
+
+
+def _no_diag(p) -> None:
+    p.add_argument(
+        "--no-diagnostics",
+        action="store_true",
+        help="skip the ensemble diagnostics (spread, variance vs K, reweighting, calibration)",
+    )
 
 
 def _threads(p) -> None:
@@ -220,31 +237,43 @@ def _write_plots(plots, result: dict) -> None:
     from eftflow.plotting import model as pm
 
     plots.mkdir()
+    figs = []
     for name, pr in result["profiles"].items():
-        pm.plot_profile(name, pr["values"], pr["delta_nll"], path=plots / f"profile_{name}.png")
+        figs.append(
+            pm.plot_profile(name, pr["values"], pr["delta_nll"], path=plots / f"profile_{name}.png")
+        )
     for c in result["contours"]:
-        pm.plot_contour(
-            c["x_name"],
-            c["y_name"],
-            c["x"],
-            c["y"],
-            c["center"],
-            path=plots / f"contour_{c['x_name']}_{c['y_name']}.png",
+        figs.append(
+            pm.plot_contour(
+                c["x_name"],
+                c["y_name"],
+                c["x"],
+                c["y"],
+                c["center"],
+                path=plots / f"contour_{c['x_name']}_{c['y_name']}.png",
+            )
         )
     if result["pulls"]:
-        pm.plot_pulls(result["pulls"], path=plots / "pulls.png")
+        figs.append(pm.plot_pulls(result["pulls"], path=plots / "pulls.png"))
     for p, rows in result["impacts"].items():
         if rows:
-            pm.plot_impacts(rows, p, path=plots / f"impacts_{p}.png")
+            figs.append(pm.plot_impacts(rows, p, path=plots / f"impacts_{p}.png"))
     for p, cov in ((result.get("toys") or {}).get("coverage") or {}).items():
         levels = sorted(cov, key=float)
-        pm.plot_coverage(
-            [float(lv) for lv in levels],
-            [cov[lv]["coverage"] for lv in levels],
-            [cov[lv]["binomial_error"] for lv in levels],
-            path=plots / f"coverage_{p}.png",
-            label=f"{p}: {result['toys']['n_toys']} toys",
+        figs.append(
+            pm.plot_coverage(
+                [float(lv) for lv in levels],
+                [cov[lv]["coverage"] for lv in levels],
+                [cov[lv]["binomial_error"] for lv in levels],
+                path=plots / f"coverage_{p}.png",
+                label=f"{p}: {result['toys']['n_toys']} toys",
+            )
         )
+    if figs:
+        import matplotlib.pyplot as plt  # after the plotting module chose Agg
+
+        for f in figs:
+            plt.close(f)
 
 
 def _write_result(tmp, result: dict, *, plots: bool) -> None:
@@ -265,8 +294,161 @@ def run_build_model(args) -> int:
     with atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
         write_model_dir(tmp, spec, model, closure=closure)
+        if not args.no_diagnostics:
+            _add_diagnostics(tmp, spec, model)
     log.info("wrote the built model %s (%d parameters)", out, len(model.names))
     return 0
+
+
+def _add_diagnostics(directory, spec: dict, model) -> None:
+    """Run :func:`model_diagnostics`, add the numbers to ``directory/model.json`` under
+    ``diagnostics`` (without the per-event arrays) and draw them in ``directory/plots/``."""
+    import re
+
+    from eftflow.plotting import diagnostics as pd
+
+    diags = model_diagnostics(spec, model)
+    plots = directory / "plots"
+    plots.mkdir(exist_ok=True)
+    safe = lambda s: re.sub(r"[^A-Za-z0-9_.-]", "_", str(s))  # noqa: E731
+    for d in diags:
+        stem = f"diag_{safe(d['region'])}_{safe(d['process'])}"
+        figs = []
+        if "spread" in d:
+            figs.append(pd.plot_spread(d["spread"].pop("std"), path=plots / f"{stem}_spread.png"))
+            d["spread"].pop("mean", None)
+        if "variance_vs_k" in d:
+            figs.append(
+                pd.plot_variance_vs_k(d["variance_vs_k"], path=plots / f"{stem}_variance_k.png")
+            )
+        if "calibration" in d:
+            figs.append(
+                pd.plot_calibration(d["calibration"], path=plots / f"{stem}_calibration.png")
+            )
+        for name, obs in ((d.get("reweighting") or {}).get("observables") or {}).items():
+            figs.append(
+                pd.plot_reweighting(name, obs, path=plots / f"{stem}_reweight_{safe(name)}.png")
+            )
+        if figs:
+            import matplotlib.pyplot as plt  # after the plotting module chose Agg
+
+            for f in figs:
+                plt.close(f)
+    mfile = directory / "model.json"
+    desc = json.loads(mfile.read_text())
+    desc["diagnostics"] = _jsonable(diags)
+    mfile.write_text(json.dumps(desc, indent=2, default=float))
+
+
+def _store_target(spec: dict, u: dict):
+    """(target events, target weights, {parameter: value}, benchmark) of a store region weighted
+    at a reference point: the same pool events weighted at the first other benchmark of the
+    setup whose event weights are all non-negative; ``None`` when there is none."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from eftflow.errors import InputError
+    from eftflow.inference.model.store_source import pool_from_store, reference_theta
+    from eftflow.setup import EFTSetup
+
+    pw = u.get("pool_weights")
+    if "store" not in u or not isinstance(pw, dict) or "setup" not in pw:
+        return None
+    base = Path(spec.get("_base", "."))
+    st = EFTSetup.from_file(base / str(pw["setup"]))
+    ref = reference_theta(st, pw.get("theta", "sm"))
+    names = list(st.parameter_names)
+    for b in st.physics_benchmarks():
+        vec = np.asarray(b.vector(names), float)
+        if np.allclose(vec, ref):
+            continue
+        try:
+            x, w = pool_from_store(
+                base / str(u["store"]),
+                partition=str(u.get("partition", "all")),
+                observables=u.get("observables"),
+                max_events=u.get("max_events"),
+                setup=base / str(pw["setup"]),
+                theta=b.name,
+            )
+        except InputError as err:
+            log.info("diagnostics: benchmark %s is no target (%s)", b.name, err.message)
+            continue
+        return x, w, dict(zip(names, vec.tolist())), b.name
+    return None
+
+
+def model_diagnostics(spec: dict, model, *, max_events: int = 50_000) -> list[dict]:
+    """Diagnostics (:func:`eftflow.inference.model.diagnostics.run_diagnostics`) of every
+    unbinned process whose log-ratio is an ensemble, on at most ``max_events`` pool events at
+    the Asimov point (plus the reweighting closure and calibration for store pools weighted at
+    a reference point). One mapping per process, with ``region``, ``process`` and, for the
+    reweighting, ``target`` (benchmark and θ)."""
+    import numpy as np
+    import torch
+
+    from eftflow.inference.model.diagnostics import run_diagnostics
+    from eftflow.inference.model.unbinned import EnsembleLogRatio, UpDownLogRatio
+
+    point = model.vector(spec.get("asimov") or {})
+    entries = {u.get("name"): u for u in spec.get("unbinned") or []}
+    out = []
+    for region in model.regions:
+        if region.kind != "unbinned":
+            continue
+        u = entries.get(region.name) or {}
+        n = min(len(region.pool), int(max_events))
+        pool, a = region.pool[:n], region.pool_weights[:n]
+        target = None
+        for proc in region.processes:
+            prov = proc.log_ratio
+            if isinstance(prov, UpDownLogRatio):
+                prov = prov.nominal
+            if not isinstance(prov, EnsembleLogRatio):
+                continue
+            fn = prov.bind(pool, dtype=torch.float64, device=model.device)
+
+            def members(values, fn=fn, prov=prov):
+                p = torch.tensor(
+                    [[values.get(k, point[model.index(k)]) for k in prov.parameters]],
+                    dtype=torch.float64,
+                    device=model.device,
+                )
+                with torch.no_grad():
+                    return fn(p)[:, 0].cpu().numpy()  # (K, n)
+
+            kw: dict = {"members_log_r": members({})}
+            if target is None:
+                target = _store_target(spec, u) or False
+            extra = {}
+            if target:
+                x_t, w_t, theta_t, bench = target
+                lr = members(theta_t).mean(0)
+                w_t = np.asarray(w_t, float)[:n]
+                kw["reweighting"] = {
+                    "x_ref": pool,
+                    "w_ref": a,
+                    "log_r": lr,
+                    "x_target": np.asarray(x_t, float)[:n],
+                    "w_target": w_t,
+                    "names": u.get("observables"),
+                }
+                kw["calibration"] = {
+                    "log_r": np.concatenate([lr, lr]),
+                    "labels": np.r_[np.ones(n), np.zeros(n)],
+                    "weights": np.concatenate([w_t, a]),
+                }
+                extra["target"] = {"benchmark": bench, "theta": theta_t}
+            res = run_diagnostics(**kw, rng=np.random.default_rng(0))
+            out.append({"region": region.name, "process": proc.name, **extra, **res})
+            log.info(
+                "diagnostics of %s/%s: %s",
+                region.name,
+                proc.name,
+                "passed" if res["passed"] else "; ".join(res["warnings"]),
+            )
+    return out
 
 
 def run_infer(args) -> int:
@@ -305,6 +487,8 @@ def run_fit_model(args) -> int:
         tmp.mkdir(parents=True)
         (tmp / "model").mkdir()
         write_model_dir(tmp / "model", spec, model, closure=closure)
+        if not args.no_diagnostics:
+            _add_diagnostics(tmp / "model", spec, model)
         result["model_dir"] = str((out / "model").resolve())
         _write_result(tmp, result, plots=not args.no_plots)
     log.info("wrote %s", out)

@@ -3,7 +3,10 @@
 For every model of the run: the data that were fitted (Asimov data at the injected point, or
 observed data), the Asimov closure gate, best fit with Hesse and MINOS errors against the
 injected values, nuisance pulls, ranked impacts, the coverage measured with toys, CLs limits and
-the Neyman interval, with the figures ``eftflow infer`` wrote. Reads results only.
+the Neyman interval, with the figures ``eftflow infer`` wrote; and the diagnostics of the
+ensembles that ``eftflow build-model`` wrote into the built model (``model.json`` under
+``diagnostics``, figures in its ``plots/``): ensemble spread, variance against K, classifier
+calibration and the reweighting closure χ²/ndf per observable. Reads results only.
 """
 
 from __future__ import annotations
@@ -156,6 +159,85 @@ def _figures(base: Path) -> list[str]:
     return [H.image(p, p.stem.replace("_", " ")) for p in files]
 
 
+def _model_json(ctx: ReportContext, name: str, res: dict) -> tuple[Path | None, dict | None]:
+    """(built model directory, its model.json) of a result, when it is still there."""
+    for d in (res.get("model_dir"), ctx.path("build_model", name)):
+        if d and (Path(d) / "model.json").is_file():
+            try:
+                return Path(d), ctx.json(Path(d) / "model.json")
+            except SectionSkipped:
+                continue
+    return None, None
+
+
+def _diagnostics(ctx: ReportContext, name: str, res: dict) -> list[str]:
+    mdir, desc = _model_json(ctx, name, res)
+    diags = (desc or {}).get("diagnostics")
+    if diags is None:
+        return [H.note("No ensemble diagnostics were recorded for this model.", "skip")]
+    if not diags:
+        return [H.note("Ensemble diagnostics: no process of the model uses a ratio ensemble.")]
+    rows, rw_rows, warnings = [], [], []
+    for d in diags:
+        who = f"{d['region']}/{d['process']}"
+        sp, vk, cal = d.get("spread") or {}, d.get("variance_vs_k") or {}, d.get("calibration")
+        var = vk.get("variance") or []
+        rows.append(
+            [
+                who,
+                sp.get("n_members", "—"),
+                sp.get("median_std", "—"),
+                sp.get("max_std", "—"),
+                var[0] if var else "—",
+                var[-1] if var else "—",
+                vk.get("slope") if vk.get("slope") is not None else "—",
+                f"{H.num(cal['chi2'])}/{cal['ndf']}" if cal else "—",
+                cal["p_value"] if cal else "—",
+            ]
+        )
+        target = (d.get("target") or {}).get("benchmark", "target")
+        for obs, o in ((d.get("reweighting") or {}).get("observables") or {}).items():
+            rw_rows.append([who, target, obs, o["chi2"], o["ndf"], o["chi2_ndf"], o["p_value"]])
+        warnings += [f"{who}: {w}" for w in d.get("warnings") or []]
+    out = [
+        H.table(
+            rows,
+            header=[
+                "region/process",
+                "members",
+                "median σ(log r̂)",
+                "max σ(log r̂)",
+                "Var, K=1",
+                "Var, all K",
+                "slope (−1 expected)",
+                "calibration χ²/ndf",
+                "calibration p",
+            ],
+            caption="Ensemble diagnostics at the Asimov point: per-event spread of the members' "
+            "log r̂, variance of the ensemble mean against ensemble size, classifier calibration",
+        )
+    ]
+    if rw_rows:
+        out.append(
+            H.table(
+                rw_rows,
+                header=["region/process", "target", "observable", "χ²", "ndf", "χ²/ndf", "p"],
+                caption="Reweighting closure: reference events reweighted with r̂ against the "
+                "target benchmark",
+            )
+        )
+    if warnings:
+        out.append(H.note("Diagnostic warnings (not a failure): " + "; ".join(warnings), "warn"))
+    else:
+        out.append(H.note("Every ensemble diagnostic is within its thresholds."))
+    if mdir is not None:
+        out += [
+            H.image(p, p.stem.replace("_", " "))
+            for p in sorted((mdir / "plots").glob("diag_*.png"))
+        ]
+    return out
+
+
 @report_section("Statistical model", order=75)
 def statistical_model(ctx: ReportContext) -> str:
     found = _result_dirs(ctx)
@@ -170,6 +252,7 @@ def statistical_model(ctx: ReportContext) -> str:
         out.append(f"<h3>{H.esc(name)}</h3>")
         out.append(H.note(f"From {ctx.display(base)}."))
         out.append(_closure(res))
+        out += _diagnostics(ctx, name, res)
         out.append(_fit_table(res))
         out += _toys(res)
         out += _limits(res)

@@ -1,0 +1,197 @@
+"""Diagnostic gates beyond the Asimov closure: calibration, reweighting closure, ensemble spread
+and variance against K on known answers; `eftflow build-model` records them and the report shows
+them."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from eftflow.errors import InputError
+from eftflow.inference.model.diagnostics import (
+    calibration_curve,
+    reweighting_closure,
+    run_diagnostics,
+    spread_map,
+    variance_vs_ensemble_size,
+)
+
+from .test_model_cli import T1, morph_store, spec_dir  # noqa: F401  (module fixtures)
+
+MU = 0.5  # θ0: N(MU, 1), θ1: N(0, 1); exact log r(x) = MU x − MU²/2
+
+
+def _exact(x):
+    return MU * x - MU**2 / 2
+
+
+@pytest.fixture(scope="module")
+def gauss():
+    rng = np.random.default_rng(11)
+    n = 20000
+    return rng.normal(MU, 1.0, n), rng.normal(0.0, 1.0, n)
+
+
+def _calibration(x0, x1, f):
+    x = np.concatenate([x0, x1])
+    labels = np.r_[np.ones(len(x0)), np.zeros(len(x1))]
+    return calibration_curve(f(x), labels, n_bins=10)
+
+
+def test_model_diag_exact_ratio_is_calibrated_and_closes(gauss):
+    x0, x1 = gauss
+    cal = _calibration(x0, x1, _exact)
+    assert cal["ndf"] == 10
+    assert cal["p_value"] > 1e-3 and cal["chi2"] < 10 + 5 * np.sqrt(20)
+    assert np.allclose(cal["observed"], cal["predicted"], atol=5 * cal["error"].max())
+    rw = reweighting_closure(x1[:, None], None, _exact(x1), x0[:, None], None, bins=20)
+    o = rw["observables"]["x0"]
+    assert o["ndf"] == 19 and 0.3 < o["chi2_ndf"] < 2.0
+    assert rw["mean_ratio"] == pytest.approx(1.0, abs=0.03)
+    # reweighting moves the reference onto the target: the unreweighted one is far off
+    chi2_ref = np.sum((o["reference"] - o["target"]) ** 2 / (o["target_err"] ** 2 * 2))
+    assert chi2_ref > 20 * o["chi2"]
+
+
+@pytest.mark.parametrize("scale", [2.0, 0.3])
+def test_model_diag_mistrained_ratio_fails_both(gauss, scale):
+    x0, x1 = gauss
+    wrong = lambda x: scale * _exact(x)  # noqa: E731
+    cal = _calibration(x0, x1, wrong)
+    assert cal["p_value"] < 1e-6 and cal["chi2_ndf"] > 10
+    rw = reweighting_closure(x1, None, wrong(x1), x0, None, bins=20, names=["m"])
+    assert rw["observables"]["m"]["chi2_ndf"] > 10
+    res = run_diagnostics(
+        calibration={"log_r": np.r_[wrong(x0), wrong(x1)], "labels": np.r_[x0 * 0 + 1, x1 * 0]},
+        reweighting={"x_ref": x1, "w_ref": None, "log_r": wrong(x1), "x_target": x0,
+                     "w_target": None},
+    )  # fmt: skip
+    assert not res["passed"] and len(res["warnings"]) == 2
+    assert any("calibration" in w for w in res["warnings"])
+    assert any("reweighting closure of x0" in w for w in res["warnings"])
+
+
+def test_model_diag_exact_ratio_passes_the_gate(gauss):
+    x0, x1 = gauss
+    res = run_diagnostics(
+        calibration={"log_r": _exact(np.r_[x0, x1]), "labels": np.r_[x0 * 0 + 1, x1 * 0]},
+        reweighting={"x_ref": x1, "w_ref": None, "log_r": _exact(x1), "x_target": x0,
+                     "w_target": None},
+    )  # fmt: skip
+    assert res["passed"] and res["warnings"] == []
+    with pytest.raises(InputError, match="unknown diagnostic threshold") as e:
+        run_diagnostics(members_log_r=np.zeros((2, 3)), thresholds={"chi2": 1.0})
+    assert e.value.field == "diagnostics.chi2"
+
+
+def test_model_diag_variance_falls_like_one_over_k_for_independent_members():
+    rng = np.random.default_rng(4)
+    members = rng.normal(0.0, 0.3, size=(8, 3000)) + np.linspace(-1, 1, 3000)
+    vk = variance_vs_ensemble_size(members, n_resample=100, rng=np.random.default_rng(1))
+    assert vk["k"] == list(range(1, 9))
+    assert vk["slope"] == pytest.approx(-1.0, abs=0.1)
+    # bootstrap of the members: Var[mean of K] = σ²(ddof 0)/K
+    sigma2 = members.var(0).mean()
+    assert np.allclose(vk["variance"] * np.array(vk["k"]), sigma2, rtol=0.15)
+    res = run_diagnostics(members_log_r=members, rng=np.random.default_rng(2))
+    assert res["passed"] and res["spread"]["median_std"] == pytest.approx(0.3, rel=0.1)
+
+
+def test_model_diag_identical_members_have_zero_spread():
+    one = np.linspace(-2, 2, 50)
+    mean, std = spread_map(np.stack([one] * 5))
+    assert np.array_equal(mean, one) and np.all(std == 0)
+    vk = variance_vs_ensemble_size(np.stack([one] * 5))
+    assert np.all(vk["variance"] == 0) and vk["slope"] is None
+    assert np.all(spread_map(one[None])[1] == 0)
+    with pytest.raises(InputError, match="n_members, n_events"):
+        spread_map(one)
+    with pytest.raises(InputError, match="zeros and ones"):
+        calibration_curve(one, np.full(50, 2))
+
+
+def test_model_diag_build_model_records_the_diagnostics(spec_dir, tmp_path):  # noqa: F811
+    from eftflow.cli import main
+
+    built = tmp_path / "built"
+    assert main(["build-model", str(spec_dir / "spec.yaml"), "-o", str(built), *T1]) == 0
+    desc = json.loads((built / "model.json").read_text())
+    (d,) = desc["diagnostics"]
+    assert (d["region"], d["process"]) == ("sr", "sig")
+    assert d["spread"]["n_members"] == 2 and d["spread"]["n_events"] == 400
+    assert d["spread"]["max_std"] > 0 and "std" not in d["spread"]
+    assert d["variance_vs_k"]["k"] == [1, 2] and len(d["variance_vs_k"]["variance"]) == 2
+    assert "reweighting" not in d  # a .npy pool carries no target weights
+    for f in ("diag_sr_sig_spread.png", "diag_sr_sig_variance_k.png"):
+        assert (built / "plots" / f).stat().st_size > 0
+    # the report's Statistical model section shows them
+    from eftflow.report.registry import ReportContext
+    from eftflow.report.sections.model import _diagnostics
+
+    html = "\n".join(_diagnostics(ReportContext(results=tmp_path), "x", {"model_dir": built}))
+    assert "Ensemble diagnostics at the Asimov point" in html
+    assert "<figcaption>diag sr sig spread</figcaption>" in html
+    # and --no-diagnostics leaves them out
+    bare = tmp_path / "bare"
+    args = ["build-model", str(spec_dir / "spec.yaml"), "-o", str(bare), "--no-diagnostics"]
+    assert main([*args, "--skip-closure", *T1]) == 0
+    assert "diagnostics" not in json.loads((bare / "model.json").read_text())
+
+
+def test_model_diag_store_target_and_exact_reweighting_closure(morph_store):  # noqa: F811
+    """A store pool weighted at the SM: the target is the same events weighted at another
+    benchmark; the exact ratio of the weights closes with χ² = 0."""
+    from eftflow.cli.cmd_model import _store_target
+
+    d, st, _, x, w = morph_store
+    u = {
+        "name": "sr",
+        "store": "events.zarr",
+        "partition": "test",
+        "pool_weights": {"setup": "setup.h5", "theta": "sm"},
+    }
+    x_t, w_t, theta, bench = _store_target({"_base": str(d)}, u)
+    names = [b.name for b in st.physics_benchmarks()]
+    k = names.index(bench)
+    assert bench != "sm" and np.allclose(x_t, x[80:100])
+    # the weights at the benchmark (scaled by the partition's share of the events)
+    assert np.allclose(w_t / w_t.sum(), w[80:100, k] / w[80:100, k].sum())
+    assert set(theta) == set(st.parameter_names)
+    w_ref = w[80:100, names.index("sm")]
+    lr = np.log(w_t / w_t.sum()) - np.log(w_ref / w_ref.sum())
+    rw = reweighting_closure(x_t, w_ref, lr, x_t, w_t, bins=4, names=["a", "b", "c"])
+    assert all(o["chi2"] == pytest.approx(0.0, abs=1e-12) for o in rw["observables"].values())
+    assert _store_target({"_base": str(d)}, {"store": "events.zarr"}) is None
+
+
+def test_model_diag_build_model_on_a_store_pool_adds_reweighting_and_calibration(
+    spec_dir,  # noqa: F811
+    morph_store,  # noqa: F811
+    tmp_path,
+):
+    import yaml
+
+    from eftflow.cli import main
+
+    d = morph_store[0]
+    spec = yaml.safe_load((spec_dir / "spec.yaml").read_text())
+    spec["binned"] = []
+    spec["unbinned"][0].pop("pool")
+    spec["unbinned"][0].update(
+        store=str(d / "events.zarr"),
+        observables=["a"],
+        pool_weights={"setup": str(d / "setup.h5"), "theta": "sm"},
+    )
+    spec["unbinned"][0]["processes"][0]["ensemble"] = str(spec_dir / "nu_network/ensemble")
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
+    built = tmp_path / "built"
+    args = ["build-model", str(tmp_path / "spec.yaml"), "-o", str(built), "--skip-closure"]
+    assert main([*args, *T1]) == 0
+    (diag,) = json.loads((built / "model.json").read_text())["diagnostics"]
+    assert diag["target"]["benchmark"] != "sm" and diag["spread"]["n_events"] == 100
+    assert diag["calibration"]["ndf"] >= 1 and diag["calibration"]["chi2"] >= 0
+    assert set(diag["reweighting"]["observables"]) == {"a"}
+    for f in ("calibration", "reweight_a", "spread", "variance_k"):
+        assert (built / "plots" / f"diag_sr_sig_{f}.png").stat().st_size > 0
