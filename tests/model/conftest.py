@@ -5,26 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-CR_WORKSPACE = {
-    "channels": [
-        {
-            "name": "cr",
-            "samples": [
-                {
-                    "name": "bkg",
-                    "data": [200.0, 150.0],
-                    "modifiers": [
-                        {"name": "nu_norm", "type": "normsys", "data": {"hi": 1.1, "lo": 0.9}},
-                        {"name": "mu_bkg", "type": "normfactor", "data": None},
-                    ],
-                }
-            ],
-        }
-    ],
-    "observations": [{"name": "cr", "data": [200.0, 150.0]}],
-    "measurements": [{"name": "m", "config": {"poi": "mu_bkg", "parameters": []}}],
-    "version": "1.0.0",
-}
+from eftflow.inference.model.toy import CR_WORKSPACE  # noqa: F401  (re-exported for the tests)
 
 
 def toy_model(

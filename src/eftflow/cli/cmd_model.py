@@ -50,6 +50,8 @@ __all__ = [
     "model_diagnostics",
 ]
 
+from eftflow.jsonable import to_jsonable
+
 log = logging.getLogger(__name__)
 
 
@@ -135,20 +137,6 @@ def _set_threads(n: int | None) -> None:
         import torch
 
         torch.set_num_threads(int(n))
-
-
-def _jsonable(v):
-    import numpy as np
-
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    if isinstance(v, np.generic):
-        return v.item()
-    return v
 
 
 def _build(spec_path, *, skip_closure: bool):
@@ -277,7 +265,7 @@ def _write_plots(plots, result: dict) -> None:
 
 
 def _write_result(tmp, result: dict, *, plots: bool) -> None:
-    (tmp / "result.json").write_text(json.dumps(_jsonable(result), indent=2, default=str))
+    (tmp / "result.json").write_text(json.dumps(to_jsonable(result), indent=2, default=str))
     if plots:
         _write_plots(tmp / "plots", result)
 
@@ -336,7 +324,7 @@ def _add_diagnostics(directory, spec: dict, model) -> None:
                 plt.close(f)
     mfile = directory / "model.json"
     desc = json.loads(mfile.read_text())
-    desc["diagnostics"] = _jsonable(diags)
+    desc["diagnostics"] = to_jsonable(diags)
     mfile.write_text(json.dumps(desc, indent=2, default=float))
 
 

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from eftflow.jsonable import to_jsonable
+
 __all__ = ["FisherResult"]
 
 
@@ -59,7 +61,7 @@ class FisherResult:
             "eigenvalues": np.linalg.eigvalsh(
                 0.5 * (self.information + self.information.T)
             ).tolist(),
-            "extra": _jsonable(self.extra),
+            "extra": to_jsonable(self.extra),
         }
 
     @classmethod
@@ -74,15 +76,3 @@ class FisherResult:
             luminosity=data.get("luminosity"),
             extra=data.get("extra") or {},
         )
-
-
-def _jsonable(v):
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    if isinstance(v, np.generic):
-        return v.item()
-    return v

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from eftflow.jsonable import to_jsonable
+
 __all__ = [
     "OptimizeResult",
     "CovarianceResult",
@@ -14,18 +16,6 @@ __all__ = [
     "ContourResult",
     "FitResult",
 ]
-
-
-def _jsonable(value):
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
 
 
 @dataclass
@@ -63,7 +53,7 @@ class OptimizeResult:
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
-        return _jsonable(self.__dict__)
+        return to_jsonable(self.__dict__)
 
 
 @dataclass
@@ -105,7 +95,7 @@ class CovarianceResult:
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
-        d = _jsonable(self.__dict__)
+        d = to_jsonable(self.__dict__)
         d["errors"] = self.errors
         return d
 
@@ -147,7 +137,7 @@ class ConfidenceResult:
         return text + (f"  ({', '.join(flags)})" if flags else "")
 
     def to_dict(self) -> dict:
-        return _jsonable(self.__dict__)
+        return to_jsonable(self.__dict__)
 
 
 @dataclass
@@ -175,7 +165,7 @@ class ProfileResult:
         )
 
     def to_dict(self) -> dict:
-        d = _jsonable(self.__dict__)
+        d = to_jsonable(self.__dict__)
         d["delta"] = self.delta.tolist()
         return d
 
@@ -201,7 +191,7 @@ class ContourResult:
         )
 
     def to_dict(self) -> dict:
-        return _jsonable(self.__dict__)
+        return to_jsonable(self.__dict__)
 
 
 @dataclass
