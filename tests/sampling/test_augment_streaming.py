@@ -23,7 +23,8 @@ from eftflow.sampling import (
     random_morphing_points,
 )
 from eftflow.sampling.output import read_training_set
-from eftflow.sampling.weights import WeightModel, _ChunkFiles, _read
+from eftflow.sampling.weights import WeightModel, _read
+from eftflow.store.chunkfiles import ChunkFiles
 
 from .conftest import write_toy_store
 
@@ -53,7 +54,7 @@ def test_direct_chunk_reads_equal_zarr(small_store):
     path = str(small_store)
     root = zarr.open_group(path, mode="r")
     for name in ("weights", "observables", "sampling_benchmark"):
-        assert _ChunkFiles.open(path, name) is not None
+        assert ChunkFiles.open(path, name) is not None
         for i0, i1 in ((0, 5000), (4999, 12_001), (19_990, 20_000), (0, 20_000)):
             got = _read(path, name, i0, i1)
             assert got.dtype == root[name].dtype and np.array_equal(got, root[name][i0:i1])
@@ -70,7 +71,7 @@ def test_other_layouts_fall_back_to_zarr(small_store, toy, tmp_path):
     w = group["weights"][:]
     del group["weights"]
     group.create_array("weights", data=w, chunks=(3000, w.shape[1]), compressors=[ZstdCodec()])
-    assert _ChunkFiles.open(str(copy), "weights") is None
+    assert ChunkFiles.open(str(copy), "weights") is None
     a = cross_sections(small_store, toy, [[0.3, -0.2]], partition="train")
     b = cross_sections(copy, toy, [[0.3, -0.2]], partition="train")
     assert b["xsec"][0] == pytest.approx(a["xsec"][0], rel=1e-12)

@@ -109,8 +109,6 @@ def run_combine(args) -> int:
 
     seed, section = _combine_settings(args)
     memory_mb = args.memory_mb / 2
-    if section.get("shuffle_block_mb"):
-        memory_mb = min(memory_mb, 3 * float(section["shuffle_block_mb"]))
     inputs, k_factors, lost = _drop_lost_jobs(args.inputs, args.max_failed_fraction)
     info = combine_events(
         inputs,
@@ -120,6 +118,7 @@ def run_combine(args) -> int:
         validation_split=float(section["validation_split"]),
         test_split=float(section["test_split"]),
         memory_mb=memory_mb,
+        block_mb=section.get("shuffle_block_mb"),
         setup=args.setup,
         tmp_dir=args.tmp_dir,
     )

@@ -31,7 +31,6 @@ observables or nuisance weights when asked for).
 from __future__ import annotations
 
 import logging
-import mmap
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +39,7 @@ import numpy as np
 
 from eftflow.errors import InputError, MorphingError
 from eftflow.sampling.partitions import partition_bounds
+from eftflow.store.chunkfiles import ChunkFiles
 
 __all__ = ["WeightModel", "ChunkContext", "Chunk", "ChunkCache", "load_chunk", "open_store"]
 
@@ -159,88 +159,11 @@ def _array(path: str, name: str):
     return arr
 
 
-class _ChunkFiles:
-    """Rows of a zarr v3 array read straight from its chunk files, without zarr's async layer.
-
-    Only for the layout the event stores use (regular chunks along the events, each chunk holding
-    whole rows; codecs ``bytes`` little-endian then ``blosc``; ``default`` chunk keys with "/"; no
-    storage transformers); :meth:`open` returns None for anything else and zarr reads it. Blosc
-    decompresses each chunk straight into the output (half the CPU of a zarr read, no hand-offs
-    between threads). A missing chunk file holds the fill value, as in zarr.
-    """
-
-    _DTYPES = ("float64", "float32", "int64", "int32", "int16", "int8", "uint8", "bool")
-
-    def __init__(self, directory: Path, shape, rows: int, dtype, fill):
-        self.directory, self.shape, self.rows = directory, tuple(shape), int(rows)
-        self.dtype, self.fill = np.dtype(dtype), fill
-
-    @classmethod
-    def open(cls, path: str, name: str) -> _ChunkFiles | None:
-        import json
-        import sys
-
-        directory = Path(path) / name
-        try:
-            meta = json.loads((directory / "zarr.json").read_text())
-            codecs = meta["codecs"]
-            shape = meta["shape"]
-            chunks = meta["chunk_grid"]["configuration"]["chunk_shape"]
-            ok = (
-                sys.byteorder == "little"
-                and meta.get("zarr_format") == 3
-                and meta.get("node_type") == "array"
-                and meta["chunk_grid"].get("name") == "regular"
-                and meta.get("chunk_key_encoding")
-                == {"name": "default", "configuration": {"separator": "/"}}
-                and not meta.get("storage_transformers")
-                and len(codecs) == 2
-                and codecs[0] == {"name": "bytes", "configuration": {"endian": "little"}}
-                and codecs[1].get("name") == "blosc"
-                and meta.get("data_type") in cls._DTYPES
-                and len(shape) in (1, 2)
-                and len(chunks) == len(shape)
-                and (len(shape) == 1 or chunks[1] == shape[1])
-                and isinstance(meta.get("fill_value"), int | float | bool)
-            )
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-        if not ok:
-            return None
-        return cls(directory, shape, chunks[0], meta["data_type"], meta["fill_value"])
-
-    def read(self, i0: int, i1: int) -> np.ndarray:
-        from numcodecs import blosc
-
-        tail = self.shape[1:]
-        out = np.empty((i1 - i0, *tail), self.dtype)
-        full = self.rows * int(np.prod(tail, dtype=np.int64)) * self.dtype.itemsize
-        for k in range(i0 // self.rows, (i1 - 1) // self.rows + 1):
-            c0 = k * self.rows
-            lo, hi = max(i0, c0), min(i1, c0 + self.rows)
-            key = self.directory / "c" / str(k) if not tail else self.directory / "c" / str(k) / "0"
-            try:
-                f = open(key, "rb")  # noqa: SIM115 - closed below
-            except FileNotFoundError:
-                out[lo - i0 : hi - i0] = self.fill
-                continue
-            whole = lo == c0 and hi == c0 + self.rows
-            dest = out[lo - i0 : hi - i0] if whole else np.empty((self.rows, *tail), self.dtype)
-            with f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-                size = int.from_bytes(data[4:8], "little")  # blosc header: uncompressed bytes
-                if size != full:
-                    raise ValueError(f"chunk {k} holds {size} bytes, not {full}")
-                blosc.decompress(data, dest)
-            if not whole:
-                out[lo - i0 : hi - i0] = dest[lo - c0 : hi - c0]
-        return out
-
-
 def _read(path: str, name: str, i0: int, i1: int) -> np.ndarray:
     """Rows [i0, i1) of array ``name`` (chunk files read directly where possible, else zarr)."""
     key = (id(open_store(path)), name, "files")
     if key not in _ARRAYS:
-        _ARRAYS[key] = _ChunkFiles.open(path, name)
+        _ARRAYS[key] = ChunkFiles.open(path, name)
     try:
         direct = _ARRAYS[key]
         if direct is not None:

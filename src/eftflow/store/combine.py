@@ -255,6 +255,22 @@ def _check_setup(stores: Sequence[EventStore], setup_path) -> str:
     return fp
 
 
+def _block_rows(budget: float, row: int, piece: int, block_mb, block_events) -> int:
+    """Events per shuffle block for a memory budget of ``budget`` bytes.
+
+    A block in memory costs its rows (``row`` bytes each) and an 8-byte index of its permutation
+    per event; besides it, about five pieces of ``piece`` rows are in memory (the reused gather
+    buffers, the row buffer of pass 2, the chunk being written). At least a quarter of the budget
+    goes to the block.
+    """
+    if block_events:
+        return max(int(block_events), 1)
+    rows = max(int((budget - 5 * piece * row) / (row + 8)), int(budget / 4 / row), 1)
+    if block_mb:
+        rows = min(rows, max(int(float(block_mb) * 2**20 / row), 1))
+    return rows
+
+
 def combine_events(
     inputs: Sequence[str | Path],
     output: str | Path,
@@ -268,6 +284,7 @@ def combine_events(
     setup: str | Path | None = None,
     tmp_dir: str | Path | None = None,
     block_events: int | None = None,
+    block_mb: float | None = None,
 ) -> dict:
     """Combine event stores into one shuffled, split store (streaming; memory set by ``memory_mb``).
 
@@ -282,7 +299,9 @@ def combine_events(
     validation_split, test_split
         Fractions of events in the validation and test partitions (MadMiner's defaults 0.2/0.2).
     memory_mb
-        Memory budget for event buffers; one shuffle block takes about a third of it.
+        Memory budget for event buffers. When all events fit in it (about 8 bytes per event more
+        than their columns, plus ~80 MB of buffers) they are shuffled in memory; otherwise in
+        blocks that fit (see the module notes).
     chunk_size
         Events per chunk of the output (default: that of the first input).
     k_factors
@@ -296,6 +315,8 @@ def combine_events(
         Events per shuffle block, overriding the size derived from ``memory_mb``. The output for
         a given seed depends on the number of blocks, recorded as ``shuffle_blocks``: reproduce a
         store with the same seed and the same ``memory_mb`` (or ``block_events``).
+    block_mb
+        Optional cap on the memory of one shuffle block in MB (``combine.shuffle_block_mb``).
 
     Returns
     -------
@@ -341,15 +362,17 @@ def combine_events(
     widths = {c: widths[c] for c in columns}
     layout = RowLayout(widths)
     row = 8 * layout.width
+    chunk = int(chunk_size or first.chunk_size)
     budget = max(float(memory_mb), 16.0) * 2**20
-    block_rows = max(int(block_events or budget / 3 / row), 1)
+    # pieces appended at once: whole chunks, ~16 MB (zarr-layout chunks are compressed in parallel)
+    piece = max(chunk, (16 * 2**20 // row) // chunk * chunk)
+    block_rows = _block_rows(budget, row, piece, block_mb, block_events)
     n_blocks = max(math.ceil(n_total / block_rows), 1)
     # rows per read in the many-block pass 1: ~1/48 of the budget (a read, its packed and its
     # block-sorted copy, and the next read being prefetched), whole input chunks where possible
     read_rows = max(min(int(budget / 48 / row), block_rows), 1)
     if read_rows > first.chunk_size:
         read_rows -= read_rows % first.chunk_size
-    chunk = int(chunk_size or first.chunk_size)
     rng = np.random.default_rng(seed)
     counts = np.zeros(n_b + 1, np.int64)
 
@@ -380,8 +403,6 @@ def combine_events(
         "combining %d stores, %d events into %s: %d shuffle block(s) of ≤ %d events",
         len(stores), n_total, output, n_blocks, block_rows,
     )  # fmt: skip
-    # pieces appended at once: whole chunks, ~32 MB (zarr compresses their chunks concurrently)
-    piece = max(chunk, (32 * 2**20 // row) // chunk * chunk)
     if n_blocks > 1:
         piece = min(piece, max(chunk, block_rows // 4 // chunk * chunk))
     from concurrent.futures import ThreadPoolExecutor
@@ -390,11 +411,20 @@ def combine_events(
         sink = BackgroundWriter(AlignedAppender(writer, columns, chunk))
         try:
             if n_blocks == 1:
-                cols = load_columns(
-                    pool, [(s, 0, s.n_events, k) for s, k in zip(stores, kf)], widths, counts, n_b
-                )
-                write_permuted(cols, rng.permutation(n_total), sink, piece)
-                del cols
+                # the permutation is drawn while the inputs are read (it holds the GIL, the
+                # decompression does not)
+                with ThreadPoolExecutor(1, thread_name_prefix="eftflow-perm") as side:
+                    perm = side.submit(rng.permutation, n_total)
+                    cols = load_columns(
+                        pool,
+                        [(s, 0, s.n_events, k) for s, k in zip(stores, kf)],
+                        widths,
+                        counts,
+                        n_b,
+                    )
+                    perm = perm.result()
+                write_permuted(cols, perm, sink, piece)
+                del cols, perm
             else:
                 pieces = [
                     [(s, i0, min(i0 + read_rows, s.n_events), k)]

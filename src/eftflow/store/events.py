@@ -73,7 +73,13 @@ def make_provenance(**fields) -> dict:
 def _compressors():
     from zarr.codecs import BloscCodec
 
-    return [BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")]
+    from eftflow.store.chunkfiles import BLOSC_CLEVEL, BLOSC_CNAME
+
+    return [BloscCodec(cname=BLOSC_CNAME, clevel=BLOSC_CLEVEL, shuffle="shuffle")]
+
+
+#: threads compressing and writing the chunks of one append (Blosc releases the GIL)
+WRITE_THREADS = min(2, os.cpu_count() or 1)
 
 
 class EventStoreWriter:
@@ -93,6 +99,14 @@ class EventStoreWriter:
         Column names of ``nuisance_weights`` (``None``: no nuisance weights).
     attrs
         Extra attributes (JSON-serialisable).
+
+    Notes
+    -----
+    Whole chunks are compressed and written as chunk files directly
+    (:class:`~eftflow.store.chunkfiles.ChunkEncoder`, several at once); rows that do not yet fill
+    a chunk wait in memory (at most one chunk per array) until the next append or the close,
+    which writes the padded edge chunk and then the arrays' final shapes. zarr writes all the
+    metadata.
     """
 
     def __init__(
@@ -117,6 +131,10 @@ class EventStoreWriter:
         self._ctx = None
         self._tmp: Path | None = None
         self._arrays: dict = {}
+        self._encoders: dict = {}
+        self._carry: dict[str, np.ndarray] = {}
+        self._n_carry = 0
+        self._pool = None
 
     def __enter__(self) -> EventStoreWriter:
         import zarr
@@ -138,6 +156,10 @@ class EventStoreWriter:
                 name, shape=shape, chunks=chunks, dtype=dtype, compressors=_compressors()
             )
         self._group = group
+        from eftflow.store.chunkfiles import ChunkEncoder
+
+        enc = {name: ChunkEncoder.for_array(self._tmp / name) for name in self._arrays}
+        self._encoders = enc if all(e is not None for e in enc.values()) else {}
         return self
 
     def append(
@@ -172,18 +194,77 @@ class EventStoreWriter:
             cols["nuisance_weights"] = np.asarray(nuisance_weights, np.float64).reshape(
                 n, len(self.nuisance_names)
             )
-        start, stop = self.n_events, self.n_events + n
-        for name, arr in self._arrays.items():
-            shape = (stop,) + arr.shape[1:]
-            arr.resize(shape)
-            arr[start:stop] = cols[name]
-        self.n_events = stop
+        if self._encoders:
+            self._put(cols, n)
+        else:  # pragma: no cover - zarr created another layout: let zarr write
+            start, stop = self.n_events, self.n_events + n
+            for name, arr in self._arrays.items():
+                arr.resize((stop,) + arr.shape[1:])
+                arr[start:stop] = cols[name]
+        self.n_events += n
+
+    def _put(self, cols: dict, n: int) -> None:
+        """Write the whole chunks that rows [n_events, n_events + n) complete; keep the rest."""
+        chunk = self.chunk_size
+        jobs, i = [], 0
+        k = (self.n_events - self._n_carry) // chunk  # the chunk being filled
+        if self._n_carry:
+            i = min(chunk - self._n_carry, n)
+            for name, buf in self._carry.items():
+                buf[self._n_carry : self._n_carry + i] = cols[name][:i]
+            self._n_carry += i
+            if self._n_carry < chunk:
+                return
+            jobs += [(name, k, buf) for name, buf in self._carry.items()]
+            self._n_carry, k = 0, k + 1
+        for j in range(i, n - chunk + 1, chunk):
+            jobs += [(name, k, v[j : j + chunk]) for name, v in cols.items()]
+            i, k = j + chunk, k + 1
+        self._write_chunks(jobs)
+        if i < n:  # the rest waits for the next append (the carried chunk was written above)
+            if not self._carry:
+                self._carry = {
+                    name: np.empty((chunk, *v.shape[1:]), v.dtype) for name, v in cols.items()
+                }
+            for name, buf in self._carry.items():
+                buf[: n - i] = cols[name][i:]
+            self._n_carry = n - i
+
+    def _write_chunks(self, jobs: list) -> None:
+        if len(jobs) > 1 and WRITE_THREADS > 1:
+            if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._pool = ThreadPoolExecutor(WRITE_THREADS, thread_name_prefix="eftflow-chunks")
+            futures = [self._pool.submit(self._encoders[c].write, k, b) for c, k, b in jobs]
+            try:
+                for f in futures:
+                    f.result()
+            finally:
+                for f in futures:
+                    f.cancel()
+        else:
+            for c, k, b in jobs:
+                self._encoders[c].write(k, b)
+
+    def _finish_chunks(self) -> None:
+        """Write the partial last chunk, then the arrays' final shapes (metadata, by zarr)."""
+        if self._n_carry:
+            k = self.n_events // self.chunk_size
+            self._write_chunks([(c, k, buf[: self._n_carry]) for c, buf in self._carry.items()])
+            self._n_carry = 0
+        for arr in self._arrays.values():
+            if arr.shape[0] != self.n_events:
+                arr.resize((self.n_events,) + arr.shape[1:])
 
     def __exit__(self, exc_type, exc, tb):
         try:
             if exc_type is None:
                 if self.n_events == 0:
                     raise InputError("no events to write: the sample is empty", file=str(self.path))
+                if self._encoders:
+                    self._finish_chunks()
+                self._close_pool()
                 attrs = {
                     "format": FORMAT,
                     "format_version": FORMAT_VERSION,
@@ -196,9 +277,16 @@ class EventStoreWriter:
                 self._group.attrs.update(attrs)
                 self._group.attrs["n_events"] = self.n_events  # last: marks the store complete
         except BaseException as err:
+            self._close_pool()
             self._ctx.__exit__(type(err), err, err.__traceback__)
             raise
+        self._close_pool()
         return self._ctx.__exit__(exc_type, exc, tb)
+
+    def _close_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
 
 class EventStore:

@@ -1,0 +1,199 @@
+"""Chunk files of event-store arrays read and written directly, without zarr's async layer.
+
+The event stores (:mod:`eftflow.store.events`) use one zarr v3 layout: regular chunks along the
+events, each chunk holding whole rows; codecs ``bytes`` (little-endian) then ``blosc``; ``default``
+chunk keys with "/" (``c/<k>`` for 1-d arrays, ``c/<k>/0`` for 2-d); no storage transformers.
+For that layout a chunk is one blosc frame of the chunk's rows, edge chunks padded with the fill
+value. Reading (:class:`ChunkFiles`) decompresses each frame straight into the caller's array;
+writing (:class:`ChunkEncoder`) compresses a block of rows into the frame zarr would write. Both
+skip zarr's per-call machinery (an event loop in another thread, buffer wrappers, a task per
+chunk), which costs about as much as the decompression itself, and both release the GIL while
+(de)compressing, so several threads work in parallel. Metadata (``zarr.json``) is always written
+by zarr itself; :meth:`ChunkFiles.open` returns ``None`` for any other layout, and callers then
+go through zarr.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["ChunkFiles", "ChunkEncoder", "BLOSC_CNAME", "BLOSC_CLEVEL"]
+
+#: the event stores' compressor: Blosc LZ4, level 5, byte shuffle (fast; float64 event data
+#: compresses little, sampling ids and padding a lot)
+BLOSC_CNAME = "lz4"
+BLOSC_CLEVEL = 5
+
+_DTYPES = ("float64", "float32", "int64", "int32", "int16", "int8", "uint8", "bool")
+
+
+def _layout(meta: dict) -> tuple[tuple[int, ...], int, str, float | int | bool] | None:
+    """``(shape, rows per chunk, dtype, fill)`` if ``meta`` is the standard layout, else None."""
+    try:
+        codecs = meta["codecs"]
+        shape = tuple(int(s) for s in meta["shape"])
+        chunks = meta["chunk_grid"]["configuration"]["chunk_shape"]
+        ok = (
+            sys.byteorder == "little"
+            and meta.get("zarr_format") == 3
+            and meta.get("node_type") == "array"
+            and meta["chunk_grid"].get("name") == "regular"
+            and meta.get("chunk_key_encoding")
+            == {"name": "default", "configuration": {"separator": "/"}}
+            and not meta.get("storage_transformers")
+            and len(codecs) == 2
+            and codecs[0] == {"name": "bytes", "configuration": {"endian": "little"}}
+            and codecs[1].get("name") == "blosc"
+            and meta.get("data_type") in _DTYPES
+            and len(shape) in (1, 2)
+            and len(chunks) == len(shape)
+            and (len(shape) == 1 or chunks[1] == shape[1])
+            and isinstance(meta.get("fill_value"), int | float | bool)
+        )
+    except (KeyError, TypeError, AttributeError, ValueError):
+        return None
+    if not ok:
+        return None
+    return shape, int(chunks[0]), meta["data_type"], meta["fill_value"]
+
+
+def _key(directory: Path, k: int, ndim: int) -> Path:
+    return directory / "c" / str(k) if ndim == 1 else directory / "c" / str(k) / "0"
+
+
+class ChunkFiles:
+    """Rows of one array read straight from its chunk files (standard layout only).
+
+    A missing chunk file holds the fill value, as in zarr. A damaged chunk (a frame that does not
+    hold a whole chunk of rows, or does not decompress) raises ``ValueError``; the callers turn it
+    into an :class:`~eftflow.errors.InputError` naming the store and array.
+    """
+
+    def __init__(self, directory: Path, shape, rows: int, dtype, fill):
+        self.directory, self.shape, self.rows = Path(directory), tuple(shape), int(rows)
+        self.dtype, self.fill = np.dtype(dtype), fill
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, name: str) -> ChunkFiles | None:
+        """The reader of array ``name`` of the store at ``path``, or None (not the standard layout)."""
+        directory = Path(path) / name
+        try:
+            meta = json.loads((directory / "zarr.json").read_text())
+        except (OSError, ValueError):
+            return None
+        layout = _layout(meta) if isinstance(meta, dict) else None
+        return None if layout is None else cls(directory, *layout)
+
+    def read(self, i0: int, i1: int) -> np.ndarray:
+        """Rows [i0, i1) as a new array."""
+        out = np.empty((i1 - i0, *self.shape[1:]), self.dtype)
+        self.read_into(i0, i1, out)
+        return out
+
+    def read_into(self, i0: int, i1: int, out: np.ndarray) -> None:
+        """Rows [i0, i1) decompressed into ``out`` (C-contiguous, ``i1 - i0`` rows)."""
+        from numcodecs import blosc
+
+        tail = self.shape[1:]
+        full = self.rows * int(np.prod(tail, dtype=np.int64)) * self.dtype.itemsize
+        scratch = None
+        for k in range(i0 // self.rows, (i1 - 1) // self.rows + 1):
+            c0 = k * self.rows
+            lo, hi = max(i0, c0), min(i1, c0 + self.rows)
+            try:
+                f = open(_key(self.directory, k, len(self.shape)), "rb")  # noqa: SIM115
+            except FileNotFoundError:
+                out[lo - i0 : hi - i0] = self.fill
+                continue
+            whole = lo == c0 and hi == c0 + self.rows
+            if whole:
+                dest = out[lo - i0 : hi - i0]
+            else:
+                if scratch is None:
+                    scratch = np.empty((self.rows, *tail), self.dtype)
+                dest = scratch
+            with f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                # blosc header: bytes 4–8 the uncompressed size, 12–16 the size of the frame
+                size = int.from_bytes(data[4:8], "little")
+                if len(data) < 16 or int.from_bytes(data[12:16], "little") != len(data):
+                    raise ValueError(f"chunk {k} is truncated ({len(data)} bytes)")
+                if size != full:
+                    raise ValueError(f"chunk {k} holds {size} bytes, not {full}")
+                try:
+                    blosc.decompress(data, dest)
+                except RuntimeError as err:
+                    raise ValueError(f"chunk {k} cannot be decompressed ({err})") from None
+            if not whole:
+                out[lo - i0 : hi - i0] = scratch[lo - c0 : hi - c0]
+
+
+class ChunkEncoder:
+    """Writes chunk files of one array created by zarr with the standard layout.
+
+    :meth:`write` compresses a block of rows into the frame zarr writes for the array's codecs
+    (Blosc ``cname``/``clevel``/shuffle and typesize from its metadata) and writes it to the
+    chunk's key. Thread-safe for distinct chunks.
+    """
+
+    def __init__(self, directory: Path, rows: int, dtype, ndim: int, blosc_config: dict):
+        from numcodecs import blosc
+
+        self.directory, self.rows, self.ndim = Path(directory), int(rows), int(ndim)
+        self.dtype = np.dtype(dtype)
+        self.cname = str(blosc_config.get("cname", BLOSC_CNAME)).encode()
+        self.clevel = int(blosc_config.get("clevel", BLOSC_CLEVEL))
+        self.shuffle = {
+            "noshuffle": blosc.NOSHUFFLE,
+            "shuffle": blosc.SHUFFLE,
+            "bitshuffle": blosc.BITSHUFFLE,
+        }[blosc_config.get("shuffle", "shuffle")]
+        self.blocksize = int(blosc_config.get("blocksize", 0))
+        self._made: set[Path] = set()
+
+    @classmethod
+    def for_array(cls, directory: str | os.PathLike) -> ChunkEncoder | None:
+        """The encoder of the array at ``directory`` (its ``zarr.json``), or None."""
+        directory = Path(directory)
+        try:
+            meta = json.loads((directory / "zarr.json").read_text())
+        except (OSError, ValueError):
+            return None
+        layout = _layout(meta) if isinstance(meta, dict) else None
+        if layout is None:
+            return None
+        shape, rows, dtype, fill = layout
+        if fill != 0:  # edge chunks are padded with zeros
+            return None
+        config = meta["codecs"][1].get("configuration", {})
+        if int(config.get("typesize", np.dtype(dtype).itemsize)) != np.dtype(dtype).itemsize:
+            return None
+        return cls(directory, rows, dtype, len(shape), config)
+
+    def write(self, k: int, block: np.ndarray) -> None:
+        """Write chunk ``k`` from ``block`` (at most ``rows`` rows; a short block is padded).
+
+        A chunk of zeros (the fill value) gets no file, as zarr writes none; it must not exist
+        yet (the writers write each chunk once, into a new store).
+        """
+        from numcodecs import blosc
+
+        block = np.ascontiguousarray(block, self.dtype)
+        if block.size and block.flat[0] == 0 and not block.any():
+            return  # all fill value: no file, as zarr (``write_empty_chunks=False``)
+        if block.shape[0] < self.rows:  # an edge chunk is stored whole, padded with the fill 0
+            pad = np.zeros((self.rows, *block.shape[1:]), self.dtype)
+            pad[: block.shape[0]] = block
+            block = pad
+        frame = blosc.compress(block, self.cname, self.clevel, self.shuffle, self.blocksize)
+        key = _key(self.directory, k, self.ndim)
+        if key.parent not in self._made:
+            key.parent.mkdir(parents=True, exist_ok=True)
+            self._made.add(key.parent)
+        with open(key, "wb") as f:
+            f.write(frame)

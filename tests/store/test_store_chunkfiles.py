@@ -1,0 +1,99 @@
+"""Chunk files written and read directly (eftflow.store.chunkfiles) agree with zarr."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import zarr
+
+from eftflow.errors import InputError
+from eftflow.store.chunkfiles import ChunkEncoder, ChunkFiles
+from eftflow.store.events import EventStore, EventStoreWriter
+
+
+def _columns(rng, n):
+    return {
+        "observables": rng.normal(size=(n, 3)),
+        "weights": rng.uniform(0.5, 1.5, size=(n, 2)),
+        "sampling_benchmark": rng.integers(-1, 2, n),
+        "nuisance_weights": rng.normal(size=(n, 1)),
+    }
+
+
+@pytest.mark.parametrize("sizes", [[1, 6, 7, 1, 20, 3], [7], [35], [2, 5, 28], [6]])
+def test_appends_of_any_size_read_back_through_zarr(tmp_path, sizes):
+    rng = np.random.default_rng(len(sizes))
+    blocks = [_columns(rng, n) for n in sizes]
+    path = tmp_path / "ev.zarr"
+    with EventStoreWriter(
+        path, ["a", "b", "c"], ["sm", "bsm"], chunk_size=7, nuisance_names=["up"]
+    ) as w:
+        for b in blocks:
+            w.append(**b)
+    n = sum(sizes)
+    root = zarr.open_group(str(path), mode="r")
+    store = EventStore(path)
+    assert store.n_events == n
+    for name in ("observables", "weights", "sampling_benchmark", "nuisance_weights"):
+        want = np.concatenate([b[name] for b in blocks])
+        assert root[name].shape == want.shape and root[name].chunks[0] == 7
+        assert np.array_equal(root[name][:], want), name
+        files = ChunkFiles.open(path, name)
+        assert files is not None and np.array_equal(files.read(0, n), want)
+        assert np.array_equal(files.read(3, n - 1), want[3 : n - 1])
+    # one file per chunk, the edge chunk stored whole (zarr's layout)
+    n_chunks = -(-n // 7)
+    assert len(list((path / "weights" / "c").iterdir())) == n_chunks
+
+
+def test_zero_chunks_get_no_file_and_read_as_zeros(tmp_path):
+    path = tmp_path / "ev.zarr"
+    with EventStoreWriter(path, ["x"], ["sm"], chunk_size=4) as w:
+        w.append(observables=np.arange(10.0)[:, None], weights=np.ones((10, 1)),
+                 sampling_benchmark=np.zeros(10, int))  # fmt: skip
+    assert not (path / "sampling_benchmark" / "c").exists()
+    assert np.array_equal(EventStore(path).read("sampling_benchmark"), np.zeros(10))
+    assert np.array_equal(ChunkFiles.open(path, "sampling_benchmark").read(2, 9), np.zeros(7))
+
+
+def test_other_layouts_get_no_direct_encoder(tmp_path):
+    from zarr.codecs import ZstdCodec
+
+    g = zarr.open_group(str(tmp_path / "g.zarr"), mode="w")
+    g.create_array("z", shape=(10, 2), chunks=(5, 2), dtype="float64", compressors=[ZstdCodec()])
+    g.create_array("split", shape=(10, 2), chunks=(5, 1), dtype="float64")
+    g.create_array("fill", shape=(10,), chunks=(5,), dtype="float64", fill_value=1.0)
+    for name in ("z", "split", "fill"):
+        assert ChunkEncoder.for_array(tmp_path / "g.zarr" / name) is None
+    assert ChunkFiles.open(tmp_path / "g.zarr", "z") is None
+
+
+def test_failed_write_leaves_nothing(tmp_path):
+    path = tmp_path / "ev.zarr"
+    with pytest.raises(InputError, match="non-finite weight in event 12"):
+        with EventStoreWriter(path, ["x"], ["sm"], chunk_size=4) as w:
+            w.append(observables=np.zeros((10, 1)), weights=np.ones((10, 1)))
+            bad = np.ones((5, 1))
+            bad[2] = np.nan
+            w.append(observables=np.zeros((5, 1)), weights=bad)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_truncated_chunk_file_is_reported(tmp_path):
+    path = tmp_path / "ev.zarr"
+    with EventStoreWriter(path, ["x"], ["sm"], chunk_size=4) as w:
+        w.append(observables=np.ones((8, 1)), weights=np.ones((8, 1)))
+    key = path / "weights" / "c" / "1" / "0"
+    frame = key.read_bytes()
+    key.write_bytes(frame[:10])
+    with pytest.raises(ValueError, match="chunk 1 is truncated"):
+        ChunkFiles.open(path, "weights").read(0, 8)
+    key.write_bytes(frame[:-4])
+    with pytest.raises(ValueError, match="chunk 1 is truncated"):
+        ChunkFiles.open(path, "weights").read(0, 8)
+    key.write_bytes(np.ones(3))
+    with pytest.raises(ValueError, match="chunk 1 is truncated"):
+        ChunkFiles.open(path, "weights").read(0, 8)
+    key.write_bytes(frame[:4] + (64).to_bytes(4, "little") + frame[8:])
+    with pytest.raises(ValueError, match="chunk 1 holds 64 bytes, not 32"):
+        ChunkFiles.open(path, "weights").read(0, 8)
