@@ -6,7 +6,9 @@ Every measurement runs in a fresh subprocess (the two tools alternate, ``--repea
 the best run of each is compared, and the ratio of medians is recorded too) that reports its wall
 time and peak RSS
 (``VmHWM`` of ``/proc/self/status``), its CPU time, and the RSS after imports (baseline). MadMiner
-gets the same events, exported to its HDF5 layout beforehand (not timed).
+gets the same events, exported to its HDF5 layout beforehand (not timed). Before timing, each
+child writes and reads one tiny file with its own library (first-use costs of zarr's codec
+registry or of h5py are not part of combining N events).
 
 Usage::
 
@@ -53,6 +55,29 @@ def _cpu_s() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def _warm_up_eftflow(work: Path) -> None:
+    """One tiny store written and read (first-use costs: codec registries, thread pools)."""
+    from eftflow.store.events import EventStore, EventStoreWriter
+
+    path = work / "warm-up.zarr"
+    with EventStoreWriter(path, ["x"], ["sm"], chunk_size=4) as w:
+        w.append(observables=np.ones((10, 1)), weights=np.ones((10, 1)))
+    EventStore(path).read("weights")
+    shutil.rmtree(path)
+
+
+def _warm_up_h5py(work: Path) -> None:
+    """One tiny HDF5 file written and read (the same first-use costs for h5py)."""
+    import h5py
+
+    path = work / "warm-up.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("x", data=np.ones((10, 1)))
+    with h5py.File(path, "r") as f:
+        f["x"][()]
+    path.unlink()
+
+
 def _child(argv: list[str]) -> None:
     """Run one measurement (in a subprocess) and print a JSON line."""
     kind, out, *inputs = argv
@@ -60,6 +85,8 @@ def _child(argv: list[str]) -> None:
         import zarr  # noqa: F401  (imports are not timed, as MadMiner's h5py import is not)
 
         from eftflow.store.combine import combine_events
+
+        _warm_up_eftflow(Path(out).parent)
 
         base, c0 = _rss_mb("VmRSS"), _cpu_s()
         t = time.perf_counter()
@@ -73,6 +100,8 @@ def _child(argv: list[str]) -> None:
 
         logging.disable(logging.WARNING)
         from madminer.sampling import combine_and_shuffle
+
+        _warm_up_h5py(Path(out).parent)
 
         base, c0 = _rss_mb("VmRSS"), _cpu_s()
         t = time.perf_counter()

@@ -66,7 +66,6 @@ from eftflow.errors import ConfigError, InputError
 from eftflow.store.events import EventStore, EventStoreWriter, make_provenance
 from eftflow.store.shuffle import (
     READ_THREADS,
-    AlignedAppender,
     BackgroundWriter,
     RowLayout,
     count_sampling,
@@ -408,7 +407,7 @@ def combine_events(
     from concurrent.futures import ThreadPoolExecutor
 
     with writer, ThreadPoolExecutor(READ_THREADS, thread_name_prefix="eftflow-read") as pool:
-        sink = BackgroundWriter(AlignedAppender(writer, columns, chunk))
+        sink = BackgroundWriter(writer)
         try:
             if n_blocks == 1:
                 # the permutation is drawn while the inputs are read (it holds the GIL, the

@@ -1,10 +1,9 @@
 """The streaming shuffle behind :func:`eftflow.store.combine.combine_events`.
 
 Building blocks: loading event-store columns straight into arrays (:func:`load_columns`), writing
-a permutation of rows in chunk-aligned pieces from a background thread
-(:func:`write_permuted`, :class:`BackgroundWriter`, :class:`AlignedAppender`), and the
-scatter–shuffle (Rao–Sandelius) through temporary block files for data larger than the memory
-budget (:func:`scatter_shuffle`): every event goes to a block drawn uniformly at random, each
+a permutation of rows in pieces from a background thread (:func:`write_permuted`,
+:class:`BackgroundWriter`), and the scatter–shuffle (Rao–Sandelius) through temporary block files
+for data larger than the memory budget (:func:`scatter_shuffle`): every event goes to a block drawn uniformly at random, each
 block is then permuted uniformly, which together is a uniform random permutation.
 """
 
@@ -23,7 +22,6 @@ __all__ = [
     "load_columns",
     "read_into",
     "empty_columns",
-    "AlignedAppender",
     "BackgroundWriter",
     "write_permuted",
     "write_gathered",
@@ -141,62 +139,24 @@ def load_columns(
     return cols
 
 
-class AlignedAppender:
-    """Append to an EventStoreWriter in pieces whose boundaries fall on chunk boundaries."""
-
-    def __init__(self, writer: EventStoreWriter, columns: list[str], chunk: int):
-        self.writer, self.columns, self.chunk = writer, columns, chunk
-        self.carry: dict[str, list[np.ndarray]] = {c: [] for c in columns}
-        self.n_carry = 0
-
-    def _emit(self, cols: dict) -> None:
-        self.writer.append(**cols)
-
-    def add(self, cols: dict) -> None:
-        n = len(cols["weights"])
-        i = 0
-        if self.n_carry:
-            take = min(self.chunk - self.n_carry, n)
-            for c in self.columns:
-                self.carry[c].append(cols[c][:take].copy())
-            self.n_carry += take
-            i = take
-            if self.n_carry < self.chunk:
-                return
-            self._emit({c: np.concatenate(self.carry[c]) for c in self.columns})
-            self.carry = {c: [] for c in self.columns}
-            self.n_carry = 0
-        j = i + (n - i) // self.chunk * self.chunk
-        if j > i:
-            self._emit({c: cols[c][i:j] for c in self.columns})
-        if j < n:
-            for c in self.columns:
-                self.carry[c].append(cols[c][j:].copy())
-            self.n_carry = n - j
-
-    def flush(self) -> None:
-        if self.n_carry:
-            self._emit({c: np.concatenate(self.carry[c]) for c in self.columns})
-            self.n_carry = 0
-
-
 class BackgroundWriter:
-    """Run ``appender.add`` in one background thread (order kept, at most ``depth`` pending).
+    """Run ``writer.append`` in one background thread (order kept, at most ``depth`` pending).
 
-    Compression and file writes of one piece overlap with gathering the next one; zarr
-    compresses the chunks of a piece concurrently in its own threads.
+    Compression and file writes of one piece overlap with gathering the next one; the writer
+    compresses the chunks of a piece concurrently in its own threads and keeps rows that do not
+    fill a chunk until the next piece.
     """
 
-    def __init__(self, appender: AlignedAppender, depth: int = 2):
+    def __init__(self, writer: EventStoreWriter, depth: int = 2):
         from concurrent.futures import ThreadPoolExecutor
 
-        self.appender, self.depth = appender, depth
+        self.writer, self.depth = writer, depth
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="eftflow-write")
         self.pending: list = []
 
     def add(self, cols: dict) -> None:
         self.wait(self.depth - 1)
-        self.pending.append(self.pool.submit(self.appender.add, cols))
+        self.pending.append(self.pool.submit(self.writer.append, **cols))
 
     def wait(self, max_pending: int = 0) -> None:
         """Block until at most ``max_pending`` writes are outstanding."""
@@ -204,10 +164,9 @@ class BackgroundWriter:
             self.pending.pop(0).result()
 
     def close(self) -> None:
-        """Wait for pending writes and flush the last partial chunk."""
+        """Wait for pending writes (the writer writes the last partial chunk when it closes)."""
         try:
             self.wait(0)
-            self.appender.flush()
         finally:
             self.abort()
 
