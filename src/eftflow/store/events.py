@@ -41,7 +41,14 @@ from eftflow.errors import InputError
 from eftflow.store.atomic import atomic_path
 from eftflow.store.group import open_store_group
 
-__all__ = ["EventStoreWriter", "EventStore", "FORMAT", "FORMAT_VERSION", "make_provenance"]
+__all__ = [
+    "EventStoreWriter",
+    "EventStore",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "make_provenance",
+    "wait_all",
+]
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +87,15 @@ def _compressors():
 
 #: threads compressing and writing the chunks of one append (Blosc releases the GIL)
 WRITE_THREADS = min(2, os.cpu_count() or 1)
+
+
+def wait_all(futures) -> list:
+    """Results of ``futures`` in order; on the first error the ones not yet started are cancelled."""
+    try:
+        return [f.result() for f in futures]
+    finally:
+        for f in futures:
+            f.cancel()
 
 
 class EventStoreWriter:
@@ -236,13 +252,7 @@ class EventStoreWriter:
                 from concurrent.futures import ThreadPoolExecutor
 
                 self._pool = ThreadPoolExecutor(WRITE_THREADS, thread_name_prefix="eftflow-chunks")
-            futures = [self._pool.submit(self._encoders[c].write, k, b) for c, k, b in jobs]
-            try:
-                for f in futures:
-                    f.result()
-            finally:
-                for f in futures:
-                    f.cancel()
+            wait_all([self._pool.submit(self._encoders[c].write, k, b) for c, k, b in jobs])
         else:
             for c, k, b in jobs:
                 self._encoders[c].write(k, b)

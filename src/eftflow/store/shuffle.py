@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from eftflow.errors import InputError
-from eftflow.store.events import EventStore, EventStoreWriter
+from eftflow.store.events import EventStore, EventStoreWriter, wait_all
 
 __all__ = [
     "count_sampling",
@@ -121,12 +121,7 @@ def load_columns(
             a, b = pos + j0 - i0, pos + j1 - i0
             futures += [pool.submit(read_into, s, c, j0, j1, cols[c][a:b]) for c in widths]
         pos += i1 - i0
-    try:
-        for f in futures:
-            f.result()
-    finally:
-        for f in futures:
-            f.cancel()
+    wait_all(futures)
     pos = 0
     for s, i0, i1, k in parts:
         sl = slice(pos, pos + i1 - i0)
