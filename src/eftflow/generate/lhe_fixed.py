@@ -7,8 +7,15 @@ with whole-array numpy operations and reports, per line, whether the line really
 layout (every digit a digit, every point, exponent marker, sign and separator where the layout
 says). Lines that do not are left to the caller (another layout or the generic token parser).
 
-Digits are combined eight at a time inside 64-bit words (SWAR: three multiply–shift–mask steps
-turn eight ASCII digits into their value), so a number costs a few integer operations per row.
+How the numbers are decoded
+    One pass over all bytes checks each against its allowed range (separators, points and
+    exponent markers exactly as in the sample, digits ``0``–``9``, signs and integer fields only
+    blanks, signs and digits). Then, for *all* fields of a line at once, the 64-bit words that
+    hold their digits are gathered into one ``(m, k)`` matrix and turned into numbers eight
+    digits at a time (SWAR: a mask and three multiply–shift steps; a decimal point inside a word
+    is squeezed out first), so a number costs a few integer operations per line, whatever the
+    number of fields.
+
 Results are **identical** to Python's ``float()``:
 
 * up to 15 significant digits: the mantissa is exact in float64 and ``mantissa × 10^q`` (or
@@ -31,7 +38,7 @@ import numpy as np
 __all__ = ["FixedLayout", "fixed_layout", "ROW_PAD", "ROW_BLOCK"]
 
 _TOKEN = re.compile(rb"\S+")
-_DIGITS = re.compile(rb"\d")
+_ZEROS = bytes.maketrans(b"123456789", b"000000000")
 _INT = re.compile(rb"[+-]?\d+$")
 _FLOAT = re.compile(rb"([+-]?)(\d+)\.(\d*)(?:([eE])([+-])(\d{1,3}))?$")
 #: bytes read beyond a line by the word views (rows are gathered this much wider)
@@ -40,45 +47,67 @@ ROW_PAD = 16
 ROW_BLOCK = 256
 
 _U = np.uint64
-_B30 = _U(0x3030303030303030)
-_BF0 = _U(0xF0F0F0F0F0F0F0F0)
 _B0F = _U(0x0F0F0F0F0F0F0F0F)
-_B06 = _U(0x0606060606060606)
+_B10 = _U(0x1010101010101010)
+_B05 = 0x0505050505050505
+_B1D = 0x1D1D1D1D1D1D1D1D
+_B04 = _U(0x0404040404040404)
+_L1, _L2, _L3 = _U(2561), _U(6553601), _U(42949672960001)
 _M1 = _U(0x00FF00FF00FF00FF)
 _M2 = _U(0x0000FFFF0000FFFF)
-_M3 = _U(0x00000000FFFFFFFF)
-_B7F = _U(0x7F7F7F7F7F7F7F7F)
-_B80 = _U(0x8080808080808080)
-_B20 = _U(0x2020202020202020)
-_B2B = _U(0x2B2B2B2B2B2B2B2B)
-_B2D = _U(0x2D2D2D2D2D2D2D2D)
+_S8, _S16, _S32 = _U(8), _U(16), _U(32)
 _LONG = np.finfo(np.longdouble).nmant >= 63  # x87 extended precision available
-_P10 = np.array([10.0**k for k in range(23)])
-_P10L = np.array([10**k for k in range(28)], dtype=np.longdouble) if _LONG else None
 _SPACE, _PLUS, _MINUS = 32, 43, 45
+#: exponent tables, one per field: index ``min(e, 127) + 128 * (exponent sign byte & 3)``
+#: ('+' 3, '-' 1; the others are not signs); |q| > 27 is NaN anyway, so larger e are clipped
+_EMAX = 127
+_ETAB = 4 * (_EMAX + 1)
+#: float sign bytes → factor (NaN: not a sign; the value is then re-checked with float())
+_SIGN = np.full(256, np.nan)
+_SIGN[[_SPACE, _PLUS, _MINUS]] = 1.0, 1.0, -1.0
 
 
-def _swar8(v: np.ndarray) -> np.ndarray:
-    """Eight digit values (0–9, first digit in the lowest byte) → their number (uint64)."""
-    v = (v * _U(10) + (v >> _U(8))) & _M1
-    v = (v * _U(100) + (v >> _U(16))) & _M2
-    return (v * _U(10000) + (v >> _U(32))) & _M3
+def _digits8(x: np.ndarray) -> np.ndarray:
+    """Eight digit values (0–9, first digit in the lowest byte) → their number, in place."""
+    x *= _L1
+    x >>= _S8
+    x &= _M1
+    x *= _L2
+    x >>= _S16
+    x &= _M2
+    x *= _L3
+    x >>= _S32
+    return x
 
 
-def _run(d: np.ndarray, col: int, n: int) -> np.ndarray:
-    """Value (uint64) of the ``n`` digit bytes at ``d[:, col:col + n]`` (``d`` = bytes − 48)."""
-    if n == 1:
-        return d[:, col].astype(np.uint64)
-    if n == 2:
-        return d[:, col].astype(np.uint64) * _U(10) + d[:, col + 1]
-    stride = d.strides[0]
-    total = None
-    for c0 in range(col, col + n, 8):
-        k = min(8, col + n - c0)
-        w = np.ndarray((d.shape[0],), "<u8", d, offset=c0, strides=(stride,))
-        v = _swar8(w << _U(8 * (8 - k)))
-        total = v if total is None else total * _U(10**k) + v
-    return total
+def _bytes_mask(lo: int, hi: int, byte: int = 0xFF) -> int:
+    """A 64-bit word with ``byte`` in bytes ``lo`` to ``hi - 1`` (byte 0 = least significant)."""
+    return sum(byte << (8 * b) for b in range(lo, hi))
+
+
+def _word_at(end: int) -> tuple[int, int]:
+    """Offset and left shift that put the bytes before ``end`` at the top of a 64-bit word."""
+    return (end - 8, 0) if end >= 8 else (0, 8 * (8 - end))
+
+
+def _exponents(nf: int) -> tuple[np.ndarray, np.ndarray]:
+    """Net power of ten ``q`` of each exponent-table entry of a field with ``nf`` decimals, and
+    whether the entry is a valid sign ('+' or '-')."""
+    i = np.arange(_ETAB)
+    code, e = i // (_EMAX + 1), i % (_EMAX + 1)
+    return np.where(code == 3, e, -e) - nf, (code & 1) == 1
+
+
+def _powers(q: np.ndarray, valid: np.ndarray, limit: int, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """``(mul, div)``: ``x * mul`` (``0 ≤ q ≤ limit``) and ``x / div`` (``-limit ≤ q ≤ 0``) are
+    ``x × 10^q`` correctly rounded (10^|q| exact); NaN elsewhere and for invalid entries."""
+    mul = np.full(q.shape, np.nan, dtype)
+    div = np.full(q.shape, np.nan, dtype)
+    pos = valid & (q >= 0) & (q <= limit)
+    neg = valid & (q <= 0) & (q >= -limit)
+    mul[pos] = [dtype(10**k) for k in q[pos].tolist()]
+    div[neg] = [dtype(10**-k) for k in q[neg].tolist()]
+    return mul, div
 
 
 class FixedLayout:
@@ -94,12 +123,14 @@ class FixedLayout:
             raise ValueError("field count")
         self.length = n = len(sample)
         self.width = -(-n // 8) * 8 + ROW_PAD  # gathered row width: whole words + margin
-        exact = np.zeros(n, bool)
-        digit = np.zeros(n, bool)
+        # byte bounds per column: [lo, lo + span]; exact bytes have span 0
+        lo = np.zeros(self.width, np.uint8)
+        span = np.full(self.width, 255, np.uint8)
+        sb = np.frombuffer(sample, np.uint8)
+        lo[:n], span[:n] = sb, 0  # separators (blank in the sample), points, exponent markers
         self.fields: list[tuple] = []
         prev = 0
         for k, (s, e, t) in enumerate(toks):
-            exact[prev:s] = True  # separators (blank in the sample)
             m = _FLOAT.match(t)
             if m is not None:
                 sg, ip, fp, ech, _, ed = m.groups()
@@ -107,42 +138,139 @@ class FixedLayout:
                 if ni + nf > (18 if _LONG else 15):
                     raise ValueError("too many digits")
                 c = s + (1 if sg else 0)
-                int_c, dot, frac_c = c, c + ni, c + ni + 1
+                int_c, frac_c = c, c + ni + 1
                 sign = s if sg else s - 1
                 if sign < 0 or (k > 0 and sign == prev):
                     sign = -1  # no room for a sign: the byte before must stay a separator
                 else:
-                    exact[sign] = False
-                digit[int_c : int_c + ni] = True
-                digit[frac_c : frac_c + nf] = True
-                exact[dot] = True
+                    lo[sign], span[sign] = _SPACE, _MINUS - _SPACE
+                lo[int_c : int_c + ni], span[int_c : int_c + ni] = 48, 9
+                lo[frac_c : frac_c + nf], span[frac_c : frac_c + nf] = 48, 9
                 esign = exp_c = -1
                 if ech:
-                    exact[frac_c + nf] = True  # e or E, as in the sample
                     esign, exp_c = frac_c + nf + 1, frac_c + nf + 2
-                    digit[exp_c : exp_c + ne] = True
+                    lo[esign], span[esign] = _PLUS, _MINUS - _PLUS
+                    lo[exp_c : exp_c + ne], span[exp_c : exp_c + ne] = 48, 9
                 self.fields.append(("f", sign, int_c, ni, frac_c, nf, esign, exp_c, ne, s, e))
             elif _INT.match(t):
-                lo = prev + 1 if k > 0 else 0  # the byte right after a number stays a separator
+                first = prev + 1 if k > 0 else 0  # the byte right after a number: a separator
                 if e - s > 8:
                     raise ValueError("integer too wide")
-                exact[lo:e] = False
-                if e - lo > 8:  # only the last 8 bytes may hold the number
-                    exact[lo : e - 8] = True
-                    lo = e - 8
-                self.fields.append(("i", lo, e))
+                first = max(first, e - 8)  # only the last 8 bytes may hold the number
+                lo[first:e], span[first:e] = _SPACE, ord("9") - _SPACE  # blanks, signs, digits
+                self.fields.append(("i", first, e))
             else:
                 raise ValueError("not a number")
             prev = e
-        exact[prev:n] = True  # trailing blanks
-        # byte bounds per column: exact bytes [b, b], digits [48, 57], others [0, 255]
-        lo = np.zeros(self.width, np.uint8)
-        span = np.full(self.width, 255, np.uint8)
-        sb = np.frombuffer(sample, np.uint8)
-        lo[:n][exact], span[:n][exact] = sb[exact], 0
-        lo[:n][digit], span[:n][digit] = 48, 9
         self._lo, self._span = np.tile(lo, ROW_BLOCK), np.tile(span, ROW_BLOCK)
+        self._plan_ints()
+        self._plan_floats(lo[:n], span[:n])
 
+    # --- plans: which words to gather and the per-column constants ----------------------------
+    def _plan_ints(self) -> None:
+        idx, off, sh, rm = [], [], [], []
+        for k, f in enumerate(self.fields):
+            if f[0] != "i":
+                continue
+            _, first, end = f
+            o, s = _word_at(end)
+            idx.append(k)
+            off.append(o)
+            sh.append(s)
+            rm.append(_bytes_mask(8 - (end - first), 8))
+        self._i_idx = np.array(idx, np.intp)
+        self._i_off = np.array(off, np.intp)
+        self._i_sh = np.array(sh, np.uint64) if any(sh) else None
+        self._i_rm = np.array(rm, np.uint64)
+        self._i_f4 = self._i_rm & _B10  # bit 4 of every byte of the field
+        self._i_top4 = _U(0x10 << 56)
+
+    def _plan_floats(self, lo: np.ndarray, span: np.ndarray) -> None:
+        flo = [f for f in self.fields if f[0] == "f"]
+        self._f_idx = np.array([k for k, f in enumerate(self.fields) if f[0] == "f"], np.intp)
+        nfl = len(flo)
+        if not nfl:
+            return
+        # the sign byte of each field; unsigned fields use a blank the layout fixes
+        blank = (lo == _SPACE) & (span == 0)
+        other = int(np.argmax(blank)) if blank.any() else -1
+        sign_at = [
+            f[1] if f[1] >= 0 else (f[9] - 1 if f[9] >= 1 and blank[f[9] - 1] else other)
+            for f in flo
+        ]
+        # digit chunks of up to 8 bytes: (offset, shift, digit mask, below-the-point mask,
+        # power of ten, end); the lead chunk (with the point, else the most significant) first
+        chunks: list[list[tuple]] = []
+        for f in flo:
+            _, sign, int_c, ni, frac_c, nf, esign, exp_c, ne, s, e = f
+            pos = list(range(int_c, int_c + ni)) + list(range(frac_c, frac_c + nf))
+            dot = int_c + ni
+            mine, below, i = [], 0, len(pos)
+            while i > 0:  # least significant first
+                end = pos[i - 1] + 1
+                j = i
+                while j > 0 and end - pos[j - 1] <= 8:
+                    j -= 1
+                o, sh = _word_at(end)
+                base = end - 8  # row byte of byte 0 of the (shifted) word
+                cm = sum(0x0F << (8 * (p - base)) for p in pos[j:i])
+                low = _bytes_mask(0, dot - base) if pos[j] < dot < end else 0
+                mine.append((o, sh, cm, low, 10**below, end))
+                below += i - j
+                i = j
+            lead = next((c for c in mine if c[3]), mine[-1])
+            chunks.append([lead] + [c for c in mine if c is not lead])
+        nb = max(len(c) for c in chunks)
+        dummy = (0, 0, 0, 0, 0, 0)
+        cols = [c[b] if b < len(c) else dummy for b in range(nb) for c in chunks]
+        ebyte, eforce = [], []
+        for f in flo:
+            exp_c, ne = f[7], f[8]
+            if ne:
+                o, sh = _word_at(exp_c + ne)
+                cols.append((o, sh, _bytes_mask(8 - ne, 8, 0x0F), 0, 0, 0))
+                ebyte.append(8 * (7 - ne))
+                eforce.append(0)
+            else:  # no exponent: e = 0 and a '+' sign
+                cols.append(dummy)
+                ebyte.append(0)
+                eforce.append(3)
+        self._nb = nb
+        self._f_off = np.array([c[0] for c in cols], np.intp)
+        sh = [c[1] for c in cols]
+        self._f_sh = np.array(sh, np.uint64) if any(sh) else None
+        self._f_cm = np.array([c[2] for c in cols], np.uint64)
+        low = [c[0][3] for c in chunks]
+        self._f_low = np.array(low, np.uint64) if any(low) else None
+        self._f_pw = [np.array([c[4] for c in cols[b * nfl : (b + 1) * nfl]], np.uint64)
+                      for b in range(nb)]  # fmt: skip
+        self._f_pw1 = [bool((p <= 1).all()) for p in self._f_pw]  # (× 1: skipped)
+        self._f_exp2 = all(f[8] <= 2 for f in flo)  # exponents of ≤ 2 digits: one multiply
+        self._f_ebyte = np.array(ebyte, np.uint64)
+        self._f_eforce = np.array(eforce, np.uint64)
+        self._f_ebase = (np.arange(nfl) * _ETAB).astype(np.uint64)
+        # sign bytes read from the lead words when each lies in its word, else from the rows
+        shifts = [8 * (c - (ch[0][5] - 8)) for c, ch in zip(sign_at, chunks)]
+        self._f_sshift = None
+        if all(c >= 0 and 0 <= b < 64 for c, b in zip(sign_at, shifts)):
+            self._f_sshift = np.array(shifts, np.uint64)
+        long = [f[3] + f[5] > 15 for f in flo]
+        tabs = [_exponents(f[5]) for f in flo]
+        mul, div = zip(*(_powers(q, v, 22, np.float64) for q, v in tabs))
+        for k in np.flatnonzero(long).tolist():  # (their values come from the tables below)
+            mul[k][:] = np.nan
+        self._f_mul, self._f_div = np.concatenate(mul), np.concatenate(div)
+        self._f_long = np.flatnonzero(long)
+        if self._f_long.size:  # (only with extended precision: else refused above)
+            ml, dl = zip(*(_powers(*tabs[k], 27, np.longdouble) for k in self._f_long.tolist()))
+            self._l_mul, self._l_div = np.concatenate(ml), np.concatenate(dl)
+            self._l_base = (np.arange(self._f_long.size) * _ETAB).astype(np.uint64)
+        self._f_signed = np.array([k for k, c in enumerate(sign_at) if c >= 0], np.intp)
+        self._f_signcol = np.array([c for c in sign_at if c >= 0], np.intp)
+        self._f_all_signed = self._f_signed.size == nfl
+        self._f_tok = [(f[1] if f[1] >= 0 else f[9], f[10]) for f in flo]
+
+    # --- decoding ----------------------------------------------------------------------------
     def decode(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``rows``: ``(m, self.width)`` uint8, each a line of ``self.length`` bytes (then anything),
         with ``m`` a multiple of :data:`ROW_BLOCK`.
@@ -152,89 +280,121 @@ class FixedLayout:
         """
         m = rows.shape[0]
         blocks = rows.reshape(m // ROW_BLOCK, ROW_BLOCK * self.width)
-        bad = (blocks - self._lo) > self._span  # one pass: separators, points, digits
+        bad = (blocks - self._lo) > self._span  # one pass: separators, points, digits, signs
         ok = ~bad.reshape(m, self.width).any(axis=1) if bad.any() else np.ones(m, bool)
-        d = rows - np.uint8(48)
+        words = np.ndarray((m, self.width - 7), "<u8", rows, strides=(self.width, 1))
         out = np.empty((m, len(self.fields)))
-        for k, f in enumerate(self.fields):
-            if f[0] == "i":
-                ok &= self._int(rows, f[1], f[2], out[:, k])
-            else:
-                ok &= self._float(rows, d, f, out[:, k])
+        if self._i_idx.size:
+            vals, good = self._ints(words[:, self._i_off])
+            ok &= good
+            out[:, self._i_idx] = vals
+        if self._f_idx.size:
+            vals = self._floats(rows, words[:, self._f_off], ok)
+            out[:, self._f_idx] = vals
         return out, ok
 
-    # --- fields ----------------------------------------------------------------------------
-    @staticmethod
-    def _int(rows: np.ndarray, lo: int, hi: int, out: np.ndarray) -> np.ndarray:
-        """Right-aligned integer in ``[lo, hi)`` (≤ 8 bytes): blanks, an optional sign, digits.
+    def _ints(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Right-aligned integers, one per column of ``x`` (the word that ends with the field).
 
-        The bytes are read as one word, shifted so that the field's last byte is the top byte;
-        every check and the value are then a few word operations per row.
+        Bytes are known to be blanks, signs, digits or ``!``–``/`` (the range check). Within a
+        field: a byte after a non-blank must be a digit, the last byte a digit, and the only
+        non-blank non-digit (at most one, by the first rule) ``+`` or ``-``.
         """
-        base = max(hi - 8, 0)
-        w = np.ndarray((rows.shape[0],), "<u8", rows, offset=base, strides=(rows.strides[0],))
-        x = w << _U(8 * (8 - (hi - base)))
-        rm = _U(((1 << (8 * (hi - lo))) - 1) << (8 * (8 - (hi - lo))))  # the field's bytes
-        nd = ((x & _BF0) ^ _B30) | (((x & _B0F) + _B06) & _BF0)  # byte ≠ 0: not a digit
-        flag = (((nd & _B7F) + _B7F) | nd) & _B80
-        g = (flag >> _U(7)) * _U(0xFF) | ~rm  # not a digit, or outside the field
-        top = g ^ (g >> _U(8))  # the last non-digit byte (where a sign may be)
-        t = top & rm
-        xt = x & t
-        neg = xt == (_B2D & t)
-        ok = ((g & (g + _U(1))) == 0) & ((g >> _U(56)) == 0)  # digits run to the end, ≥ 1
-        ok &= ((x ^ _B20) & (g & ~top & rm)) == 0  # other non-digits are blanks
-        ok &= neg | (xt == (_B20 & t)) | (xt == (_B2B & t))
-        val = _swar8(x & _B0F & ~g).astype(np.float64)
-        np.negative(val, out=val, where=neg & (t != 0))
-        out[:] = val
-        return ok
+        if self._i_sh is not None:
+            x <<= self._i_sh
+        x &= self._i_rm
+        d4 = x & _B10  # bit 4: a digit (bytes are ≤ '9')
+        nib = x & _B0F
+        nb = ((nib + _B0F) & _B10) | d4  # bit 4: not a blank
+        bad = (((nb << _S8) | self._i_top4) & (d4 ^ self._i_f4)) != 0
+        s4 = nb ^ d4  # bit 4: the sign byte
+        sm = (s4 >> _U(4)) * _U(0x0F)
+        t = nib & sm
+        bad |= (((t + (sm & _U(_B05))) & _U(_B1D)) ^ s4) != 0  # '+' or '-' only
+        ok = ~bad.any(axis=1)
+        neg = ((t & _B04) != 0).view(np.uint8)  # '-' (0x2D) has bit 2, '+' (0x2B) not
+        nib ^= t
+        val = _digits8(nib).astype(np.float64)
+        val.view(np.uint64)[...] |= neg.astype(np.uint64) << _U(63)  # the sign bit
+        return val, ok
 
-    @staticmethod
-    def _float(rows, d, f, out) -> np.ndarray:
-        _, sign, int_c, ni, frac_c, nf, esign, exp_c, ne, s, e = f
-        ok = np.ones(rows.shape[0], bool)
-        mant = _run(d, int_c, ni) if ni else None
-        if nf:
-            fr = _run(d, frac_c, nf)
-            mant = fr if mant is None else mant * _U(10**nf) + fr
-        q = np.full(rows.shape[0], -nf, np.int64)
-        if ne:
-            c = rows[:, esign]
-            eneg = c == _MINUS
-            ok &= eneg | (c == _PLUS)
-            ex = _run(d, exp_c, ne).astype(np.int64)
-            q += np.where(eneg, -ex, ex)
-        if ni + nf <= 15:
-            val = mant.astype(np.float64)
-            big = np.abs(q) > 22
-            qi = np.clip(q, -22, 22)
-            val *= _P10[np.maximum(qi, 0)]
-            val /= _P10[np.maximum(-qi, 0)]
+    def _floats(self, rows: np.ndarray, w: np.ndarray, ok: np.ndarray) -> np.ndarray:
+        nfl = self._f_idx.size
+        nb = self._nb
+        if self._f_sh is not None:
+            w <<= self._f_sh
+        lead = w[:, :nfl]
+        ew = w[:, nb * nfl :]
+        sb = (ew >> self._f_ebyte) | self._f_eforce  # exponent sign byte: '+' 0x2B, '-' 0x2D
+        sgn = None
+        if self._f_sshift is not None:  # the sign bytes, from the lead words
+            sbyte = lead >> self._f_sshift
+            sbyte &= _U(0xFF)
+            sgn = np.take(_SIGN, sbyte.view(np.intp))  # NaN: not a sign
+        w &= self._f_cm
+        if self._f_low is not None:  # squeeze out the decimal point
+            low = lead & self._f_low
+            lead ^= low
+            low <<= _S8
+            lead |= low
+        if self._f_exp2:  # ≤ 2 exponent digits (the top bytes): one multiply–shift
+            _digits8(w[:, : nb * nfl])
+            ew *= _L1
+            ew >>= _U(56)
         else:
-            ml = mant.astype(np.longdouble)
-            big = np.abs(q) > 27
-            qi = np.clip(q, -27, 27)
-            vl = ml * _P10L[np.maximum(qi, 0)] / _P10L[np.maximum(-qi, 0)]
-            val = vl.astype(np.float64)
+            _digits8(w)
+            np.minimum(ew, _U(_EMAX), out=ew)
+        mant = lead if self._f_pw1[0] else lead * self._f_pw[0]
+        for b in range(1, nb):
+            part = w[:, b * nfl : (b + 1) * nfl]
+            mant = mant + (part if self._f_pw1[b] else part * self._f_pw[b])
+        sb &= _U(3)
+        sb <<= _U(7)
+        ew |= sb
+        ew += self._f_ebase
+        idx = ew.view(np.intp)
+        val = mant.astype(np.float64)
+        val /= np.take(self._f_div, idx)  # NaN: q > 0, big |q|, a bad exponent sign, long fields
+        if self._f_long.size:
+            lc = self._f_long
+            ml = mant[:, lc].astype(np.longdouble)
+            li = idx[:, lc] - (self._f_ebase[lc] - self._l_base).view(np.intp)
+            vl = ml * np.take(self._l_mul, li) / np.take(self._l_div, li)
+            v = vl.astype(np.float64)
             # exactly halfway between two doubles after the first rounding: may be off by one ulp
             frac, _ = np.frexp(vl)
             tail = np.fmod(np.ldexp(frac, 64), np.longdouble(2048))
-            big |= (tail == 1024) & (ml != 0)
-        big &= mant != 0
-        if big.any():  # rare: convert these values exactly, one by one
-            for i in np.flatnonzero(big & ok).tolist():
+            v[(tail == 1024) & (ml != 0)] = np.nan
+            val[:, lc] = v
+        if sgn is not None:
+            val *= sgn
+        elif self._f_signed.size:
+            sgn = np.take(_SIGN, rows[:, self._f_signcol])  # NaN: not a sign
+            if self._f_all_signed:
+                val *= sgn
+            else:
+                val[:, self._f_signed] *= sgn
+        nan = np.isnan(val)
+        if nan.any():
+            nan &= ok[:, None]
+            i, k = np.nonzero(nan)
+            # positive powers of ten: an exact product (NaN again where q is out of range)
+            v = mant[i, k].astype(np.float64) * np.take(self._f_mul, idx[i, k])
+            if sgn is not None:
+                if self._f_all_signed:
+                    v *= sgn[i, k]
+                else:
+                    pos = np.searchsorted(self._f_signed, k)
+                    has = self._f_signed[np.minimum(pos, self._f_signed.size - 1)] == k
+                    v[has] *= sgn[i[has], pos[has]]
+            val[i, k] = v
+            for i, k in zip(*np.nonzero(np.isnan(val) & nan)):  # rare: one by one
+                a, b = self._f_tok[k]
                 try:
-                    val[i] = abs(float(rows[i, s:e].tobytes()))
+                    val[i, k] = float(rows[i, a:b].tobytes())
                 except ValueError:  # not a number after all: the row is off the layout
                     ok[i] = False
-        if sign >= 0:
-            c = rows[:, sign]
-            neg = c == _MINUS
-            ok &= neg | (c == _PLUS) | (c == _SPACE)
-            np.negative(val, out=val, where=neg)
-        out[:] = val
-        return ok
+        return val
 
 
 @functools.lru_cache(maxsize=256)
@@ -247,4 +407,4 @@ def _cached(shape: bytes, ncols: int) -> FixedLayout | None:
 
 def fixed_layout(sample: bytes, ncols: int) -> FixedLayout | None:
     """The (cached) layout of lines shaped like ``sample``, or ``None`` if it cannot have one."""
-    return _cached(_DIGITS.sub(b"0", bytes(sample)), ncols)
+    return _cached(bytes(sample).translate(_ZEROS), ncols)

@@ -22,6 +22,7 @@ Any line that fits neither raises :class:`~eftflow.errors.InputError` with its l
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,7 +54,9 @@ class ParsedBlock:
 
 def _rows(a: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
     """(m, width) copy of ``a[s:s + width]`` for each start (one memcpy per row)."""
-    return np.lib.stride_tricks.sliding_window_view(a, width)[starts]
+    n = a.shape[0] - width + 1
+    win = np.ndarray((n,), np.dtype((np.void, width)), a, strides=(1,))  # overlapping windows
+    return win[starts].view(np.uint8).reshape(-1, width)
 
 
 # --------------------------------------------------------------------------------------------
@@ -144,6 +147,21 @@ def parse_rows(buf, a: np.ndarray, rs, re_, ncols: int, line_numbers, path, what
 # --------------------------------------------------------------------------------------------
 # the block
 # --------------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=16)
+def _prefix_words(prefixes: tuple[bytes, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The weight-id prefixes as little-endian 64-bit words: (expected, mask), each
+    (n_weights, n_words); bytes beyond a prefix are masked out."""
+    nwords = max(-(-len(p) // 8) for p in prefixes)
+    expect = np.zeros((len(prefixes), nwords), np.uint64)
+    mask = np.zeros((len(prefixes), nwords), np.uint64)
+    for k, p in enumerate(prefixes):
+        for j in range(-(-len(p) // 8)):
+            piece = p[8 * j : 8 * j + 8]
+            expect[k, j] = int.from_bytes(piece.ljust(8, b"\0"), "little")
+            mask[k, j] = (1 << (8 * len(piece))) - 1
+    return expect, mask
+
+
 def _tag_match(words: np.ndarray, pattern: bytes, follow: bytes) -> np.ndarray:
     """Which 8-byte words (the bytes after ``<`` of tag lines, little-endian) start with
     ``pattern`` followed by one of the bytes in ``follow``."""
@@ -177,15 +195,17 @@ def parse_block(
         size = len(buf) if size is None else size
         buf = bytes(buf[:size]) + b" " * _PAD
     a = np.frombuffer(buf, np.uint8)  # padded: fixed-width windows never overrun
+    words = np.ndarray((a.shape[0] - 7,), "<u8", a, strides=(1,))  # the 8 bytes from each byte
     nl = np.flatnonzero(a[:size] == 10)
     n_lines = nl.shape[0]
     if size and buf[size - 1] != 10:
         nl = np.r_[nl, size]
     starts = np.r_[0, nl[:-1] + 1]
     ends = nl.copy()
-    cr = ends > starts
-    cr[cr] = a[ends[cr] - 1] == 13
-    ends[cr] -= 1
+    if buf.find(b"\r", 0, size) >= 0:
+        cr = ends > starts
+        cr[cr] = a[ends[cr] - 1] == 13
+        ends[cr] -= 1
     # first non-blank byte of each line: lines starting with a blank look at their first 32
     # bytes, then (rarely) further one byte at a time
     pos = starts.copy()
@@ -196,8 +216,9 @@ def parse_block(
         nb = (win != _SPACE) & (win != 9)
         p = starts[blank] + nb.argmax(axis=1)
         pos[blank] = p
-        c[blank] = np.where(p < ends[blank], a[p], np.uint8(10))
-        todo = blank[~nb.any(axis=1) & (p < ends[blank])]
+        cb = np.where(p < ends[blank], a[p], np.uint8(10))
+        c[blank] = cb
+        todo = blank[(cb == _SPACE) | (cb == 9)]  # 32 blanks (argmax found none): go on
         while todo.size:
             pos[todo] += 1
             c[todo] = np.where(pos[todo] < ends[todo], a[pos[todo]], np.uint8(10))
@@ -206,7 +227,7 @@ def parse_block(
     numeric = ~is_tag & (c != 35) & (c != 10)
     tag_idx = np.flatnonzero(is_tag)
     tpos = pos[tag_idx]
-    twin = _rows(a, tpos + 1, 8).view("<u8")[:, 0]
+    twin = words[tpos + 1]
     opens = tag_idx[_tag_match(twin, b"event", b"> \t\r\n")]
     closes = tag_idx[_tag_match(twin, b"/event", b"> \t\r\n")]
 
@@ -291,11 +312,16 @@ def parse_block(
             )
         wstart = pos[wl]
         plen = np.array([len(p) for p in weight_prefixes])
-        # every event's weight ids, byte for byte, in the header's order
-        bad = np.zeros(wl.shape[0], bool)
-        for k, p in enumerate(weight_prefixes):
-            got = _rows(a, wstart[k::nw], len(p))
-            bad[k::nw] = (got != np.frombuffer(p, np.uint8)).any(axis=1)
+        # every event's weight ids, byte for byte, in the header's order: 8 bytes at a time
+        expect, mask = _prefix_words(tuple(weight_prefixes))
+        nwords = expect.shape[1]
+        got = _rows(a, wstart, 8 * nwords).view("<u8").reshape(n, nw, nwords)
+        got ^= expect
+        got &= mask
+        diff = got[:, :, 0]
+        for j in range(1, nwords):
+            diff |= got[:, :, j]
+        bad = diff.ravel() != 0
         if bad.any():
             k = int(np.flatnonzero(bad)[0])
             s, e = int(starts[wl[k]]), int(ends[wl[k]])
@@ -308,7 +334,7 @@ def parse_block(
             )
         vstart = wstart + np.tile(plen, n)
         vend = np.maximum(ends[wl] - 6, 0)  # the value runs to "</wgt>" at the end of the line
-        tail = np.ndarray((size,), "<u8", a, strides=(1,))[vend] & np.uint64((1 << 48) - 1)
+        tail = words[vend] & np.uint64((1 << 48) - 1)
         odd = np.flatnonzero((tail != _WGT_END) | (vend < vstart))
         for k in odd.tolist():  # another layout: up to the next "<"
             lt = buf.find(b"<", int(vstart[k]), size)
