@@ -299,29 +299,23 @@ def _add_diagnostics(directory, spec: dict, model) -> None:
     plots = directory / "plots"
     plots.mkdir(exist_ok=True)
     safe = lambda s: re.sub(r"[^A-Za-z0-9_.-]", "_", str(s))  # noqa: E731
+
+    def draw(plot, *args, path):
+        import matplotlib.pyplot as plt  # after the plotting module chose Agg
+
+        plt.close(plot(*args, path=path))  # saved: closed at once (a model may have many)
+
     for d in diags:
         stem = f"diag_{safe(d['region'])}_{safe(d['process'])}"
-        figs = []
         if "spread" in d:
-            figs.append(pd.plot_spread(d["spread"].pop("std"), path=plots / f"{stem}_spread.png"))
+            draw(pd.plot_spread, d["spread"].pop("std"), path=plots / f"{stem}_spread.png")
             d["spread"].pop("mean", None)
         if "variance_vs_k" in d:
-            figs.append(
-                pd.plot_variance_vs_k(d["variance_vs_k"], path=plots / f"{stem}_variance_k.png")
-            )
+            draw(pd.plot_variance_vs_k, d["variance_vs_k"], path=plots / f"{stem}_variance_k.png")
         if "calibration" in d:
-            figs.append(
-                pd.plot_calibration(d["calibration"], path=plots / f"{stem}_calibration.png")
-            )
+            draw(pd.plot_calibration, d["calibration"], path=plots / f"{stem}_calibration.png")
         for name, obs in ((d.get("reweighting") or {}).get("observables") or {}).items():
-            figs.append(
-                pd.plot_reweighting(name, obs, path=plots / f"{stem}_reweight_{safe(name)}.png")
-            )
-        if figs:
-            import matplotlib.pyplot as plt  # after the plotting module chose Agg
-
-            for f in figs:
-                plt.close(f)
+            draw(pd.plot_reweighting, name, obs, path=plots / f"{stem}_reweight_{safe(name)}.png")
     mfile = directory / "model.json"
     desc = json.loads(mfile.read_text())
     desc["diagnostics"] = to_jsonable(diags)
