@@ -97,3 +97,19 @@ def test_truncated_chunk_file_is_reported(tmp_path):
     key.write_bytes(frame[:4] + (64).to_bytes(4, "little") + frame[8:])
     with pytest.raises(ValueError, match="chunk 1 holds 64 bytes, not 32"):
         ChunkFiles.open(path, "weights").read(0, 8)
+
+
+def test_store_reads_use_chunk_files_with_slice_semantics(tmp_path):
+    path = tmp_path / "ev.zarr"
+    x = np.arange(10.0)[:, None]
+    with EventStoreWriter(path, ["x"], ["sm"], chunk_size=4) as w:
+        w.append(observables=x, weights=np.ones((10, 1)))
+    store = EventStore(path)
+    assert store.chunk_files("observables") is not None
+    for start, stop in ((3, 9), (8, None), (-3, None), (7, 2), (0, 100), (4, 8)):
+        assert np.array_equal(store.read("observables", start, stop), x[start:stop])
+    key = path / "observables" / "c" / "1" / "0"
+    key.write_bytes(key.read_bytes()[:20])
+    with pytest.raises(InputError, match="store is damaged") as err:
+        EventStore(path).read("observables", 0, 10)
+    assert err.value.field == "observables" and str(path) in str(err.value)

@@ -100,6 +100,8 @@ class ChunkFiles:
         """Rows [i0, i1) decompressed into ``out`` (C-contiguous, ``i1 - i0`` rows)."""
         from numcodecs import blosc
 
+        if i1 <= i0:
+            return
         tail = self.shape[1:]
         full = self.rows * int(np.prod(tail, dtype=np.int64)) * self.dtype.itemsize
         scratch = None

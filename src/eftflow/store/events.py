@@ -321,6 +321,7 @@ class EventStore:
         self.benchmark_names = list(attrs["benchmark_names"])
         self.nuisance_benchmark_names = attrs.get("nuisance_benchmark_names")
         self.provenance = attrs.get("provenance", {})
+        self._chunk_files: dict = {}
         for name in ("observables", "weights", "sampling_benchmark"):
             if name not in self._group:
                 raise InputError("array is missing: the store is truncated", file=p, field=name)
@@ -347,9 +348,26 @@ class EventStore:
             )
         return self._group[name]
 
+    def chunk_files(self, name: str):
+        """The direct reader of array ``name``'s chunk files
+        (:class:`~eftflow.store.chunkfiles.ChunkFiles`), or None when the array is not in the
+        standard layout (then read it through :meth:`array`). Cached per store object."""
+        from eftflow.store.chunkfiles import ChunkFiles
+
+        if name not in self._chunk_files:
+            files = ChunkFiles.open(self.path, name)
+            ok = files is not None and files.shape[0] == self.n_events
+            self._chunk_files[name] = files if ok else None
+        return self._chunk_files[name]
+
     def read(self, name: str, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """Read rows [start, stop) of one array."""
+        """Read rows [start, stop) of one array (slice semantics; chunk files read directly
+        where the layout allows, see :meth:`chunk_files`)."""
         try:
+            files = self.chunk_files(name) if name in self._group else None
+            if files is not None:
+                i0, i1, _ = slice(start, stop).indices(self.n_events)
+                return files.read(i0, max(i0, i1))
             return np.asarray(self.array(name)[start:stop])
         except InputError:
             raise

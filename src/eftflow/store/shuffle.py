@@ -56,19 +56,6 @@ READ_CHUNKS = 4
 READ_THREADS = 2
 
 
-_FILES: dict = {}
-
-
-def _chunk_files(store: EventStore, column: str):
-    """The direct chunk-file reader of a column (None: not the standard layout), cached."""
-    from eftflow.store.chunkfiles import ChunkFiles
-
-    key = (str(store.path), column)
-    if key not in _FILES:
-        _FILES[key] = ChunkFiles.open(store.path, column)
-    return _FILES[key]
-
-
 def read_into(store: EventStore, column: str, start: int, stop: int, out: np.ndarray) -> None:
     """Read rows [start, stop) of one column of ``store`` straight into ``out`` (contiguous).
 
@@ -76,8 +63,8 @@ def read_into(store: EventStore, column: str, start: int, stop: int, out: np.nda
     (:class:`~eftflow.store.chunkfiles.ChunkFiles`); any other layout goes through zarr.
     """
     try:
-        files = _chunk_files(store, column)
-        if files is not None and files.shape[0] >= stop:
+        files = store.chunk_files(column)
+        if files is not None:
             files.read_into(start, stop, out)
             return
         arr = store.array(column)
