@@ -3,8 +3,9 @@
 Building blocks: loading event-store columns straight into arrays (:func:`load_columns`), writing
 a permutation of rows in pieces from a background thread (:func:`write_permuted`,
 :class:`BackgroundWriter`), and the scatter–shuffle (Rao–Sandelius) through temporary block files
-for data larger than the memory budget (:func:`scatter_shuffle`): every event goes to a block drawn uniformly at random, each
-block is then permuted uniformly, which together is a uniform random permutation.
+for data larger than the memory budget (:func:`scatter_shuffle`): every event goes to a block
+drawn uniformly at random, each block is then permuted uniformly, which together is a uniform
+random permutation.
 """
 
 from __future__ import annotations
@@ -165,7 +166,8 @@ def as_records(a: np.ndarray) -> np.ndarray:
 
     ``np.take`` of whole records is several times faster than ``np.take(..., axis=0)`` of rows.
     """
-    return a.reshape(len(a), -1).view(np.dtype((np.void, a.itemsize * a[0].size))).reshape(-1)
+    w = int(np.prod(a.shape[1:], dtype=np.int64))
+    return a.reshape(len(a), w).view(np.dtype((np.void, a.itemsize * w))).reshape(-1)
 
 
 def write_permuted(cols: dict, perm: np.ndarray, sink: BackgroundWriter, piece: int) -> None:
