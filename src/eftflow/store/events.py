@@ -363,12 +363,29 @@ class EventStore:
     def read(self, name: str, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Read rows [start, stop) of one array (slice semantics; chunk files read directly
         where the layout allows, see :meth:`chunk_files`)."""
+        i0, i1, _ = slice(start, stop).indices(self.n_events)
+        i1 = max(i0, i1)
+        arr = self.array(name)
+        out = np.empty((i1 - i0, *arr.shape[1:]), arr.dtype)
+        self.read_into(name, i0, i1, out)
+        return out
+
+    def read_into(self, name: str, start: int, stop: int, out: np.ndarray) -> None:
+        """Read rows [start, stop) (``0 ≤ start ≤ stop ≤ n_events``) of one array straight into
+        ``out`` (C-contiguous): chunk files decompressed directly where the layout allows, else
+        through zarr. A damaged chunk is an :class:`InputError` naming the store and array."""
         try:
-            files = self.chunk_files(name) if name in self._group else None
+            files = self.chunk_files(name)
             if files is not None:
-                i0, i1, _ = slice(start, stop).indices(self.n_events)
-                return files.read(i0, max(i0, i1))
-            return np.asarray(self.array(name)[start:stop])
+                files.read_into(start, stop, out)
+                return
+            arr = self.array(name)
+            try:
+                from zarr.core.buffer.cpu import NDBuffer
+            except ImportError:  # pragma: no cover - other zarr versions: read, then copy
+                out[...] = arr[start:stop]
+            else:
+                arr.get_basic_selection(slice(start, stop), out=NDBuffer.from_numpy_array(out))
         except InputError:
             raise
         except Exception as err:

@@ -58,31 +58,8 @@ READ_THREADS = 2
 
 
 def read_into(store: EventStore, column: str, start: int, stop: int, out: np.ndarray) -> None:
-    """Read rows [start, stop) of one column of ``store`` straight into ``out`` (contiguous).
-
-    Chunk files of the standard layout are decompressed directly into ``out``
-    (:class:`~eftflow.store.chunkfiles.ChunkFiles`); any other layout goes through zarr.
-    """
-    try:
-        files = store.chunk_files(column)
-        if files is not None:
-            files.read_into(start, stop, out)
-            return
-        arr = store.array(column)
-        try:
-            from zarr.core.buffer.cpu import NDBuffer
-        except ImportError:  # pragma: no cover - other zarr layouts: read, then copy
-            out[...] = arr[start:stop]
-        else:
-            arr.get_basic_selection(slice(start, stop), out=NDBuffer.from_numpy_array(out))
-    except InputError:
-        raise
-    except Exception as err:
-        raise InputError(
-            f"cannot read rows {start}:{stop} ({err}): the store is damaged",
-            file=str(store.path),
-            field=column,
-        ) from None
+    """Read rows [start, stop) of one column of ``store`` straight into ``out`` (contiguous)."""
+    store.read_into(column, start, stop, out)
 
 
 def empty_columns(widths: dict[str, int], n: int) -> dict[str, np.ndarray]:
