@@ -113,3 +113,75 @@ def test_store_reads_use_chunk_files_with_slice_semantics(tmp_path):
     with pytest.raises(InputError, match="store is damaged") as err:
         EventStore(path).read("observables", 0, 10)
     assert err.value.field == "observables" and str(path) in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("shape", "dtype"),
+    [
+        ((0, 3), "float64"),
+        ((10,), "int64"),
+        ((5, 0), "float64"),
+        ((7, 2), "float32"),
+        ((9,), "bool"),
+    ],
+)
+def test_array_metadata_is_what_zarr_writes(tmp_path, shape, dtype):
+    from zarr.codecs import BloscCodec
+
+    from eftflow.store.chunkfiles import BLOSC_CLEVEL, BLOSC_CNAME, array_metadata, write_metadata
+
+    g = zarr.open_group(str(tmp_path / "g.zarr"), mode="w", zarr_format=3)
+    chunks = (4,) if len(shape) == 1 else (4, max(shape[1], 1))
+    codec = BloscCodec(cname=BLOSC_CNAME, clevel=BLOSC_CLEVEL, shuffle="shuffle")
+    g.create_array("a", shape=shape, chunks=chunks, dtype=dtype, compressors=[codec])
+    theirs = (tmp_path / "g.zarr" / "a" / "zarr.json").read_bytes()
+    write_metadata(tmp_path / "mine", array_metadata(shape, 4, dtype))
+    assert (tmp_path / "mine" / "zarr.json").read_bytes() == theirs
+
+
+def test_store_metadata_is_what_zarr_writes(tmp_path):
+    """A store written with direct metadata: each zarr.json equals zarr's own for the same
+    group attributes and arrays (written through zarr into a second group)."""
+    from zarr.codecs import BloscCodec
+
+    from eftflow.store.chunkfiles import BLOSC_CLEVEL, BLOSC_CNAME
+
+    path = tmp_path / "ev.zarr"
+    with EventStoreWriter(path, ["a", "b"], ["sm"], chunk_size=3, attrs={"x": float("nan")}) as w:
+        w.append(observables=np.ones((7, 2)), weights=np.ones((7, 1)),
+                 sampling_benchmark=np.arange(7) % 2)  # fmt: skip
+    attrs = EventStore(path).attrs
+    ref = zarr.open_group(str(tmp_path / "ref.zarr"), mode="w", zarr_format=3)
+    codec = BloscCodec(cname=BLOSC_CNAME, clevel=BLOSC_CLEVEL, shuffle="shuffle")
+    for name, shape, chunks, dtype in (
+        ("observables", (7, 2), (3, 2), "float64"),
+        ("weights", (7, 1), (3, 1), "float64"),
+        ("sampling_benchmark", (7,), (3,), "int64"),
+    ):
+        ref.create_array(name, shape=shape, chunks=chunks, dtype=dtype, compressors=[codec])
+        theirs = (tmp_path / "ref.zarr" / name / "zarr.json").read_bytes()
+        assert (path / name / "zarr.json").read_bytes() == theirs, name
+    ref.attrs.update(attrs)
+    assert (path / "zarr.json").read_bytes() == (tmp_path / "ref.zarr" / "zarr.json").read_bytes()
+    assert np.isnan(attrs["x"]) and list(attrs)[-1] == "n_events"
+
+
+def test_store_in_zarr_v2_format_is_read_through_zarr(tmp_path):
+    """A store zarr wrote in its v2 format (no zarr.json documents) is still readable."""
+    rng = np.random.default_rng(3)
+    cols = _columns(rng, 11)
+    path = tmp_path / "v2.zarr"
+    g = zarr.open_group(str(path), mode="w", zarr_format=2)
+    for name, v in cols.items():
+        g.create_array(name, shape=v.shape, chunks=(4, *v.shape[1:]), dtype=v.dtype)[...] = v
+    g.attrs.update({"format": "eftflow-events", "format_version": 1, "n_events": 11,
+                    "observable_names": ["a", "b", "c"], "benchmark_names": ["sm", "bsm"],
+                    "nuisance_benchmark_names": ["up"]})  # fmt: skip
+    store = EventStore(path)
+    assert store.columns == list(cols) and store.chunk_size == 4
+    assert store.chunk_files("weights") is None
+    for name, v in cols.items():
+        assert np.array_equal(store.read(name, 2, 9), v[2:9]), name
+    g.attrs["n_events"] = 12
+    with pytest.raises(InputError, match="has 11 events, attrs say 12"):
+        EventStore(path)

@@ -61,6 +61,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from numpy.random import default_rng  # at import: numpy loads numpy.random lazily
 
 from eftflow.errors import ConfigError, InputError
 from eftflow.store.events import EventStore, EventStoreWriter, make_provenance
@@ -372,7 +373,7 @@ def combine_events(
     read_rows = max(min(int(budget / 48 / row), block_rows), 1)
     if read_rows > first.chunk_size:
         read_rows -= read_rows % first.chunk_size
-    rng = np.random.default_rng(seed)
+    rng = default_rng(seed)
     counts = np.zeros(n_b + 1, np.int64)
 
     attrs = {
@@ -407,24 +408,20 @@ def combine_events(
     from concurrent.futures import ThreadPoolExecutor
 
     with writer, ThreadPoolExecutor(READ_THREADS, thread_name_prefix="eftflow-read") as pool:
-        sink = BackgroundWriter(writer)
-        try:
-            if n_blocks == 1:
-                # the permutation is drawn while the inputs are read (it holds the GIL, the
-                # decompression does not)
-                with ThreadPoolExecutor(1, thread_name_prefix="eftflow-perm") as side:
-                    perm = side.submit(rng.permutation, n_total)
-                    cols = load_columns(
-                        pool,
-                        [(s, 0, s.n_events, k) for s, k in zip(stores, kf)],
-                        widths,
-                        counts,
-                        n_b,
-                    )
-                    perm = perm.result()
-                write_permuted(cols, perm, sink, piece)
-                del cols, perm
-            else:
+        if n_blocks == 1:
+            # the permutation is drawn while the inputs are read (it holds the GIL, the
+            # decompression does not); then the pool's threads gather and write output chunks
+            with ThreadPoolExecutor(1, thread_name_prefix="eftflow-perm") as side:
+                perm = side.submit(rng.permutation, n_total)
+                cols = load_columns(
+                    pool, [(s, 0, s.n_events, k) for s, k in zip(stores, kf)], widths, counts, n_b
+                )
+                perm = perm.result()
+            write_permuted(cols, perm, writer, pool)
+            del cols, perm
+        else:
+            sink = BackgroundWriter(writer)
+            try:
                 pieces = [
                     [(s, i0, min(i0 + read_rows, s.n_events), k)]
                     for s, k in zip(stores, kf)
@@ -432,10 +429,10 @@ def combine_events(
                 ]
                 loaded = prefetch(load_columns(pool, p, widths, counts, n_b) for p in pieces)
                 scatter_shuffle(loaded, sink, layout, n_blocks, rng, output, tmp_dir, piece)
-            sink.close()
-        except BaseException:
-            sink.abort()
-            raise
+                sink.close()
+            except BaseException:
+                sink.abort()
+                raise
         writer.extra_attrs["signal_events"] = [int(v) for v in counts[1:]]
         writer.extra_attrs["background_events"] = int(counts[0])
         writer.extra_attrs["shuffle_blocks"] = int(n_blocks)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import os
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -39,7 +40,7 @@ import numpy as np
 
 from eftflow.errors import InputError
 from eftflow.store.atomic import atomic_path
-from eftflow.store.group import open_store_group
+from eftflow.store.group import read_store_attrs
 
 __all__ = [
     "EventStoreWriter",
@@ -75,14 +76,6 @@ def make_provenance(**fields) -> dict:
     }
     out.update(fields)
     return {k: v for k, v in out.items() if v is not None}
-
-
-def _compressors():
-    from zarr.codecs import BloscCodec
-
-    from eftflow.store.chunkfiles import BLOSC_CLEVEL, BLOSC_CNAME
-
-    return [BloscCodec(cname=BLOSC_CNAME, clevel=BLOSC_CLEVEL, shuffle="shuffle")]
 
 
 #: threads compressing and writing the chunks of one append (Blosc releases the GIL)
@@ -121,8 +114,9 @@ class EventStoreWriter:
     Whole chunks are compressed and written as chunk files directly
     (:class:`~eftflow.store.chunkfiles.ChunkEncoder`, several at once); rows that do not yet fill
     a chunk wait in memory (at most one chunk per array) until the next append or the close,
-    which writes the padded edge chunk and then the arrays' final shapes. zarr writes all the
-    metadata.
+    which writes the padded edge chunk, then the arrays' final shapes and last the group's
+    attributes with ``n_events``. The metadata is zarr v3's own ``zarr.json`` documents, written
+    directly (:func:`~eftflow.store.chunkfiles.array_metadata`); zarr reads the store as usual.
     """
 
     def __init__(
@@ -146,18 +140,21 @@ class EventStoreWriter:
         self.n_events = 0
         self._ctx = None
         self._tmp: Path | None = None
-        self._arrays: dict = {}
+        self._meta: dict = {}
         self._encoders: dict = {}
         self._carry: dict[str, np.ndarray] = {}
         self._n_carry = 0
         self._pool = None
+        self._lock = threading.Lock()
 
     def __enter__(self) -> EventStoreWriter:
-        import zarr
+        from eftflow.store.chunkfiles import (
+            ChunkEncoder,
+            array_metadata,
+            group_metadata,
+            write_metadata,
+        )
 
-        self._ctx = atomic_path(self.path)
-        self._tmp = self._ctx.__enter__()
-        group = zarr.open_group(str(self._tmp), mode="w", zarr_format=3)
         shapes = {
             "observables": (len(self.observable_names), "float64"),
             "weights": (len(self.benchmark_names), "float64"),
@@ -165,17 +162,21 @@ class EventStoreWriter:
         }
         if self.nuisance_names is not None:
             shapes["nuisance_weights"] = (len(self.nuisance_names), "float64")
-        for name, (width, dtype) in shapes.items():
-            shape = (0,) if width is None else (0, width)
-            chunks = (self.chunk_size,) if width is None else (self.chunk_size, max(width, 1))
-            self._arrays[name] = group.create_array(
-                name, shape=shape, chunks=chunks, dtype=dtype, compressors=_compressors()
-            )
-        self._group = group
-        from eftflow.store.chunkfiles import ChunkEncoder
-
-        enc = {name: ChunkEncoder.for_array(self._tmp / name) for name in self._arrays}
-        self._encoders = enc if all(e is not None for e in enc.values()) else {}
+        self._ctx = atomic_path(self.path)
+        self._tmp = self._ctx.__enter__()
+        try:
+            write_metadata(self._tmp, group_metadata({}))
+            for name, (width, dtype) in shapes.items():
+                shape = (0,) if width is None else (0, width)
+                meta = self._meta[name] = array_metadata(shape, self.chunk_size, dtype)
+                write_metadata(self._tmp / name, meta)
+                config = meta["codecs"][1]["configuration"]
+                self._encoders[name] = ChunkEncoder(
+                    self._tmp / name, self.chunk_size, dtype, len(shape), config
+                )
+        except BaseException as err:
+            self._ctx.__exit__(type(err), err, err.__traceback__)
+            raise
         return self
 
     def append(
@@ -210,14 +211,24 @@ class EventStoreWriter:
             cols["nuisance_weights"] = np.asarray(nuisance_weights, np.float64).reshape(
                 n, len(self.nuisance_names)
             )
-        if self._encoders:
-            self._put(cols, n)
-        else:  # pragma: no cover - zarr created another layout: let zarr write
-            start, stop = self.n_events, self.n_events + n
-            for name, arr in self._arrays.items():
-                arr.resize((stop,) + arr.shape[1:])
-                arr[start:stop] = cols[name]
+        self._put(cols, n)
         self.n_events += n
+
+    def write_chunk(self, k: int, cols: dict) -> None:
+        """Compress and write chunk ``k`` (rows ``k·chunk_size`` onwards) from ``cols`` (one
+        array per column, ``chunk_size`` rows, fewer only for the last chunk).
+
+        For writers that fill a store out of order from several threads (each chunk exactly
+        once, from any thread, in any order; not mixed with :meth:`append`): the rows are taken
+        as they are, without :meth:`append`'s checks, so they must come from checked data (e.g.
+        event stores). ``n_events`` counts the rows written.
+        """
+        if self._n_carry:
+            raise ValueError("write_chunk cannot follow a partial append")
+        for name, v in cols.items():
+            self._encoders[name].write(k, v)
+        with self._lock:
+            self.n_events += len(cols["weights"])
 
     def _put(self, cols: dict, n: int) -> None:
         """Write the whole chunks that rows [n_events, n_events + n) complete; keep the rest."""
@@ -258,22 +269,25 @@ class EventStoreWriter:
                 self._encoders[c].write(k, b)
 
     def _finish_chunks(self) -> None:
-        """Write the partial last chunk, then the arrays' final shapes (metadata, by zarr)."""
+        """Write the partial last chunk, then the arrays' final shapes (their ``zarr.json``)."""
+        from eftflow.store.chunkfiles import write_metadata
+
         if self._n_carry:
             k = self.n_events // self.chunk_size
             self._write_chunks([(c, k, buf[: self._n_carry]) for c, buf in self._carry.items()])
             self._n_carry = 0
-        for arr in self._arrays.values():
-            if arr.shape[0] != self.n_events:
-                arr.resize((self.n_events,) + arr.shape[1:])
+        for name, meta in self._meta.items():
+            meta["shape"][0] = self.n_events
+            write_metadata(self._tmp / name, meta)
 
     def __exit__(self, exc_type, exc, tb):
+        from eftflow.store.chunkfiles import group_metadata, write_metadata
+
         try:
             if exc_type is None:
                 if self.n_events == 0:
                     raise InputError("no events to write: the sample is empty", file=str(self.path))
-                if self._encoders:
-                    self._finish_chunks()
+                self._finish_chunks()
                 self._close_pool()
                 attrs = {
                     "format": FORMAT,
@@ -284,8 +298,9 @@ class EventStoreWriter:
                     "provenance": self.provenance,
                     **self.extra_attrs,
                 }
-                self._group.attrs.update(attrs)
-                self._group.attrs["n_events"] = self.n_events  # last: marks the store complete
+                attrs.pop("n_events", None)
+                attrs["n_events"] = self.n_events  # the store is complete once this is written
+                write_metadata(self._tmp, group_metadata(attrs))  # last
         except BaseException as err:
             self._close_pool()
             self._ctx.__exit__(type(err), err, err.__traceback__)
@@ -309,44 +324,77 @@ class EventStore:
     """
 
     def __init__(self, path):
-
         self.path = Path(path)
         p = str(self.path)
-        self._group, attrs = open_store_group(
-            self.path, kind="event", fmt=FORMAT, version=FORMAT_VERSION
-        )
+        attrs = read_store_attrs(self.path, kind="event", fmt=FORMAT, version=FORMAT_VERSION)
         self.attrs = attrs
         self.n_events = int(attrs["n_events"])
         self.observable_names = list(attrs["observable_names"])
         self.benchmark_names = list(attrs["benchmark_names"])
         self.nuisance_benchmark_names = attrs.get("nuisance_benchmark_names")
         self.provenance = attrs.get("provenance", {})
+        self._group = None
         self._chunk_files: dict = {}
+        #: name → (shape, rows per chunk, dtype, zarr.json document or None) of each array
+        self._info: dict = {}
+        for name in COLUMNS:
+            info = self._array_info(name)
+            if info is not None:
+                self._info[name] = info
         for name in ("observables", "weights", "sampling_benchmark"):
-            if name not in self._group:
+            if name not in self._info:
                 raise InputError("array is missing: the store is truncated", file=p, field=name)
-            if self._group[name].shape[0] != self.n_events:
+            if self._info[name][0][0] != self.n_events:
                 raise InputError(
-                    f"has {self._group[name].shape[0]} events, attrs say {self.n_events}: the store is truncated",
+                    f"has {self._info[name][0][0]} events, attrs say {self.n_events}: the store is truncated",
                     file=p,
                     field=name,
                 )
 
+    def _array_info(self, name: str):
+        """``(shape, rows per chunk, dtype, meta)`` of array ``name`` from its ``zarr.json``
+        (zarr v3, read directly) or through zarr (other formats); None if there is none."""
+        from eftflow.store.chunkfiles import read_metadata
+
+        meta = read_metadata(self.path / name)
+        try:
+            if meta is not None and meta["node_type"] == "array":
+                shape = tuple(int(s) for s in meta["shape"])
+                rows = int(meta["chunk_grid"]["configuration"]["chunk_shape"][0])
+                return shape, rows, np.dtype(meta["data_type"]), meta
+        except (KeyError, TypeError, IndexError, ValueError):
+            pass
+        if not (self.path / name).exists():
+            return None
+        group = self._zarr_group()
+        if name not in group:
+            return None
+        arr = group[name]
+        return tuple(arr.shape), int(arr.chunks[0]), np.dtype(arr.dtype), None
+
+    def _zarr_group(self):
+        """The store's zarr group, opened on first use."""
+        if self._group is None:
+            import zarr
+
+            self._group = zarr.open_group(str(self.path), mode="r")
+        return self._group
+
     @property
     def columns(self) -> list[str]:
-        return [c for c in COLUMNS if c in self._group]
+        return [c for c in COLUMNS if c in self._info]
 
     @property
     def chunk_size(self) -> int:
-        return int(self._group["weights"].chunks[0])
+        return self._info["weights"][1]
 
     def array(self, name: str):
         """The zarr array ``name`` (lazy)."""
-        if name not in self._group:
+        if name not in self._info:
             raise InputError(
                 f"no array {name!r}; available: {', '.join(self.columns)}", file=str(self.path)
             )
-        return self._group[name]
+        return self._zarr_group()[name]
 
     def chunk_files(self, name: str):
         """The direct reader of array ``name``'s chunk files
@@ -355,7 +403,8 @@ class EventStore:
         from eftflow.store.chunkfiles import ChunkFiles
 
         if name not in self._chunk_files:
-            files = ChunkFiles.open(self.path, name)
+            meta = self._info[name][3] if name in self._info else None
+            files = None if meta is None else ChunkFiles.from_metadata(self.path / name, meta)
             ok = files is not None and files.shape[0] == self.n_events
             self._chunk_files[name] = files if ok else None
         return self._chunk_files[name]
@@ -365,8 +414,10 @@ class EventStore:
         where the layout allows, see :meth:`chunk_files`)."""
         i0, i1, _ = slice(start, stop).indices(self.n_events)
         i1 = max(i0, i1)
-        arr = self.array(name)
-        out = np.empty((i1 - i0, *arr.shape[1:]), arr.dtype)
+        if name not in self._info:
+            self.array(name)  # the error naming the available arrays
+        shape, _, dtype, _ = self._info[name]
+        out = np.empty((i1 - i0, *shape[1:]), dtype)
         self.read_into(name, i0, i1, out)
         return out
 

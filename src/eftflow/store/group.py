@@ -2,8 +2,8 @@
 
 Every store layout (events, particles, reconstructed objects) is a zarr group whose attributes
 carry ``format``, ``format_version`` and, written last, ``n_events``; :func:`open_store_group`
-checks all of them and raises one clear :class:`~eftflow.errors.InputError` naming the file and
-the attribute at fault.
+(and :func:`read_store_attrs`, which reads the attributes without zarr) checks all of them and
+raises one clear :class:`~eftflow.errors.InputError` naming the file and the attribute at fault.
 """
 
 from __future__ import annotations
@@ -12,7 +12,30 @@ from pathlib import Path
 
 from eftflow.errors import InputError
 
-__all__ = ["open_store_group"]
+__all__ = ["open_store_group", "read_store_attrs"]
+
+
+def _check_attrs(attrs: dict, p: str, kind: str, fmt: str, version: int, hint: str) -> None:
+    if attrs.get("format") != fmt:
+        raise InputError(
+            f"not an eftflow {kind} store (format={attrs.get('format')!r}){hint}",
+            file=p,
+            field="attrs.format",
+        )
+    try:
+        newer = int(attrs.get("format_version", 0)) > version
+    except (TypeError, ValueError):
+        newer = True
+    if newer:
+        raise InputError(
+            f"store format version {attrs['format_version']!r} is newer than this eftflow ({version})",
+            file=p,
+            field="attrs.format_version",
+        )
+    if "n_events" not in attrs:
+        raise InputError(
+            "store is incomplete (its write was interrupted)", file=p, field="attrs.n_events"
+        )
 
 
 def open_store_group(path, *, kind: str, fmt: str, version: int, hint: str = ""):
@@ -33,20 +56,24 @@ def open_store_group(path, *, kind: str, fmt: str, version: int, hint: str = "")
             f"not a zarr {kind} store ({type(err).__name__}: {err}){hint}", file=p
         ) from None
     attrs = dict(group.attrs)
-    if attrs.get("format") != fmt:
-        raise InputError(
-            f"not an eftflow {kind} store (format={attrs.get('format')!r}){hint}",
-            file=p,
-            field="attrs.format",
-        )
-    if int(attrs.get("format_version", 0)) > version:
-        raise InputError(
-            f"store format version {attrs['format_version']} is newer than this eftflow ({version})",
-            file=p,
-            field="attrs.format_version",
-        )
-    if "n_events" not in attrs:
-        raise InputError(
-            "store is incomplete (its write was interrupted)", file=p, field="attrs.n_events"
-        )
+    _check_attrs(attrs, p, kind, fmt, version, hint)
     return group, attrs
+
+
+def read_store_attrs(path, *, kind: str, fmt: str, version: int, hint: str = "") -> dict:
+    """The attributes of the complete store of format ``fmt`` at ``path`` (checked as by
+    :func:`open_store_group`), read straight from the group's ``zarr.json`` without opening the
+    group through zarr; anything but a zarr v3 group document goes through zarr."""
+    from eftflow.store.chunkfiles import read_metadata
+
+    meta = read_metadata(path)
+    attrs = None if meta is None else meta.get("attributes", {})
+    if (
+        meta is None
+        or meta.get("zarr_format") != 3
+        or meta.get("node_type") != "group"
+        or not isinstance(attrs, dict)
+    ):
+        return open_store_group(path, kind=kind, fmt=fmt, version=version, hint=hint)[1]
+    _check_attrs(attrs, str(path), kind, fmt, version, hint)
+    return attrs

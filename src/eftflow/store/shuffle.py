@@ -1,11 +1,12 @@
 """The streaming shuffle behind :func:`eftflow.store.combine.combine_events`.
 
-Building blocks: loading event-store columns straight into arrays (:func:`load_columns`), writing
-a permutation of rows in pieces from a background thread (:func:`write_permuted`,
-:class:`BackgroundWriter`), and the scatter–shuffle (Rao–Sandelius) through temporary block files
-for data larger than the memory budget (:func:`scatter_shuffle`): every event goes to a block
-drawn uniformly at random, each block is then permuted uniformly, which together is a uniform
-random permutation.
+Building blocks: loading event-store columns straight into arrays (:func:`load_columns`); writing
+a permutation of rows in memory chunk by chunk, each output chunk gathered, compressed and written
+by one of several threads (:func:`write_permuted`); and, for data larger than the memory budget,
+the scatter–shuffle (Rao–Sandelius) through temporary block files (:func:`scatter_shuffle`, whose
+blocks are written in pieces from a background thread by :func:`write_gathered` and
+:class:`BackgroundWriter`): every event goes to a block drawn uniformly at random, each block is
+then permuted uniformly, which together is a uniform random permutation.
 """
 
 from __future__ import annotations
@@ -147,20 +148,33 @@ def as_records(a: np.ndarray) -> np.ndarray:
     return a.reshape(len(a), w).view(np.dtype((np.void, a.itemsize * w))).reshape(-1)
 
 
-def write_permuted(cols: dict, perm: np.ndarray, sink: BackgroundWriter, piece: int) -> None:
-    """Append the rows ``perm`` of the columns ``cols`` (see :func:`write_gathered`)."""
-    widths = {c: v.shape[1] if v.ndim == 2 else 1 for c, v in cols.items()}
-    records = {c: as_records(v) for c, v in cols.items()}
+def write_permuted(cols: dict, perm: np.ndarray, writer: EventStoreWriter, pool) -> None:
+    """Write the rows ``perm`` of the columns ``cols`` as the chunks of ``writer``.
 
-    def gather(idx, buf):
+    Each task of ``pool`` gathers the rows of one output chunk into buffers of its own thread
+    (reused from chunk to chunk: first touch of new memory costs as much as the gather), then
+    compresses and writes them (:meth:`EventStoreWriter.write_chunk`); ``np.take`` and Blosc
+    release the GIL, so the threads work in parallel and no whole permuted copy is ever made.
+    """
+    import threading
+
+    records = {c: as_records(v) for c, v in cols.items()}
+    widths = {c: v.shape[1] if v.ndim == 2 else 1 for c, v in cols.items()}
+    chunk = writer.chunk_size
+    local = threading.local()
+
+    def job(k: int) -> None:
+        idx = perm[k * chunk : (k + 1) * chunk]
+        if getattr(local, "bufs", None) is None:
+            local.bufs = empty_columns(widths, min(chunk, len(perm)))
         out = {}
         for c, v in records.items():
-            dst = buf[c][: len(idx)]
+            dst = local.bufs[c][: len(idx)]
             np.take(v, idx, out=as_records(dst), mode="clip")
             out[c] = dst
-        return out
+        writer.write_chunk(k, out)
 
-    write_gathered(gather, widths, perm, sink, piece)
+    wait_all([pool.submit(job, k) for k in range(-(-len(perm) // chunk))])
 
 
 def write_gathered(gather, widths: dict, perm: np.ndarray, sink: BackgroundWriter, piece: int):
