@@ -185,3 +185,26 @@ def test_store_in_zarr_v2_format_is_read_through_zarr(tmp_path):
     g.attrs["n_events"] = 12
     with pytest.raises(InputError, match="has 11 events, attrs say 12"):
         EventStore(path)
+
+
+def test_chunk_frames_are_numcodecs_frames(tmp_path):
+    """Chunks compressed into a reused buffer (c-blosc through ctypes) are byte for byte the
+    frames numcodecs' Blosc writes for the same rows, the padded edge chunk included."""
+    from numcodecs import blosc
+
+    from eftflow.store.chunkfiles import BLOSC_CLEVEL, BLOSC_CNAME, _blosc_compress_ctx
+
+    assert _blosc_compress_ctx() is not None
+    cols = _columns(np.random.default_rng(5), 25)
+    path = tmp_path / "ev.zarr"
+    with EventStoreWriter(path, ["a", "b", "c"], ["sm", "bsm"], chunk_size=10,
+                          nuisance_names=["up"]) as w:  # fmt: skip
+        w.append(**cols)
+    for name, v in cols.items():
+        for k in range(3):
+            block = np.zeros((10, *v.shape[1:]), v.dtype)
+            block[: len(v[10 * k : 10 * k + 10])] = v[10 * k : 10 * k + 10]
+            key = path / name / "c" / str(k)
+            key = key / "0" if v.ndim == 2 else key
+            want = blosc.compress(block, BLOSC_CNAME.encode(), BLOSC_CLEVEL, blosc.SHUFFLE, 0)
+            assert key.read_bytes() == want, (name, k)
