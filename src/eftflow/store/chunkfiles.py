@@ -11,7 +11,7 @@ chunk), which costs about as much as the decompression itself, and both release 
 (de)compressing, so several threads work in parallel. The metadata (``zarr.json`` of the
 group and of each array) is read and written directly too (:func:`array_metadata`,
 :func:`group_metadata`, :func:`write_metadata`, :func:`read_metadata`): the same JSON documents,
-key for key, that zarr writes for these arrays (a test compares them with zarr's own), without
+byte for byte, that zarr writes for these arrays (a test compares them with zarr's own), without
 the ~5 ms per store that zarr's machinery costs to open or create one. :meth:`ChunkFiles.open`
 returns ``None`` for any other layout, and callers then go through zarr.
 """
