@@ -3,7 +3,7 @@
 observable with a ratio panel, per-event ensemble spread, variance against ensemble size.
 
 Headless (Agg, imported lazily); each function returns the figure and, with ``path``, writes it
-atomically (:func:`eftflow.plotting.fit.save_figure`). They only draw results computed elsewhere.
+atomically (:func:`eftflow.plotting.save_figure`). They only draw results computed elsewhere.
 """
 
 from __future__ import annotations
@@ -12,29 +12,14 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from eftflow.plotting import finish, use_agg
+
 __all__ = ["plot_calibration", "plot_reweighting", "plot_spread", "plot_variance_vs_k"]
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _done(fig, path):
-    if path is not None:
-        from eftflow.plotting.fit import save_figure
-
-        save_figure(fig, path)
-    return fig
 
 
 def plot_calibration(cal: Mapping, *, path=None, label: str = ""):
     """Observed fraction of numerator events against the predicted s = r̂/(1+r̂), per bin."""
-    plt = _plt()
+    plt = use_agg()
     fig, ax = plt.subplots(figsize=(5, 4))
     ax.plot([0, 1], [0, 1], color="grey", ls="--", lw=0.8, label="perfect calibration")
     ax.errorbar(
@@ -54,13 +39,13 @@ def plot_calibration(cal: Mapping, *, path=None, label: str = ""):
     ax.set_ylabel("observed fraction of θ0 events")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    return _done(fig, path)
+    return finish(fig, path)
 
 
 def plot_reweighting(name: str, obs: Mapping, *, path=None):
     """Reference, reweighted reference and target histograms of one observable, with the ratio
     reweighted/target in a lower panel."""
-    plt = _plt()
+    plt = use_agg()
     fig, (ax, rx) = plt.subplots(
         2, 1, figsize=(5, 5), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
     )
@@ -92,12 +77,12 @@ def plot_reweighting(name: str, obs: Mapping, *, path=None):
     rx.set_ylabel("rew./target")
     rx.set_xlabel(name)
     fig.tight_layout()
-    return _done(fig, path)
+    return finish(fig, path)
 
 
 def plot_spread(std: Sequence[float], *, path=None, label: str = ""):
     """Histogram of the per-event standard deviation of the members' log r̂."""
-    plt = _plt()
+    plt = use_agg()
     fig, ax = plt.subplots(figsize=(5, 4))
     s = np.asarray(std, float)
     ax.hist(s, bins=40, color="C0", alpha=0.7, label=label or None)
@@ -106,12 +91,12 @@ def plot_spread(std: Sequence[float], *, path=None, label: str = ""):
     ax.set_ylabel("events")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    return _done(fig, path)
+    return finish(fig, path)
 
 
 def plot_variance_vs_k(vk: Mapping, *, path=None, label: str = ""):
     """Mean per-event variance of the ensemble mean against K, with the 1/K expectation."""
-    plt = _plt()
+    plt = use_agg()
     fig, ax = plt.subplots(figsize=(5, 4))
     k = np.asarray(vk["k"], float)
     ax.plot(k, vk["variance"], "o", color="C0", label=label or "bootstrap of the members")
@@ -122,4 +107,4 @@ def plot_variance_vs_k(vk: Mapping, *, path=None, label: str = ""):
     ax.set_ylabel(r"mean Var$[\overline{\log\hat r}_K]$")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    return _done(fig, path)
+    return finish(fig, path)

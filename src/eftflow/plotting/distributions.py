@@ -22,8 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from eftflow.errors import InputError
-from eftflow.plotting import use_agg
-from eftflow.store.atomic import atomic_path
+from eftflow.plotting import save_figure, use_agg
 
 __all__ = ["plot_distributions", "histogram_distributions"]
 
@@ -201,8 +200,6 @@ def plot_distributions(
         axes[k // axes.shape[1]][k % axes.shape[1]].set_visible(False)
     fig.legend(loc="upper center", ncol=min(len(labels), 4), fontsize=8)
     fig.tight_layout(rect=(0, 0, 1, 0.93))
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=110)
+    path = save_figure(fig, path, dpi=110)
     plt.close(fig)
     return path

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from eftflow.plotting import use_agg
+from eftflow.plotting import save_figure, use_agg
 
 __all__ = [
     "plot_fisher_information_contours_2d",
@@ -72,7 +72,7 @@ def plot_fisher_information_contours_2d(
     ax.legend(loc="best", fontsize="small")
     fig.tight_layout()
     if output is not None:
-        fig.savefig(output)
+        save_figure(fig, output)
         plt.close(fig)
     return fig
 
@@ -103,7 +103,7 @@ def plot_fisherinfo_barplot(informations: Sequence, labels: Sequence[str], *, ou
     a2.legend(fontsize="small")
     fig.tight_layout()
     if output is not None:
-        fig.savefig(output)
+        save_figure(fig, output)
         plt.close(fig)
     return fig
 
@@ -132,7 +132,7 @@ def plot_distribution_of_information(
     a1.legend(loc="upper left", fontsize="small")
     fig.tight_layout()
     if output is not None:
-        fig.savefig(output)
+        save_figure(fig, output)
         plt.close(fig)
     return fig
 
@@ -152,6 +152,6 @@ def plot_cross_sections(
     ax.set_ylabel("σ [pb]")
     fig.tight_layout()
     if output is not None:
-        fig.savefig(output)
+        save_figure(fig, output)
         plt.close(fig)
     return fig

@@ -6,11 +6,11 @@ Headless (matplotlib's Agg backend, imported lazily). Each function returns the 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+
+from eftflow.plotting import finish, save_figure, use_agg
 
 __all__ = [
     "plot_profiles",
@@ -22,40 +22,9 @@ __all__ = [
 ]
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def save_figure(fig, path: str | os.PathLike) -> None:
-    """Save ``fig`` to ``path`` atomically (format from the suffix)."""
-    path = os.fspath(path)
-    directory = os.path.dirname(path) or "."
-    suffix = os.path.splitext(path)[1] or ".png"
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=suffix)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format=suffix.lstrip("."), bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _finish(fig, path):
-    if path is not None:
-        save_figure(fig, path)
-    return fig
-
-
 def plot_profiles(profiles, *, levels: Sequence[float] = (1.0, 4.0), path=None, ax=None):
     """``F - F_min`` of :class:`~eftflow.inference.fit.ProfileResult` objects, with UP lines."""
-    plt = _plt()
+    plt = use_agg()
     profiles = [profiles] if not isinstance(profiles, list | tuple) else list(profiles)
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(5, 4))
     for p in profiles:
@@ -65,12 +34,12 @@ def plot_profiles(profiles, *, levels: Sequence[float] = (1.0, 4.0), path=None, 
     ax.set_xlabel(profiles[0].name if len({p.name for p in profiles}) == 1 else "parameter")
     ax.set_ylabel(r"$F - F_\mathrm{min}$")
     ax.legend(frameon=False)
-    return _finish(fig, path)
+    return finish(fig, path)
 
 
 def plot_contours(contours, *, path=None, ax=None):
     """MINOS contours (:class:`~eftflow.inference.fit.ContourResult`), closed, with the optimum."""
-    plt = _plt()
+    plt = use_agg()
     contours = [contours] if not isinstance(contours, list | tuple) else list(contours)
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(5, 4))
     for c in contours:
@@ -83,12 +52,12 @@ def plot_contours(contours, *, path=None, ax=None):
     ax.set_xlabel(c0.x_name)
     ax.set_ylabel(c0.y_name)
     ax.legend(frameon=False)
-    return _finish(fig, path)
+    return finish(fig, path)
 
 
 def plot_limit_bands(limit, *, label: str = r"$\mu$", path=None, ax=None):
     """Observed upper limit against the expected median and +-1/2 sigma bands."""
-    plt = _plt()
+    plt = use_agg()
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(5, 2.5))
     e = np.asarray(limit.expected)
     ax.fill_betweenx([0, 1], e[0], e[4], color="#ffdd44", label=r"expected $\pm 2\sigma$")
@@ -99,7 +68,7 @@ def plot_limit_bands(limit, *, label: str = r"$\mu$", path=None, ax=None):
     ax.set_yticks([])
     ax.set_xlabel(f"{100 * limit.cl:g}% CL upper limit on {label}")
     ax.legend(frameon=False, fontsize=8)
-    return _finish(fig, path)
+    return finish(fig, path)
 
 
 def plot_exclusion(results: Mapping, *, names: Sequence[str] | None = None, path=None, ax=None):
@@ -108,7 +77,7 @@ def plot_exclusion(results: Mapping, *, names: Sequence[str] | None = None, path
     ``results`` maps ``"observed"``/``"expected"`` to
     :class:`~eftflow.inference.limits.ExclusionResult`; expected bands are drawn when present.
     """
-    plt = _plt()
+    plt = use_agg()
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(5, 4))
     first = next(iter(results.values()))
     k = first.theta.shape[1]
@@ -161,7 +130,7 @@ def plot_exclusion(results: Mapping, *, names: Sequence[str] | None = None, path
     else:
         ax.text(0.5, 0.5, f"{k}-dimensional grid: no plot", ha="center", transform=ax.transAxes)
     ax.legend(frameon=False, fontsize=8)
-    return _finish(fig, path)
+    return finish(fig, path)
 
 
 def plot_likelihood_grid(
@@ -181,7 +150,7 @@ def plot_likelihood_grid(
     """
     from scipy.stats import chi2
 
-    plt = _plt()
+    plt = use_agg()
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(5, 4))
     axes = [np.asarray(a, dtype=float) for a in axes]
     k = len(axes)
@@ -225,4 +194,4 @@ def plot_likelihood_grid(
     else:
         ax.text(0.5, 0.5, f"{k}-dimensional grid: no plot", ha="center", transform=ax.transAxes)
     ax.legend(frameon=False, fontsize=8)
-    return _finish(fig, path)
+    return finish(fig, path)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eftflow.plotting import use_agg
+from eftflow.plotting import save_figure, use_agg
 
 __all__ = ["plot_loss_curves", "plot_predicted_vs_true", "plot_evaluation"]
 
@@ -106,11 +106,6 @@ def _plot_map(m: dict, path):
 def _finish(fig, path):
     if path is None:
         return fig
-    from eftflow.store.atomic import atomic_path
-
-    plt = use_agg()
-    p = Path(path)
-    with atomic_path(p) as tmp:
-        fig.savefig(tmp, format=p.suffix.lstrip(".") or "png", dpi=110)
-    plt.close(fig)
+    p = save_figure(fig, path, dpi=110)
+    use_agg().close(fig)
     return p

@@ -1,7 +1,7 @@
 """Figures of the statistical model: profiles, contours, nuisance pulls and impact rankings.
 
 Headless (Agg, imported lazily); each function returns the figure and, with ``path``, writes it
-atomically (:func:`eftflow.plotting.fit.save_figure`). They only draw results computed elsewhere.
+atomically (:func:`eftflow.plotting.save_figure`). They only draw results computed elsewhere.
 """
 
 from __future__ import annotations
@@ -10,29 +10,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from eftflow.plotting import finish, use_agg
+
 __all__ = ["plot_profile", "plot_contour", "plot_pulls", "plot_impacts", "plot_coverage"]
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _done(fig, path):
-    if path is not None:
-        from eftflow.plotting.fit import save_figure
-
-        save_figure(fig, path)
-    return fig
 
 
 def plot_profile(name: str, values: Sequence[float], delta_nll: Sequence[float], *, path=None):
     """−2Δln L along a profile scan with the 1σ and 2σ lines."""
-    plt = _plt()
+    plt = use_agg()
     fig, ax = plt.subplots(figsize=(5, 4))
     ax.plot(values, 2 * np.asarray(delta_nll), "o-", color="C0")
     for lev in (1.0, 3.84):
@@ -40,7 +25,7 @@ def plot_profile(name: str, values: Sequence[float], delta_nll: Sequence[float],
     ax.set_xlabel(name)
     ax.set_ylabel(r"$-2\Delta\ln L$")
     fig.tight_layout()
-    return _done(fig, path)
+    return finish(fig, path)
 
 
 def plot_contour(
@@ -53,7 +38,7 @@ def plot_contour(
     path=None,
 ):
     """A closed MINOS contour around the best fit."""
-    plt = _plt()
+    plt = use_agg()
     fig, ax = plt.subplots(figsize=(5, 4))
     xs, ys = np.r_[x, x[:1]], np.r_[y, y[:1]]
     ax.plot(xs, ys, "-", color="C0")
@@ -61,12 +46,12 @@ def plot_contour(
     ax.set_xlabel(x_name)
     ax.set_ylabel(y_name)
     fig.tight_layout()
-    return _done(fig, path)
+    return finish(fig, path)
 
 
 def plot_pulls(pulls: Sequence[dict], *, path=None):
     """Post-fit pulls (points) and constraints (error bars) of the constrained parameters."""
-    plt = _plt()
+    plt = use_agg()
     n = len(pulls)
     fig, ax = plt.subplots(figsize=(5, 0.35 * n + 1.2))
     y = np.arange(n)
@@ -77,12 +62,12 @@ def plot_pulls(pulls: Sequence[dict], *, path=None):
     ax.set_xlim(-3, 3)
     ax.set_xlabel(r"$(\hat\nu - \nu_0)/\Delta\nu$")
     fig.tight_layout()
-    return _done(fig, path)
+    return finish(fig, path)
 
 
 def plot_impacts(impacts: Sequence[dict], poi: str, *, path=None, top: int = 20):
     """Ranked pre-fit (open) and post-fit (filled) impacts on ``poi``."""
-    plt = _plt()
+    plt = use_agg()
     rows = list(impacts)[:top][::-1]
     n = len(rows)
     fig, ax = plt.subplots(figsize=(6, 0.35 * n + 1.2))
@@ -102,7 +87,7 @@ def plot_impacts(impacts: Sequence[dict], poi: str, *, path=None, top: int = 20)
     ax.axvline(0, color="k", lw=0.8)
     ax.set_xlabel(rf"$\Delta\hat{{{poi}}}$" if len(poi) == 1 else f"Δ {poi}")
     fig.tight_layout()
-    return _done(fig, path)
+    return finish(fig, path)
 
 
 def plot_coverage(
@@ -114,7 +99,7 @@ def plot_coverage(
     label: str = "toys",
 ):
     """Measured coverage against the nominal confidence level."""
-    plt = _plt()
+    plt = use_agg()
     fig, ax = plt.subplots(figsize=(4.5, 4))
     ax.errorbar(levels, coverage, yerr=errors, fmt="o", label=label)
     ax.plot([0, 1], [0, 1], "k--", lw=0.8)
@@ -122,4 +107,4 @@ def plot_coverage(
     ax.set_ylabel("coverage")
     ax.legend()
     fig.tight_layout()
-    return _done(fig, path)
+    return finish(fig, path)

@@ -7,12 +7,9 @@ and ``plot_nd_morphing_basis_slices``).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-from eftflow.plotting import use_agg
-from eftflow.store.atomic import atomic_path
+from eftflow.plotting import save_figure, use_agg
 
 __all__ = [
     "plot_morphing_basis",
@@ -28,9 +25,7 @@ def _squared_weights(morpher, theta):
 
 
 def _save(fig, path):
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=120, bbox_inches="tight")
+    save_figure(fig, path, dpi=120, bbox_inches="tight")
 
 
 def plot_2d_morphing_basis(setup, path=None, *, resolution: int = 150, log: bool = True):

@@ -15,16 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from eftflow.plotting import use_agg
+
 __all__ = ["plot_scan", "plot_profile_1d", "plot_marginal_1d", "plot_2d"]
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def plot_profile_1d(out, name: str, ax, *, bins: int = 40) -> None:
@@ -86,7 +79,7 @@ def plot_scan(
     from eftflow.inference.scan.analysis import ScanOutput, load_scan
 
     out = source if isinstance(source, ScanOutput) else load_scan(source)
-    plt = _plt()
+    plt = use_agg()
     outdir = Path(outdir) if outdir is not None else out.directory / "plots"
     outdir.mkdir(parents=True, exist_ok=True)
     if parameters is None:
