@@ -208,3 +208,22 @@ def test_chunk_frames_are_numcodecs_frames(tmp_path):
             key = key / "0" if v.ndim == 2 else key
             want = blosc.compress(block, BLOSC_CNAME.encode(), BLOSC_CLEVEL, blosc.SHUFFLE, 0)
             assert key.read_bytes() == want, (name, k)
+
+
+def test_write_chunk_out_of_order_and_not_after_a_partial_append(tmp_path):
+    cols = _columns(np.random.default_rng(7), 10)
+    path = tmp_path / "ev.zarr"
+    with EventStoreWriter(path, ["a", "b", "c"], ["sm", "bsm"], chunk_size=4,
+                          nuisance_names=["up"]) as w:  # fmt: skip
+        for k in (2, 0, 1):  # any order; the last chunk is short
+            w.write_chunk(k, {c: v[4 * k : 4 * k + 4] for c, v in cols.items()})
+        assert w.n_events == 10
+    store = EventStore(path)
+    for c, v in cols.items():
+        assert np.array_equal(store.read(c), v), c
+    with pytest.raises(ValueError, match="cannot follow a partial append"):
+        with EventStoreWriter(tmp_path / "b.zarr", ["a", "b", "c"], ["sm", "bsm"], chunk_size=4,
+                              nuisance_names=["up"]) as w:  # fmt: skip
+            w.append(**{c: v[:3] for c, v in cols.items()})
+            w.write_chunk(1, {c: v[4:8] for c, v in cols.items()})
+    assert not (tmp_path / "b.zarr").exists()
