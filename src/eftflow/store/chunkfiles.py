@@ -46,7 +46,7 @@ BLOSC_CLEVEL = 5
 _DTYPES = ("float64", "float32", "int64", "int32", "int16", "int8", "uint8", "bool")
 
 
-def blosc_config(typesize: int) -> dict:
+def _blosc_config(typesize: int) -> dict:
     """The event stores' Blosc codec configuration as zarr records it."""
     return {
         "typesize": int(typesize),
@@ -80,7 +80,7 @@ def array_metadata(shape: tuple[int, ...], rows: int, dtype) -> dict:
         "fill_value": fill,
         "codecs": [
             _bytes_codec(dtype),
-            {"name": "blosc", "configuration": blosc_config(dtype.itemsize)},
+            {"name": "blosc", "configuration": _blosc_config(dtype.itemsize)},
         ],
         "attributes": {},
         "zarr_format": 3,

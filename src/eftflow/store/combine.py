@@ -409,8 +409,8 @@ def combine_events(
 
     with writer, ThreadPoolExecutor(READ_THREADS, thread_name_prefix="eftflow-read") as pool:
         if n_blocks == 1:
-            # the permutation is drawn while the inputs are read (it holds the GIL, the
-            # decompression does not); then the pool's threads gather and write output chunks
+            # the permutation is drawn in a thread of its own while the pool's threads read the
+            # inputs; then the pool's threads gather, compress and write the output chunks
             with ThreadPoolExecutor(1, thread_name_prefix="eftflow-perm") as side:
                 perm = side.submit(rng.permutation, n_total)
                 cols = load_columns(
