@@ -90,6 +90,21 @@ def test_truncated_store_detected(make_store):
     assert err.value.field == "weights" and "truncated" in str(err.value)
 
 
+def test_damaged_metadata_detected(make_store):
+    """A cut group or array ``zarr.json``: one InputError naming the store (and the array)."""
+    path = make_store("a.zarr", 100)
+    meta = path / "weights" / "zarr.json"
+    meta.write_text(meta.read_text()[:50])
+    with pytest.raises(InputError, match="store is damaged") as err:
+        EventStore(path)
+    assert err.value.field == "weights" and str(path) in str(err.value)
+    group = path / "zarr.json"
+    group.write_text(group.read_text()[:40])
+    with pytest.raises(InputError, match="not a zarr event store") as err:
+        EventStore(path)
+    assert str(path) in str(err.value)
+
+
 def test_missing_array_detected(make_store):
     import shutil
 

@@ -366,11 +366,18 @@ class EventStore:
             pass
         if not (self.path / name).exists():
             return None
-        group = self._zarr_group()
-        if name not in group:
-            return None
-        arr = group[name]
-        return tuple(arr.shape), int(arr.chunks[0]), np.dtype(arr.dtype), None
+        try:
+            group = self._zarr_group()
+            if name not in group:
+                return None
+            arr = group[name]
+            return tuple(arr.shape), int(arr.chunks[0]), np.dtype(arr.dtype), None
+        except Exception as err:  # zarr raises several types for damaged metadata
+            raise InputError(
+                f"cannot read the array's metadata ({type(err).__name__}: {err}): the store is damaged",
+                file=str(self.path),
+                field=name,
+            ) from None
 
     def _zarr_group(self):
         """The store's zarr group, opened on first use."""
