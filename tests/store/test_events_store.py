@@ -100,7 +100,7 @@ def test_damaged_metadata_detected(make_store):
     assert err.value.field == "weights" and str(path) in str(err.value)
     group = path / "zarr.json"
     group.write_text(group.read_text()[:40])
-    with pytest.raises(InputError, match="not a zarr event store") as err:
+    with pytest.raises(InputError, match="not an eftflow event store") as err:
         EventStore(path)
     assert str(path) in str(err.value)
 

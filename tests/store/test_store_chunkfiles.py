@@ -227,3 +227,37 @@ def test_write_chunk_out_of_order_and_not_after_a_partial_append(tmp_path):
             w.append(**{c: v[:3] for c, v in cols.items()})
             w.write_chunk(1, {c: v[4:8] for c, v in cols.items()})
     assert not (tmp_path / "b.zarr").exists()
+
+
+def test_store_array_reads_like_zarr_and_falls_back_to_it(tmp_path):
+    """StoreArray: rows, shape, chunks and chunk-file counts as zarr gives them, for the
+    standard layout (read directly) and another codec (read through zarr)."""
+    from zarr.codecs import BloscCodec, ZstdCodec
+
+    from eftflow.store.chunkfiles import StoreArray
+
+    g = zarr.open_group(str(tmp_path / "g.zarr"), mode="w", zarr_format=3)
+    rng = np.random.default_rng(2)
+    data = {"std": rng.normal(size=(23, 3)), "ids": rng.integers(0, 9, 23).astype(np.int32),
+            "zstd": rng.normal(size=(23, 2))}  # fmt: skip
+    blosc_ = [BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")]
+    for name, v in data.items():
+        codecs = [ZstdCodec()] if name == "zstd" else blosc_
+        a = g.create_array(name, shape=v.shape, chunks=(5, *v.shape[1:]), dtype=v.dtype,
+                           compressors=codecs, config={"write_empty_chunks": True})  # fmt: skip
+        a[...] = v
+    (tmp_path / "g.zarr" / "std" / "c" / "2" / "0").unlink()
+
+    def group():
+        return zarr.open_group(str(tmp_path / "g.zarr"), mode="r")
+
+    for name in data:
+        arr, ref = StoreArray(tmp_path / "g.zarr", name, group), group()[name]
+        assert (arr._files is None) == (name == "zstd")
+        assert arr.shape == ref.shape and arr.chunks == ref.chunks and arr.dtype == ref.dtype
+        assert arr.nchunks == ref.nchunks == 5
+        assert arr.nchunks_initialized == ref.nchunks_initialized == (4 if name == "std" else 5)
+        for sl in (slice(0, 23), slice(3, 17), slice(20, 40), slice(7, 2)):
+            assert np.array_equal(arr[sl], ref[sl]), (name, sl)
+    with pytest.raises(KeyError):
+        StoreArray(tmp_path / "g.zarr", "nope", group)

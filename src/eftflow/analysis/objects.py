@@ -461,32 +461,18 @@ class ObjectStore:
     """
 
     def __init__(self, path):
-        import zarr
+        from eftflow.store.group import lazy_group, read_store_attrs
 
         self.path = Path(path)
         p = str(self.path)
-        if not self.path.exists():
-            raise InputError("object store does not exist", file=p)
-        try:
-            self._group = zarr.open_group(p, mode="r")
-        except Exception as err:
-            raise InputError(
-                f"not an eftflow object store ({type(err).__name__}: {err}); run "
-                "`eftflow simulate-detector` first",
-                file=p,
-            ) from None
-        attrs = dict(self._group.attrs)
-        if attrs.get("format") != OBJECTS_FORMAT:
-            raise InputError(
-                f"not an eftflow object store (format={attrs.get('format')!r}); "
-                "run `eftflow simulate-detector` first",
-                file=p,
-                field="attrs.format",
-            )
-        if "n_events" not in attrs:
-            raise InputError(
-                "store is incomplete (its write was interrupted)", file=p, field="attrs.n_events"
-            )
+        attrs = read_store_attrs(
+            self.path,
+            kind="object",
+            fmt=OBJECTS_FORMAT,
+            version=OBJECTS_FORMAT_VERSION,
+            hint="; run `eftflow simulate-detector` first",
+        )
+        self._zarr_group = lazy_group(self.path)
         self.attrs = attrs
         self.n_events = int(attrs["n_events"])
         self.schema: dict = attrs["collections"]
@@ -497,9 +483,11 @@ class ObjectStore:
         expected = {"weights": self.n_events, "sampling_benchmark": self.n_events}
         expected.update({f"{c}/offsets": self.n_events + 1 for c in self.schema})
         expected.update({f"{c}/values": None for c in self.schema})
+        from eftflow.store.chunkfiles import StoreArray
+
         for name, length in expected.items():
             try:
-                arr = self._group[name]
+                arr = StoreArray(self.path, name, self._zarr_group)
             except KeyError:
                 raise InputError(
                     "array is missing: the store is truncated", file=p, field=name

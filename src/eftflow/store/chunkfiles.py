@@ -32,6 +32,7 @@ __all__ = [
     "ChunkEncoder",
     "BLOSC_CNAME",
     "BLOSC_CLEVEL",
+    "StoreArray",
     "array_metadata",
     "group_metadata",
     "read_metadata",
@@ -265,6 +266,59 @@ class ChunkFiles:
                     raise ValueError(f"chunk {k} cannot be decompressed ({err})") from None
             if not whole:
                 out[lo - i0 : hi - i0] = scratch[lo - c0 : hi - c0]
+
+
+class StoreArray:
+    """An array of a zarr v3 store, read without zarr's machinery where its layout allows.
+
+    ``shape``, ``chunks`` and ``dtype`` come from the array's ``zarr.json``; rows are read with
+    :class:`ChunkFiles` for the standard layout and through zarr otherwise (``open_group``
+    returns the store's zarr group, opened only when needed). ``array[i0:i1]`` reads rows as a
+    numpy array. A missing array raises ``KeyError``, as ``group[name]`` does.
+    """
+
+    def __init__(self, store_path: str | os.PathLike, name: str, open_group):
+        directory = Path(store_path) / name
+        self.name, self._open_group, self._zarr = name, open_group, None
+        meta = read_metadata(directory)
+        try:
+            self.shape = tuple(int(s) for s in meta["shape"])
+            grid = meta["chunk_grid"]["configuration"]["chunk_shape"]
+            self.chunks = tuple(int(c) for c in grid)
+            self.dtype = np.dtype(meta["data_type"])
+            self._files = ChunkFiles.from_metadata(directory, meta)
+        except (KeyError, TypeError, ValueError, IndexError):
+            arr = self.zarr()
+            self.shape, self.chunks = tuple(arr.shape), tuple(arr.chunks)
+            self.dtype, self._files = np.dtype(arr.dtype), None
+
+    def zarr(self):
+        """The zarr array itself."""
+        if self._zarr is None:
+            self._zarr = self._open_group()[self.name]
+        return self._zarr
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        i0, i1, _ = rows.indices(self.shape[0])
+        i1 = max(i0, i1)
+        if self._files is not None:
+            return self._files.read(i0, i1)
+        return np.asarray(self.zarr()[i0:i1])
+
+    @property
+    def nchunks(self) -> int:
+        """Chunks along the rows (the chunks of the standard layout span whole rows)."""
+        if self._files is None:
+            return int(self.zarr().nchunks)
+        return -(-self.shape[0] // self.chunks[0])
+
+    @property
+    def nchunks_initialized(self) -> int:
+        """Chunks that have a file."""
+        if self._files is None:
+            return int(self.zarr().nchunks_initialized)
+        ndim = len(self.shape)
+        return sum(_key(self._files.directory, k, ndim).is_file() for k in range(self.nchunks))
 
 
 class ChunkEncoder:

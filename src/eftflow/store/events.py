@@ -40,7 +40,7 @@ import numpy as np
 
 from eftflow.errors import InputError
 from eftflow.store.atomic import atomic_path
-from eftflow.store.group import read_store_attrs
+from eftflow.store.group import lazy_group, read_store_attrs
 
 __all__ = [
     "EventStoreWriter",
@@ -333,7 +333,7 @@ class EventStore:
         self.benchmark_names = list(attrs["benchmark_names"])
         self.nuisance_benchmark_names = attrs.get("nuisance_benchmark_names")
         self.provenance = attrs.get("provenance", {})
-        self._group = None
+        self._zarr_group = lazy_group(self.path)
         self._chunk_files: dict = {}
         #: name → (shape, rows per chunk, dtype, zarr.json document or None) of each array
         self._info: dict = {}
@@ -378,14 +378,6 @@ class EventStore:
                 file=str(self.path),
                 field=name,
             ) from None
-
-    def _zarr_group(self):
-        """The store's zarr group, opened on first use."""
-        if self._group is None:
-            import zarr
-
-            self._group = zarr.open_group(str(self.path), mode="r")
-        return self._group
 
     @property
     def columns(self) -> list[str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from eftflow.errors import InputError
 
-__all__ = ["open_store_group", "read_store_attrs"]
+__all__ = ["open_store_group", "read_store_attrs", "lazy_group"]
 
 
 def _check_attrs(attrs: dict, p: str, kind: str, fmt: str, version: int, hint: str) -> None:
@@ -53,7 +53,7 @@ def open_store_group(path, *, kind: str, fmt: str, version: int, hint: str = "")
         group = zarr.open_group(p, mode="r")
     except Exception as err:  # zarr raises several types for non-stores
         raise InputError(
-            f"not a zarr {kind} store ({type(err).__name__}: {err}){hint}", file=p
+            f"not an eftflow {kind} store ({type(err).__name__}: {err}){hint}", file=p
         ) from None
     attrs = dict(group.attrs)
     _check_attrs(attrs, p, kind, fmt, version, hint)
@@ -77,3 +77,22 @@ def read_store_attrs(path, *, kind: str, fmt: str, version: int, hint: str = "")
         return open_store_group(path, kind=kind, fmt=fmt, version=version, hint=hint)[1]
     _check_attrs(attrs, str(path), kind, fmt, version, hint)
     return attrs
+
+
+def lazy_group(path):
+    """A function that returns the zarr group at ``path`` (read-only), opened on its first call.
+
+    The stores read their metadata and standard-layout chunks directly and need zarr only for
+    arrays in another layout.
+    """
+    group = None
+
+    def get():
+        nonlocal group
+        if group is None:
+            import zarr
+
+            group = zarr.open_group(str(path), mode="r")
+        return group
+
+    return get

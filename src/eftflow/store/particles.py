@@ -47,7 +47,8 @@ import numpy as np
 
 from eftflow.errors import InputError
 from eftflow.store.atomic import atomic_path
-from eftflow.store.group import open_store_group
+from eftflow.store.chunkfiles import StoreArray
+from eftflow.store.group import lazy_group, read_store_attrs
 
 __all__ = ["ParticleStoreWriter", "ParticleStore", "FORMAT", "FORMAT_VERSION", "PARTICLE_FIELDS"]
 
@@ -286,9 +287,8 @@ class ParticleStore:
 
         self.path = Path(path)
         p = str(self.path)
-        self._group, attrs = open_store_group(
-            self.path, kind="particle", fmt=FORMAT, version=FORMAT_VERSION
-        )
+        attrs = read_store_attrs(self.path, kind="particle", fmt=FORMAT, version=FORMAT_VERSION)
+        self._zarr_group = lazy_group(self.path)
         self.attrs = attrs
         self.n_events = int(attrs["n_events"])
         self.benchmark_names = list(attrs["benchmark_names"])
@@ -305,7 +305,7 @@ class ParticleStore:
         self._arrays = {}
         for name, length in expected.items():
             try:
-                arr = self._arrays[name] = self._group[name]
+                arr = self._arrays[name] = StoreArray(self.path, name, self._zarr_group)
             except KeyError:
                 raise InputError(
                     "array is missing: the store is truncated", file=p, field=name
