@@ -216,19 +216,21 @@ class EventStoreWriter:
 
     def write_chunk(self, k: int, cols: dict) -> None:
         """Compress and write chunk ``k`` (rows ``k·chunk_size`` onwards) from ``cols`` (one
-        array per column, ``chunk_size`` rows, fewer only for the last chunk).
+        array per column, ``chunk_size`` rows, fewer only for the last chunk). The columns of a
+        chunk may also come in separate calls, one or more columns each.
 
         For writers that fill a store out of order from several threads (each chunk exactly
         once, from any thread, in any order; not mixed with :meth:`append`): the rows are taken
         as they are, without :meth:`append`'s checks, so they must come from checked data (e.g.
-        event stores). ``n_events`` counts the rows written.
+        event stores). ``n_events`` counts the rows written to ``weights``.
         """
         if self._n_carry:
             raise ValueError("write_chunk cannot follow a partial append")
         for name, v in cols.items():
             self._encoders[name].write(k, v)
-        with self._lock:
-            self.n_events += len(cols["weights"])
+        if "weights" in cols:
+            with self._lock:
+                self.n_events += len(cols["weights"])
 
     def _put(self, cols: dict, n: int) -> None:
         """Write the whole chunks that rows [n_events, n_events + n) complete; keep the rest."""

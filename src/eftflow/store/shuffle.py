@@ -151,30 +151,31 @@ def as_records(a: np.ndarray) -> np.ndarray:
 def write_permuted(cols: dict, perm: np.ndarray, writer: EventStoreWriter, pool) -> None:
     """Write the rows ``perm`` of the columns ``cols`` as the chunks of ``writer``.
 
-    Each task of ``pool`` gathers the rows of one output chunk into buffers of its own thread
-    (reused from chunk to chunk: first touch of new memory costs as much as the gather), then
-    compresses and writes them (:meth:`EventStoreWriter.write_chunk`); ``np.take`` and Blosc
-    release the GIL, so the threads work in parallel and no whole permuted copy is ever made.
+    One task of ``pool`` per chunk and column, the largest columns first: it gathers the rows of
+    that column chunk into a buffer of its own thread (reused from task to task: first touch of
+    new memory costs as much as the gather), then compresses and writes it
+    (:meth:`EventStoreWriter.write_chunk`); ``np.take`` and Blosc release the GIL, so the threads
+    work in parallel and no permuted copy of a whole column is ever made.
     """
     import threading
 
     records = {c: as_records(v) for c, v in cols.items()}
-    widths = {c: v.shape[1] if v.ndim == 2 else 1 for c, v in cols.items()}
     chunk = writer.chunk_size
+    nbytes = min(chunk, len(perm)) * max(r.dtype.itemsize for r in records.values())
     local = threading.local()
 
-    def job(k: int) -> None:
+    def job(k: int, c: str) -> None:
         idx = perm[k * chunk : (k + 1) * chunk]
-        if getattr(local, "bufs", None) is None:
-            local.bufs = empty_columns(widths, min(chunk, len(perm)))
-        out = {}
-        for c, v in records.items():
-            dst = local.bufs[c][: len(idx)]
-            np.take(v, idx, out=as_records(dst), mode="clip")
-            out[c] = dst
-        writer.write_chunk(k, out)
+        if getattr(local, "buf", None) is None:
+            local.buf = np.empty(nbytes, np.uint8)
+        v = records[c]
+        dst = local.buf[: len(idx) * v.dtype.itemsize].view(v.dtype)
+        np.take(v, idx, out=dst, mode="clip")
+        writer.write_chunk(k, {c: dst.view(cols[c].dtype).reshape(len(idx), *cols[c].shape[1:])})
 
-    wait_all([pool.submit(job, k) for k in range(-(-len(perm) // chunk))])
+    order = sorted(records, key=lambda c: -records[c].dtype.itemsize)
+    n_chunks = -(-len(perm) // chunk)
+    wait_all([pool.submit(job, k, c) for k in range(n_chunks) for c in order])
 
 
 def write_gathered(gather, widths: dict, perm: np.ndarray, sink: BackgroundWriter, piece: int):
