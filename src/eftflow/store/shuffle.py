@@ -75,28 +75,31 @@ def load_columns(
 ) -> dict[str, np.ndarray]:
     """Read rows [i0, i1) of each (store, i0, i1, k) into one set of columns, concurrently.
 
-    Sampling ids are checked and counted into ``counts``; weights are multiplied by ``k``.
+    The tasks that read them check and count the sampling ids (into ``counts``) and multiply
+    the weights by ``k``.
     """
+
+    def read(s: EventStore, c: str, j0: int, j1: int, k: float, out: np.ndarray):
+        read_into(s, c, j0, j1, out)
+        if c == "sampling_benchmark":
+            return count_sampling(out, n_b, file=str(s.path))
+        if k != 1.0 and c in ("weights", "nuisance_weights"):
+            out *= k
+        return None
+
     n = sum(i1 - i0 for _, i0, i1, _ in parts)
     cols = empty_columns(widths, n)
     futures, pos = [], 0
-    for s, i0, i1, _ in parts:
+    for s, i0, i1, k in parts:
         step = READ_CHUNKS * s.chunk_size
         for j0 in range(i0, i1, step):
             j1 = min(j0 + step, i1)
             a, b = pos + j0 - i0, pos + j1 - i0
-            futures += [pool.submit(read_into, s, c, j0, j1, cols[c][a:b]) for c in widths]
+            futures += [pool.submit(read, s, c, j0, j1, k, cols[c][a:b]) for c in widths]
         pos += i1 - i0
-    wait_all(futures)
-    pos = 0
-    for s, i0, i1, k in parts:
-        sl = slice(pos, pos + i1 - i0)
-        counts += count_sampling(cols["sampling_benchmark"][sl], n_b, file=str(s.path))
-        if k != 1.0:
-            cols["weights"][sl] *= k
-            if "nuisance_weights" in cols:
-                cols["nuisance_weights"][sl] *= k
-        pos += i1 - i0
+    for found in wait_all(futures):
+        if found is not None:
+            counts += found
     return cols
 
 
