@@ -1,4 +1,5 @@
-"""Every worked example in ``docs/`` runs as written (see ``run_doc.py`` for the directives)."""
+"""Every worked example in ``docs/`` and the README runs as written (see ``run_doc.py`` for the
+directives)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DRIVER = Path(__file__).with_name("run_doc.py")
-PAGES = sorted((ROOT / "docs").glob("*.md"))
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 sys.path.insert(0, str(DRIVER.parent))
 from run_doc import parse, plan  # noqa: E402
