@@ -22,12 +22,30 @@ __all__ = ["main", "build_parser"]
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
+#: command modules in the order of the workflow (``--help`` lists them so); others follow by name
+ORDER = (
+    "cmd_setup",
+    "cmd_generate",
+    "cmd_shower",
+    "cmd_analysis",
+    "cmd_combine",
+    "cmd_sampling",
+    "cmd_ml",
+    "cmd_fit",
+    "cmd_model",
+    "cmd_scan",
+    "cmd_report",
+    "cmd_profile",
+)
+
+
 def _command_modules():
     import eftflow.cli as pkg
 
-    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
-        if info.name.startswith("cmd_"):
-            yield importlib.import_module(f"eftflow.cli.{info.name}")
+    names = [i.name for i in pkgutil.iter_modules(pkg.__path__) if i.name.startswith("cmd_")]
+    rank = {name: k for k, name in enumerate(ORDER)}
+    for name in sorted(names, key=lambda n: (rank.get(n, len(ORDER)), n)):
+        yield importlib.import_module(f"eftflow.cli.{name}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="eftflow",
         description=(
             "Simulation-based inference for EFT measurements at colliders. Each sub-command is "
-            "one stage of the workflow (and one Snakemake rule)."
+            "one stage of the workflow (and one Snakemake rule); they are listed in workflow order."
+        ),
+        epilog=(
+            "`eftflow <command> --help` gives a command's options; docs/index.md has a page per "
+            "stage with a worked example."
         ),
     )
     parser.add_argument("--version", action="version", version=f"eftflow {__version__}")
