@@ -1,6 +1,7 @@
 """Benchmark: combine + shuffle + split of toy event stores, eftflow vs MadMiner's combine_and_shuffle.
 
-Toy data: 3 observables, 6 benchmarks (the 2-parameter quadratic toy setup), sampling ids spread
+Toy data: 3 observables, 6 benchmarks (the 2-parameter quadratic toy setup; ``--observables`` and
+``--parameters`` make wider events), sampling ids spread
 over the benchmarks, split into input stores of ≤ 10⁶ events (≤ 5·10⁶ for the largest size).
 Every measurement runs in a fresh subprocess (the two tools alternate, ``--repeat`` times each,
 each going first in every other round; the best run of each is compared, and the ratio of
@@ -15,6 +16,7 @@ Usage::
 
     python benchmarks/combine.py                      # 1e6 and 1e7, MadMiner at both
     python benchmarks/combine.py --sizes 1e6 1e7 3e7 --madminer-max 1e7 --workdir /tmp/bench
+    python benchmarks/combine.py --sizes 1e6 --observables 30 --parameters 3 --json combine_wide.json
 
 Writes a markdown table to stdout and ``benchmarks/results/combine.json``.
 """
@@ -122,20 +124,22 @@ def _measure(kind: str, out: Path, inputs: list[Path], env=None) -> dict:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
-def _setup(work: Path):
+def _setup(work: Path, n_parameters: int = 2):
     from eftflow.setup import EFTSetup
 
     s = EFTSetup()
-    s.add_parameter("toy", 1, "theta_1", morphing_max_power=2, parameter_range=(-1.0, 1.0))
-    s.add_parameter("toy", 2, "theta_2", morphing_max_power=2, parameter_range=(-1.0, 1.0))
-    s.add_benchmark({"theta_1": 0.0, "theta_2": 0.0}, "sm")
+    for k in range(1, n_parameters + 1):
+        s.add_parameter("toy", k, f"theta_{k}", morphing_max_power=2, parameter_range=(-1.0, 1.0))
+    s.add_benchmark({f"theta_{k}": 0.0 for k in range(1, n_parameters + 1)}, "sm")
     s.set_morphing(max_overall_power=2, seed=3)
     path = work / "setup.h5"
     s.save(path)
     return path, list(s.benchmarks)
 
 
-def _make_inputs(work: Path, n: int, names: list[str], per_store: int) -> list[Path]:
+def _make_inputs(
+    work: Path, n: int, names: list[str], per_store: int, n_observables: int = 3
+) -> list[Path]:
     from eftflow.store.events import EventStoreWriter
 
     paths = []
@@ -144,11 +148,12 @@ def _make_inputs(work: Path, n: int, names: list[str], per_store: int) -> list[P
     while done < n:
         m = min(per_store, n - done)
         path = work / f"in_{n}_{k}.zarr"
-        with EventStoreWriter(path, ["x0", "x1", "x2"], names, chunk_size=100_000) as w:
+        obs = [f"x{i}" for i in range(n_observables)]
+        with EventStoreWriter(path, obs, names, chunk_size=100_000) as w:
             for i in range(0, m, 1_000_000):
                 b = min(1_000_000, m - i)
                 w.append(
-                    observables=rng.normal(size=(b, 3)),
+                    observables=rng.normal(size=(b, n_observables)),
                     weights=rng.uniform(0.5, 1.5, size=(b, len(names))) / n,
                     sampling_benchmark=rng.integers(0, len(names), b),
                 )
@@ -168,6 +173,18 @@ def main() -> None:
         "--madminer-max", type=float, default=1e7, help="largest size also run with MadMiner"
     )
     ap.add_argument("--memory-mb", type=float, default=1000, help="eftflow combine memory budget")
+    ap.add_argument(
+        "--observables",
+        type=int,
+        default=3,
+        help="observables per event (default 3: 80-byte events)",
+    )
+    ap.add_argument(
+        "--parameters",
+        type=int,
+        default=2,
+        help="parameters of the quadratic morphing setup: 2 → 6 benchmarks, 3 → 10",
+    )
     ap.add_argument("--workdir", default="/tmp/eftflow-bench-combine")
     ap.add_argument("--json", default="combine.json", help="file name under benchmarks/results/")
     ap.add_argument(
@@ -180,7 +197,7 @@ def main() -> None:
     work = Path(args.workdir)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    setup, names = _setup(work)
+    setup, names = _setup(work, args.parameters)
     env = dict(os.environ, BENCH_MEMORY_MB=str(args.memory_mb))
     rows = []
     try:
@@ -189,7 +206,7 @@ def main() -> None:
             per_store = 1_000_000 if n <= 10**7 else 5_000_000
             per_store = min(per_store, max(n // 4, 1))
             t = time.perf_counter()
-            inputs = _make_inputs(work, n, names, per_store)
+            inputs = _make_inputs(work, n, names, per_store, args.observables)
             gen_s = time.perf_counter() - t
             repeat = args.repeat if n <= 10**7 else 1  # one run of the largest sizes
             with_mm = n <= args.madminer_max and args.madminer_max > 0
@@ -217,6 +234,7 @@ def main() -> None:
             row = {
                 "n_events": n,
                 "n_inputs": len(inputs),
+                "bytes_per_event": 8 * (args.observables + len(names) + 1),
                 "generate_s": gen_s,
                 "repeats": repeat,
                 "eftflow": best,
@@ -264,6 +282,8 @@ def main() -> None:
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "memory_mb": args.memory_mb,
+        "observables": args.observables,
+        "benchmarks": len(names),
         "date": time.strftime("%Y-%m-%d"),
     }
     out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
