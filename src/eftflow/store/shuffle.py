@@ -1,7 +1,7 @@
 """The streaming shuffle behind :func:`eftflow.store.combine.combine_events`.
 
 Building blocks: loading event-store columns straight into arrays (:func:`load_columns`); writing
-a permutation of rows in memory chunk by chunk, each output chunk gathered, compressed and written
+a permutation of rows in memory, each column of each output chunk gathered, compressed and written
 by one of several threads (:func:`write_permuted`); and, for data larger than the memory budget,
 the scatter–shuffle (Rao–Sandelius) through temporary block files (:func:`scatter_shuffle`, whose
 blocks are written in pieces from a background thread by :func:`write_gathered` and
