@@ -24,8 +24,10 @@ def _runnable(page: Path) -> bool:
 
 @pytest.mark.parametrize("page", [p for p in PAGES if _runnable(p)], ids=lambda p: p.name)
 def test_examples_run(page, tmp_path):
-    # as a reader would: from a directory holding the repository's config/, the venv on PATH
-    (tmp_path / "config").symlink_to(ROOT / "config")
+    # as a reader would: from a directory holding the repository's config/ and tests/ (but
+    # nothing else of it, nor anything an earlier page left), the venv on PATH
+    for name in ("config", "tests"):
+        (tmp_path / name).symlink_to(ROOT / name)
     env = dict(os.environ, MPLBACKEND="Agg")
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     res = subprocess.run(
