@@ -31,6 +31,7 @@ import numpy as np
 from eftflow.analysis.objects import ObjectStore
 from eftflow.analysis.observables import Analysis
 from eftflow.errors import InputError
+from eftflow.progress import progress
 
 __all__ = [
     "analyse_events",
@@ -217,7 +218,8 @@ def analyse_events(
         attrs={"cutflow": cutflow},
     )
     args = (str(input_path),)
-    with writer, dask_client(threads, memory_mb, cluster=cluster) as client:
+    bar = progress(store.n_events, "analyse_events", logger=log)
+    with writer, bar, dask_client(threads, memory_mb, cluster=cluster) as client:
         if client is None:
             results = (
                 analyse_chunk(*args, i0, i1, analysis, store.schema, phys_idx, nuis_idx)
@@ -247,11 +249,7 @@ def analyse_events(
                 )
                 xs += res["weights"].sum(axis=0)
                 n_out += n
-            if (k + 1) % 10 == 0 or k + 1 == len(bounds):
-                rate = bounds[k][1] / max(time.perf_counter() - t0, 1e-9)
-                log.info(
-                    "chunk %d/%d: %d events kept, %.0f events/s", k + 1, len(bounds), n_out, rate
-                )
+            bar.update(bounds[k][1] - bounds[k][0])
         if n_out == 0:
             flow = "; ".join(f"{c!r}: {v}" for c, v in cutflow.items())
             raise InputError(

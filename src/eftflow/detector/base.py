@@ -29,6 +29,7 @@ import numpy as np
 
 from eftflow.analysis.objects import EventObjects, ObjectStoreWriter
 from eftflow.errors import ConfigError, InputError
+from eftflow.progress import progress
 
 __all__ = [
     "Detector",
@@ -183,7 +184,8 @@ def simulate_chunks(detector: ChunkDetector, job: DetectorJob) -> DetectorResult
         provenance=prov,
     )
     n = 0
-    with writer, dask_client(job.threads, job.memory_mb, cluster=job.cluster) as client:
+    bar = progress(src.n_events, "simulate_detector", logger=log)
+    with writer, bar, dask_client(job.threads, job.memory_mb, cluster=job.cluster) as client:
         pending: deque = deque()
         for k, events in enumerate(src.iter_chunks(job.chunk_size)):
             w, sb = _chunk_columns(events, src, n_b)
@@ -198,9 +200,9 @@ def simulate_chunks(detector: ChunkDetector, job: DetectorJob) -> DetectorResult
                     )
                 )
             while pending and (client is None or len(pending) > in_flight(client, job.threads)):
-                n += _write_one(writer, pending.popleft())
+                n += _write_one(writer, pending.popleft(), bar)
         while pending:
-            n += _write_one(writer, pending.popleft())
+            n += _write_one(writer, pending.popleft(), bar)
         if n == 0:
             raise InputError("no events to simulate: the input is empty", file=src.path)
     seconds = time.perf_counter() - t0
@@ -215,11 +217,12 @@ def simulate_chunks(detector: ChunkDetector, job: DetectorJob) -> DetectorResult
     return DetectorResult(Path(job.output), n, seconds)
 
 
-def _write_one(writer: ObjectStoreWriter, item) -> int:
+def _write_one(writer: ObjectStoreWriter, item, bar) -> int:
     obj, w, sb = item
     if hasattr(obj, "result"):
         obj = obj.result()
     writer.append(obj, w, sb)
+    bar.update(obj.n_events)
     return obj.n_events
 
 

@@ -56,6 +56,7 @@ import numpy as np
 from eftflow.errors import BackendError, ConfigError
 from eftflow.generate.base import GenerationJob, GenerationResult
 from eftflow.physics.drellyan import COEFFICIENTS, EWParameters, cos_theta_star, weight_ratios
+from eftflow.progress import progress
 from eftflow.store.atomic import atomic_path
 
 __all__ = [
@@ -393,28 +394,32 @@ class BuiltinGenerator:
     def _run(p, n_events, chunk, theta, coeffs, ew, tmp: Path) -> list[Path]:
         files: list[Path] = []
         done = failures = 0
-        while done < n_events:
-            m = min(chunk, n_events - done)
-            parts = np.empty((m, 5, len(_COLS)))
-            info = np.empty((m, len(_INFO)))
-            k = 0
-            while k < m:
-                if not p.next():
-                    failures += 1
-                    if failures > MAX_FAILURES:
-                        raise BackendError(f"Pythia failed {failures} times in a row; giving up")
-                    continue
-                failures = 0
-                parts[k], info[k] = _read_hard_process(p)
-                k += 1
-            qid, cos = event_kinematics(parts)
-            ratios = weight_ratios(info[:, 7], cos, qid, theta, coeffs, ew, alpha_em=info[:, 8])
-            if not np.all(np.isfinite(ratios)):
-                raise BackendError("non-finite EFT/SM weight ratio: check the benchmark values")
-            f = tmp / f"chunk{len(files):06d}.npz"
-            np.savez(f, parts=parts, info=info, ratios=ratios)
-            files.append(f)
-            done += m
+        with progress(n_events, "generate_events (builtin)", logger=log) as bar:
+            while done < n_events:
+                m = min(chunk, n_events - done)
+                parts = np.empty((m, 5, len(_COLS)))
+                info = np.empty((m, len(_INFO)))
+                k = 0
+                while k < m:
+                    if not p.next():
+                        failures += 1
+                        if failures > MAX_FAILURES:
+                            raise BackendError(
+                                f"Pythia failed {failures} times in a row; giving up"
+                            )
+                        continue
+                    failures = 0
+                    parts[k], info[k] = _read_hard_process(p)
+                    k += 1
+                qid, cos = event_kinematics(parts)
+                ratios = weight_ratios(info[:, 7], cos, qid, theta, coeffs, ew, alpha_em=info[:, 8])
+                if not np.all(np.isfinite(ratios)):
+                    raise BackendError("non-finite EFT/SM weight ratio: check the benchmark values")
+                f = tmp / f"chunk{len(files):06d}.npz"
+                np.savez(f, parts=parts, info=info, ratios=ratios)
+                files.append(f)
+                done += m
+                bar.update(m)
         return files
 
 

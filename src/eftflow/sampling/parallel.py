@@ -53,32 +53,47 @@ def map_chunks(
         ``None``/``"threads"`` (thread pool of ``n_workers``), ``"sync"``, ``"processes"``
         (Dask) or a ``distributed.Client``.
     label
-        Used in the log line with the rate.
+        What the chunks are, for the progress display (:mod:`eftflow.progress`) and the log.
     """
+    from eftflow.progress import progress
+
     t0 = time.perf_counter()
     if not args:
         return []
     call = functools.partial(_call_and_trim, fn)
-    if scheduler is not None and hasattr(scheduler, "dashboard_link"):
-        log.info("Dask dashboard: %s", scheduler.dashboard_link)
-        futures = scheduler.map(lambda a: call(*a), list(args), pure=False)
-        out = scheduler.gather(futures)
-    elif scheduler == "sync" or (
+    distributed = scheduler is not None and hasattr(scheduler, "dashboard_link")
+    serial = scheduler == "sync" or (
         scheduler in (None, "threads") and (n_workers <= 1 or len(args) < 2 * n_workers)
-    ):  # fewer than two chunks per thread: serial (see the module docstring)
-        out = [call(*a) for a in args]
-    elif scheduler in (None, "threads"):
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=min(int(n_workers), len(args))) as pool:
-            out = list(pool.map(lambda a: call(*a), args))
-    else:
+    )  # fewer than two chunks per thread: serial (see the module docstring)
+    if not (distributed or serial or scheduler in (None, "threads")):  # dask.compute
         import dask
 
         tasks = [dask.delayed(call, pure=False)(*a) for a in args]
         out = list(dask.compute(*tasks, scheduler=scheduler, num_workers=max(int(n_workers), 1)))
+    else:
+        with progress(len(args), label, unit="chunks", logger=log) as bar:
+            if distributed:
+                from distributed import as_completed
+
+                log.info("Dask dashboard: %s", scheduler.dashboard_link)
+                futures = scheduler.map(lambda a: call(*a), list(args), pure=False)
+                for _ in as_completed(futures):
+                    bar.update(1)
+                out = scheduler.gather(futures)
+            elif serial:
+                out = [_counted(bar, call(*a)) for a in args]
+            else:
+                from concurrent.futures import ThreadPoolExecutor
+
+                with ThreadPoolExecutor(max_workers=min(int(n_workers), len(args))) as pool:
+                    out = [_counted(bar, r) for r in pool.map(lambda a: call(*a), args)]
     log.debug("%d %s in %.2f s", len(args), label, time.perf_counter() - t0)
     return out
+
+
+def _counted(bar, result):
+    bar.update(1)
+    return result
 
 
 def _call_and_trim(fn: Callable, *a):

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from eftflow.errors import BackendError, ConfigError, InputError
+from eftflow.progress import progress
 
 __all__ = ["ShowerResult", "SHOWER_SCHEMA", "read_lhe_header", "shower_settings", "shower_lhe"]
 
@@ -341,11 +342,15 @@ def shower_lhe(
 
             hep = HepMCWriter(hepmc, ["Weight", *benchmark_names])
             hep.__enter__()
-        with ParticleStoreWriter(
-            output, benchmark_names, chunk_size=chunk, provenance=prov
-        ) as writer:
+        with (
+            ParticleStoreWriter(
+                output, benchmark_names, chunk_size=chunk, provenance=prov
+            ) as writer,
+            progress(max_events, "shower_events", logger=log) as bar,
+        ):
             pending: list[tuple] = []
             n_pending = 0
+            n_tried = 0
             while max_events is None or p.infoPython().nTried() < max_events:
                 want = (
                     batch
@@ -354,6 +359,8 @@ def shower_lhe(
                 )
                 b = p.nextBatch(want)
                 info = p.infoPython()  # a snapshot: fetch after every batch
+                bar.update(info.nTried() - n_tried)
+                n_tried = info.nTried()
                 if len(b) > 0:
                     all_w = ak.to_numpy(ak.to_regular(b.info.weights, axis=1))
                     if columns is None:

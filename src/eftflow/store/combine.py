@@ -428,7 +428,9 @@ def combine_events(
                     for i0 in range(0, s.n_events, read_rows)
                 ]
                 loaded = prefetch(load_columns(pool, p, widths, counts, n_b) for p in pieces)
-                scatter_shuffle(loaded, sink, layout, n_blocks, rng, output, tmp_dir, piece)
+                scatter_shuffle(
+                    loaded, sink, layout, n_blocks, rng, output, tmp_dir, piece, n_total
+                )
                 sink.close()
             except BaseException:
                 sink.abort()

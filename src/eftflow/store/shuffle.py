@@ -11,6 +11,7 @@ then permuted uniformly, which together is a uniform random permutation.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from pathlib import Path
 
@@ -18,6 +19,8 @@ import numpy as np
 
 from eftflow.errors import InputError
 from eftflow.store.events import EventStore, EventStoreWriter, wait_all
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "count_sampling",
@@ -257,13 +260,16 @@ def prefetch(iterator):
 
 
 def scatter_shuffle(
-    chunks, sink, layout: RowLayout, n_blocks, rng, output: Path, tmp_dir, piece
+    chunks, sink, layout: RowLayout, n_blocks, rng, output: Path, tmp_dir, piece, n_total=None
 ) -> None:
     """Pass 1: send events to random blocks on disk; pass 2: permute each block, append it.
 
     Every event goes to a block drawn uniformly at random, independently, and each block is then
-    permuted uniformly: together a uniform random permutation (Rao–Sandelius).
+    permuted uniformly: together a uniform random permutation (Rao–Sandelius). Progress is shown
+    per pass (:mod:`eftflow.progress`; ``n_total`` events in all, if known).
     """
+    from eftflow.progress import progress
+
     bdtype = np.uint8 if n_blocks <= 256 else (np.uint16 if n_blocks <= 65536 else np.int64)
     parent = Path(tmp_dir) if tmp_dir is not None else output.parent
     parent.mkdir(parents=True, exist_ok=True)
@@ -271,6 +277,7 @@ def scatter_shuffle(
         tmp = Path(tmp)
         sizes = np.zeros(n_blocks, np.int64)
         handles = [open(tmp / f"block{k}.bin", "wb") for k in range(n_blocks)]  # noqa: SIM115
+        bar = progress(n_total, "combine_events: scatter to blocks", logger=log)
         try:
             for c in chunks:
                 n = len(c["sampling_benchmark"])
@@ -284,10 +291,13 @@ def scatter_shuffle(
                     if edges[k + 1] > edges[k]:
                         rows[edges[k] : edges[k + 1]].tofile(handles[k])
                 sizes += np.diff(edges)
+                bar.update(n)
         finally:
+            bar.close()
             for h in handles:
                 h.close()
         rows_buf = np.empty(min(piece, int(sizes.max())), layout.void)
+        bar = progress(int(sizes.sum()), "combine_events: shuffle blocks", logger=log)
         for k in range(n_blocks):
             path = tmp / f"block{k}.bin"
             block = np.fromfile(path, dtype=layout.void)
@@ -295,6 +305,8 @@ def scatter_shuffle(
             gather = rows_gather(block, rows_buf, layout)
             write_gathered(gather, layout.widths, rng.permutation(int(sizes[k])), sink, piece)
             del block, gather
+            bar.update(int(sizes[k]))
+        bar.close()
 
 
 def rows_gather(block: np.ndarray, rows_buf: np.ndarray, layout: RowLayout):
