@@ -6,7 +6,7 @@ Images are embedded as base64 PNG, so the report is one self-contained file.
 >>> table([["a", 1.5e-3]], header=["name", "value"]).count("<tr>")
 2
 >>> num(123456.789), num(0.00012345), num(3)
-('1.235e+05', '0.0001234', '3')
+('1.235e+05', '1.234e-04', '3')
 """
 
 from __future__ import annotations

@@ -33,12 +33,13 @@ streams). The summary (ESS per θ, distinct events, seeds) is returned and store
 
 Example
 -------
->>> # doctest: +SKIP
->>> from eftflow.sampling import SampleAugmenter, benchmark, random_morphing_points
->>> sa = SampleAugmenter("combined.zarr", "setup.h5", n_workers=4)
->>> sa.sample_train_local(benchmark("sm"), 100_000, "train_local.zarr", seed=1)
->>> sa.sample_train_ratio(random_morphing_points(100, [("flat", -1, 1)] * 2), benchmark("sm"),
-...                       200_000, "train_ratio.zarr", seed=2)
+With a combined event store and its setup file::
+
+    from eftflow.sampling import SampleAugmenter, benchmark, random_morphing_points
+    sa = SampleAugmenter("combined.zarr", "setup.h5", n_workers=4)
+    sa.sample_train_local(benchmark("sm"), 100_000, "train_local.zarr", seed=1)
+    sa.sample_train_ratio(random_morphing_points(100, [("flat", -1, 1)] * 2), benchmark("sm"),
+                          200_000, "train_ratio.zarr", seed=2)
 """
 
 from __future__ import annotations

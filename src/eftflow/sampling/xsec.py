@@ -11,9 +11,10 @@ the positive parts of the weights at the sampling points, which the unweighting 
 
 Example
 -------
->>> # doctest: +SKIP
->>> res = cross_sections("events.zarr", "setup.h5", [[0.0, 0.0], [0.5, 0.0]], partition="train")
->>> res["xsec"], res["xsec_error"]
+With a combined event store and its setup file::
+
+    res = cross_sections("events.zarr", "setup.h5", [[0.0, 0.0], [0.5, 0.0]], partition="train")
+    res["xsec"], res["xsec_error"]
 """
 
 from __future__ import annotations

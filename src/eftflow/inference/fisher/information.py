@@ -18,10 +18,11 @@ nuisance parameters (``include_nuisance_parameters``). Each returns a
 
 Example
 -------
->>> # doctest: +SKIP
->>> fi = FisherInformation("combined.zarr", "setup.h5")
->>> res = fi.truth_information([0.0, 0.0], luminosity=300_000.0)
->>> res.information, res.errors
+With a combined event store and its setup file::
+
+    fi = FisherInformation("combined.zarr", "setup.h5")
+    res = fi.truth_information([0.0, 0.0], luminosity=300_000.0)
+    res.information, res.errors
 """
 
 from __future__ import annotations
