@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from eftflow.errors import EftflowError, InputError
+from eftflow.progress import progress
 
 from .batchfit import minimize_batched
 
@@ -348,18 +349,20 @@ def toy_study(
     free_mask = ~model.fixed
     vals, errs, ts, conv = [], [], {p: [] for p in pois}, []
     t0 = time.perf_counter()
-    for start in range(0, n_toys, batch):
-        n = min(batch, n_toys - start)
-        toys = model.toys(v, n, rng) if generator is None else generator(v, n, rng)
-        fr = minimize_batched(model, toys, v)
-        vals.append(fr.values)
-        errs.append(fr.errors())
-        conv.append(fr.converged)
-        for p in pois:
-            fixed = np.zeros(len(v), bool)
-            fixed[model.index(p)] = True
-            cr = minimize_batched(model, toys, v, fixed=fixed)
-            ts[p].append(np.maximum(2.0 * (cr.nll - fr.nll), 0.0))
+    with progress(n_toys, "toy study", unit="toys", logger=log) as bar:
+        for start in range(0, n_toys, batch):
+            n = min(batch, n_toys - start)
+            toys = model.toys(v, n, rng) if generator is None else generator(v, n, rng)
+            fr = minimize_batched(model, toys, v)
+            vals.append(fr.values)
+            errs.append(fr.errors())
+            conv.append(fr.converged)
+            for p in pois:
+                fixed = np.zeros(len(v), bool)
+                fixed[model.index(p)] = True
+                cr = minimize_batched(model, toys, v, fixed=fixed)
+                ts[p].append(np.maximum(2.0 * (cr.nll - fr.nll), 0.0))
+            bar.update(n)
     seconds = time.perf_counter() - t0
     vals, errs, conv = np.concatenate(vals), np.concatenate(errs), np.concatenate(conv)
     pulls = {}
@@ -461,14 +464,16 @@ def neyman_construction(
     t0 = time.perf_counter()
     per = max(1, batch // n_toys)
     crit = np.empty(g)
-    for k0 in range(0, g, per):
-        kk = slice(k0, min(g, k0 + per))
-        toys = model.toys(gen[kk], n_toys, rng)
-        starts = np.repeat(gen[kk], n_toys, 0)
-        fr = minimize_batched(model, toys, starts)
-        cr = minimize_batched(model, toys, starts, fixed=fixed)
-        t = np.maximum(2.0 * (cr.nll - fr.nll), 0.0).reshape(-1, n_toys)
-        crit[kk] = np.quantile(t, cl, axis=1)
+    with progress(g * n_toys, f"Neyman construction ({poi})", unit="toys", logger=log) as bar:
+        for k0 in range(0, g, per):
+            kk = slice(k0, min(g, k0 + per))
+            toys = model.toys(gen[kk], n_toys, rng)
+            starts = np.repeat(gen[kk], n_toys, 0)
+            fr = minimize_batched(model, toys, starts)
+            cr = minimize_batched(model, toys, starts, fixed=fixed)
+            t = np.maximum(2.0 * (cr.nll - fr.nll), 0.0).reshape(-1, n_toys)
+            crit[kk] = np.quantile(t, cl, axis=1)
+            bar.update(len(t) * n_toys)
     seconds = time.perf_counter() - t0
     total = g * n_toys
     log.info(
