@@ -125,3 +125,21 @@ def test_fit_minuit_backend_rejects_constraints():
     )
     with pytest.raises(InputError, match="use backend='scipy'"):
         fit.optimize()
+
+
+def test_fit_minos_interval_ends_at_the_edge_of_the_constrained_region():
+    # on the unit circle x <= 1: the upward profile never reaches UP (it stays below 1 up to
+    # x = 1, the edge), so the interval ends at the edge and says so
+    f = lambda p: (p[0] - 2.0) ** 2 + (p[1] - 1.0) ** 2  # noqa: E731
+    circle = NonlinearConstraint(lambda p: p[0] ** 2 + p[1] ** 2, lower=1.0, upper=1.0)
+    fit = Fit(f, Parameters({"x": 0.5, "y": 0.5}), constraints=[circle])
+    fit.run()
+    x0 = 2 / math.sqrt(5)  # the optimum (2, 1)/sqrt(5)
+    ci = fit.confidence("x")
+    assert ci.value == pytest.approx(x0, abs=1e-6)
+    assert ci.at_upper_limit and not ci.at_lower_limit
+    assert ci.errp == pytest.approx(1.0 - x0, abs=1e-5)
+    assert ci.success
+    # below: P(x) = (x - 2)^2 + (sqrt(1 - x^2) - 1)^2 - P(x0) = 1 at the lower end
+    p = lambda x: (x - 2) ** 2 + (math.sqrt(1 - x * x) - 1) ** 2  # noqa: E731
+    assert p(x0 - ci.errn) - p(x0) == pytest.approx(1.0, abs=1e-6)

@@ -171,3 +171,33 @@ def test_fit_parameter_at_bound_is_treated_as_fixed():
     assert res.covariance.at_bound == ["a"]
     assert res.covariance.errors["a"] == 0.0
     assert res.covariance.errors["b"] == pytest.approx(1.0, rel=1e-4)
+
+
+def test_fit_correlated_parameter_near_its_bound_on_minuit_is_at_the_bound():
+    # Migrad stops ~1e-7 inside a bound; the bound still holds the parameter: a = 0.5 ± 0, and
+    # b is the conditional Gaussian at a = 0.5: mean −2 + 0.6/0.25·(0.5 − 1) = −3.2, σ² = 4 − 0.36/0.25
+    mu = np.array([1.0, -2.0])
+    ci = np.linalg.inv([[0.25, 0.6], [0.6, 4.0]])
+    fit = Fit(
+        lambda p: float((np.asarray(p) - mu) @ ci @ (np.asarray(p) - mu)),
+        [Parameter("a", 0.0, upper=0.5), Parameter("b", 0.0)],
+        kind="chi2",
+    )
+    res = fit.run()
+    assert res.covariance.at_bound == ["a"]
+    assert res.covariance.errors["a"] == 0.0
+    assert res.optimize.parameters["b"] == pytest.approx(-3.2, abs=1e-2)
+    assert res.covariance.errors["b"] == pytest.approx(1.6, rel=1e-4)
+
+
+def test_fit_interior_minimum_close_to_a_bound_is_not_at_the_bound():
+    # the minimum lies 1e-5 inside the bound: a free parameter with its full error
+    fit = Fit(
+        lambda p: (p[0] - (1.0 - 1e-5)) ** 2 / 0.04 + p[1] ** 2,
+        [Parameter("a", 0.0, upper=1.0, scale=0.2), Parameter("b", 0.3)],
+        kind="chi2",
+        backend="scipy",
+    )
+    res = fit.run()
+    assert res.covariance.at_bound == []
+    assert res.covariance.errors["a"] == pytest.approx(0.2, rel=1e-3)

@@ -69,6 +69,23 @@ def test_fit_nonlinear_constraint_matches_lagrange():
     assert res["backend"] == "scipy"
 
 
+@pytest.mark.parametrize("others, sigma", [("fixed", 0.1), ("profiled", 1 / math.sqrt(96.0))])
+def test_fit_fisher_subset_fixes_or_profiles_the_others(tmp_path, others, sigma):
+    # I = [[100, 10], [10, 25]]: theta_2 fixed -> 1/sqrt(100); profiled -> 1/sqrt(100 - 10²/25)
+    info = {"information": [[100.0, 10.0], [10.0, 25.0]], "parameter_names": ["t1", "t2"]}
+    (tmp_path / "fi.json").write_text(json.dumps({"theta": [0, 0], "analyses": {"truth": info}}))
+    spec = {
+        "kind": "gaussian",
+        "parameters": {"t1": 0.1},
+        "gaussian": {"fisher": {"file": "fi.json", "others": others}},
+    }
+    path = tmp_path / "fit.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    res, _ = run_fit_spec(spec, file=str(path))
+    assert res["best_fit"]["t1"] == pytest.approx(0.0, abs=1e-6)
+    assert res["errors"]["t1"] == pytest.approx(sigma, rel=1e-4)
+
+
 def test_fit_unconstrained_backends_agree_and_hesse_is_exact():
     cov = [[1.0, 0.6], [0.6, 4.0]]
     base = {"kind": "gaussian", "parameters": {"a": 0.0, "b": 0.0}, "minos": True}
@@ -152,6 +169,12 @@ def test_limits_alias_equals_compute_limits(tmp_path):
             InputError,
         ),
         ({"contours": [["a", "a"]]}, "contours", InputError),
+        ({"gaussian": {"fisher": {"file": "missing.json"}}}, "gaussian.fisher.file", InputError),
+        (
+            {"gaussian": {"fisher": {"file": "missing.json", "others": "marginal"}}},
+            "gaussian.fisher.others",
+            InputError,
+        ),
     ],
 )
 def test_fit_bad_inputs_name_file_and_field_and_write_nothing(tmp_path, change, field, error):

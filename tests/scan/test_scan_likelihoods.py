@@ -99,3 +99,24 @@ def test_fisher_component(tmp_path):
     np.savez(tmp_path / "f.npz", fisher_information=np.eye(2), parameters=np.array(["a", "b"]))
     opts = func.setup({"file": str(tmp_path / "f.npz")}, None, "x")
     assert func.fn({"a": 1.0, "b": 1.0}, opts) == pytest.approx(-1.0)
+
+
+@pytest.mark.parametrize(
+    "options, field",
+    [
+        ({"file": "nope.json"}, "components.f.options.file"),
+        ({"file": "fisher.json", "center": [0.5]}, "components.f.options.center"),
+        ({"file": "fisher.json", "center": [0.1, 0.2, 0.3]}, "components.f.options.center"),
+    ],
+)
+def test_fisher_component_bad_options_name_the_scan_file(tmp_path, options, field):
+    from eftflow.errors import InputError
+    from eftflow.inference.scan.components import get_function
+
+    (tmp_path / "fisher.json").write_text(
+        '{"parameters": ["a", "b"], "fisher_information": [[4, 1], [1, 2]]}'
+    )
+    spec = tmp_path / "scan.yaml"
+    with pytest.raises(InputError) as info:
+        get_function("fisher").setup(options, str(spec), "components.f.options")
+    assert info.value.file == str(spec) and info.value.field == field

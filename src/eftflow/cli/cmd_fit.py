@@ -44,6 +44,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import tempfile
 
@@ -206,9 +207,10 @@ def _write_json(obj, path: str) -> None:
 def _get(section: dict, key: str, where: str, file, *, kind=float, default=..., allowed=None):
     from eftflow.errors import InputError
 
+    name = f"{where}.{key}" if where else key
     if key not in section:
         if default is ...:
-            raise InputError("missing required key", file=file, field=f"{where}.{key}")
+            raise InputError("missing required key", file=file, field=name)
         return default
     value = section[key]
     if allowed is not None:
@@ -216,14 +218,14 @@ def _get(section: dict, key: str, where: str, file, *, kind=float, default=..., 
             raise InputError(
                 f"must be one of {', '.join(map(str, allowed))}, got {value!r}",
                 file=file,
-                field=f"{where}.{key}",
+                field=name,
             )
         return value
     try:
         return kind(value)
     except (TypeError, ValueError):
         raise InputError(
-            f"expected {kind.__name__}, got {value!r}", file=file, field=f"{where}.{key}"
+            f"expected {kind.__name__}, got {value!r}", file=file, field=name
         ) from None
 
 
@@ -289,6 +291,12 @@ def _counting(spec, cl, file):
                 field=f"counting.{key}",
             )
     n = _get(sec, "observed", "counting", file, default=None)
+    if n is not None and not (math.isfinite(n) and n >= 0):
+        raise InputError(
+            f"observed count must be finite and >= 0, got {n}",
+            file=file,
+            field="counting.observed",
+        )
     test_stat = _get(spec, "test_stat", "", file, default="qtilde", allowed=("q", "qtilde"))
     model = counting_model(s, b, signal_uncertainty=su, background_uncertainty=bu)
     data = model.make_data([b if n is None else n])

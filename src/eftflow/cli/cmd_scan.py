@@ -36,7 +36,7 @@ def register(subparsers) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="checkpoint and stop after N new points",
+        help="checkpoint and stop once at least N new points are done (at the end of the scanner's batch that reaches N: a checkpoint holds whole batches)",
     )
     p.add_argument("--no-mpi", action="store_true", help="never use MPI, even under a launcher")
     p.add_argument(

@@ -367,12 +367,9 @@ def compute_limits_from_pipeline(
                     file=config_file,
                     field="limits.fisher.analyses",
                 )
-            try:
-                info, pnames = fisher_theta_block(fisher["analyses"][a], profiled=fcfg["profiled"])
-            except InputError as err:
-                raise InputError(
-                    err.message, file=str(fisher_file), field=f"analyses.{a}"
-                ) from None
+            info, pnames = fisher_theta_block(
+                fisher["analyses"][a], profiled=fcfg["profiled"], file=str(fisher_file), analysis=a
+            )
             if pnames[: len(names)] != names:
                 raise InputError(
                     f"parameters {pnames} do not match the setup's {names}",

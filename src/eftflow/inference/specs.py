@@ -348,12 +348,25 @@ def _poisson_objective(kind, sec, names, file):
 
 def _fisher_gaussian(sec, names, file):
     """(mean, inverse covariance) from a Fisher-information JSON."""
-    _check_keys(sec, {"file", "analysis", "profiled"}, "gaussian.fisher", file)
+    _check_keys(sec, {"file", "analysis", "profiled", "others"}, "gaussian.fisher", file)
     if "file" not in sec:
         raise InputError("missing required key", file=file, field="gaussian.fisher.file")
+    others = str(sec.get("others", "fixed"))
+    if others not in ("fixed", "profiled"):
+        raise InputError(
+            f"expected 'fixed' or 'profiled', got {others!r}",
+            file=file,
+            field="gaussian.fisher.others",
+        )
     path = Path(str(sec["file"]))
     if not path.is_absolute() and file is not None:
         path = Path(file).parent / path
+    if not path.is_file():
+        raise InputError(
+            f"Fisher information file {sec['file']} not found ({path})",
+            file=file,
+            field="gaussian.fisher.file",
+        )
     data = read_spec(str(path))
     analyses = data.get("analyses")
     if not isinstance(analyses, dict) or not analyses:
@@ -368,7 +381,9 @@ def _fisher_gaussian(sec, names, file):
             field="gaussian.fisher.analysis",
         )
     entry = analyses[name]
-    info, par_names = fisher_theta_block(entry, profiled=bool(sec.get("profiled", True)))
+    info, par_names = fisher_theta_block(
+        entry, profiled=bool(sec.get("profiled", True)), file=str(path), analysis=name
+    )
     missing = [n for n in names if n not in par_names]
     if missing:
         raise InputError(
@@ -380,26 +395,50 @@ def _fisher_gaussian(sec, names, file):
     idx = [par_names.index(n) for n in names]
     theta = data.get("theta") or [0.0] * len(par_names)
     mean = np.asarray(theta, dtype=float)[idx]
-    return mean, info[np.ix_(idx, idx)]
+    rest = [i for i in range(len(par_names)) if i not in idx]
+    block = info[np.ix_(idx, idx)]
+    if rest and others == "profiled":  # Schur complement: the others profiled away
+        b = info[np.ix_(idx, rest)]
+        try:
+            block = block - b @ np.linalg.solve(info[np.ix_(rest, rest)], b.T)
+        except np.linalg.LinAlgError:
+            raise InputError(
+                f"the information of {', '.join(par_names[i] for i in rest)} is singular: "
+                "they cannot be profiled",
+                file=file,
+                field="gaussian.fisher.others",
+            ) from None
+    elif rest:
+        log.info(
+            "gaussian.fisher: %s fixed at the reference point (others: profiled to profile them)",
+            ", ".join(par_names[i] for i in rest),
+        )
+    return mean, block
 
 
-def fisher_theta_block(entry: dict, *, profiled: bool = True) -> tuple[np.ndarray, list[str]]:
+def fisher_theta_block(
+    entry: dict, *, profiled: bool = True, file: str | None = None, analysis: str | None = None
+) -> tuple[np.ndarray, list[str]]:
     """Information matrix of the physics parameters from one analysis of a Fisher JSON.
 
     With nuisance parameters in the matrix, the profiled block (``entry["profiled"]``, written by
     ``compute-fisher-information`` with unit constraints on the nuisances) is used when
-    ``profiled`` is true, otherwise the theta-theta block (nuisances fixed).
+    ``profiled`` is true, otherwise the theta-theta block (nuisances fixed). ``file`` and
+    ``analysis`` name the file and analysis in error messages.
     """
+    where = f"analyses.{analysis}" if analysis is not None else "analyses"
     try:
         info = np.asarray(entry["information"], dtype=float)
         names = [str(n) for n in entry["parameter_names"]]
     except (KeyError, TypeError, ValueError):
         raise InputError(
-            "expected 'information' and 'parameter_names' in the analysis", field="analyses"
+            "expected 'information' and 'parameter_names' in the analysis", file=file, field=where
         ) from None
     k = len(names)
     if info.shape != (k, k) or not np.all(np.isfinite(info)):
-        raise InputError(f"information must be a finite {k}x{k} matrix", field="information")
+        raise InputError(
+            f"information must be a finite {k}x{k} matrix", file=file, field=f"{where}.information"
+        )
     if profiled and entry.get("profiled"):
         p = np.asarray(entry["profiled"]["information"], dtype=float)
         return p, names[: p.shape[0]]
@@ -439,6 +478,12 @@ def _gaussian_objective(sec, names, file):
             inv = np.diag(1.0 / err**2) if err.size == mean.size else None
         else:
             m = _array(sec[key], 2, f"gaussian.{key}", file)
+            if m.shape[0] == m.shape[1] != mean.size:
+                raise InputError(
+                    f"{mean.size} values, but gaussian.{key} is {m.shape[0]}x{m.shape[0]}",
+                    file=file,
+                    field="gaussian.mean",
+                )
             if m.shape != (mean.size, mean.size) or not np.allclose(m, m.T):
                 raise InputError(
                     f"expected a symmetric {mean.size}x{mean.size} matrix",

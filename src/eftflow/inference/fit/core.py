@@ -319,12 +319,7 @@ class Fit:
         free = [i for i, p in enumerate(pars) if not p.fixed]
         names = [pars.names[i] for i in free]
         x = opt.values
-        tol_b = 1e-7 * pars.scales
-        at_bound = [
-            pars.names[i]
-            for i in free
-            if abs(x[i] - pars.lower[i]) <= tol_b[i] or abs(x[i] - pars.upper[i]) <= tol_b[i]
-        ]
+        at_bound = [pars.names[i] for i in free if self._at_active_bound(x, i)]
         if method not in ("auto", "hesse", "numeric"):
             raise InputError(f"unknown covariance method {method!r}", field="method")
         use_hesse = method == "hesse" or (
@@ -341,6 +336,40 @@ class Fit:
             res = self._numeric_covariance(x, free, names, at_bound)
         self._cov = res
         return res
+
+    def _at_active_bound(self, x: np.ndarray, i: int) -> bool:
+        """Whether parameter ``i`` sits on a bound that holds it (Gemini: it counts as fixed).
+
+        Minimisers stop near a bound, not on it (Minuit's transformation keeps them ~1e-7
+        inside). Within 1e-7 of its scale a parameter is on the bound; within 1e-3 of its scale,
+        the objective along the parameter decides: on a line through ``x`` pointing inwards,
+        the Newton step from three points finds where the minimum of that line lies, and the
+        bound holds the parameter when that minimum is beyond the bound (an interior minimum
+        that merely lies close to the bound has its line minimum at ``x``).
+        """
+        pars = self.parameters
+        scale = float(pars.scales[i])
+        lo, hi = float(pars.lower[i]), float(pars.upper[i])
+        dist_lo, dist_hi = x[i] - lo, hi - x[i]
+        dist, inward = (dist_lo, 1.0) if dist_lo <= dist_hi else (dist_hi, -1.0)
+        if not np.isfinite(dist) or dist > 1e-3 * scale:
+            return False
+        if dist <= 1e-7 * scale:
+            return True
+        h = 1e-3 * scale
+        f = []
+        for k in range(3):
+            y = np.array(x, dtype=float)
+            y[i] += inward * k * h
+            self.nfev += 1
+            f.append(float(self.objective(y)))
+        slope = (-3.0 * f[0] + 4.0 * f[1] - f[2]) / (2.0 * h)  # df/dt inwards at x
+        curv = (f[0] - 2.0 * f[1] + f[2]) / h**2
+        if not (np.isfinite(slope) and np.isfinite(curv)) or slope <= 0.0:
+            return False
+        if curv <= 0.0:
+            return True  # rising inwards and not convex: no minimum inside on this line
+        return -slope / curv < -(dist + 0.01 * h)
 
     def _numeric_covariance(self, x, free, names, at_bound) -> CovarianceResult:
         pars = self.parameters

@@ -50,7 +50,10 @@ class _Profiler:
     def __call__(self, fix: dict[str, float]) -> float:
         start = self.last.copy()
         out, full = self.fit._minimize(fix=fix, start=start, options=self.options)
-        if any(c.violation(full) > self.ctol for c in self.fit.constraints):
+        viol = max((c.violation(full) for c in self.fit.constraints), default=0.0)
+        # outside: the constraints are not met, or only nearly met by a failed minimisation
+        # (a fixing within the tolerance of the region's edge)
+        if viol > self.ctol or (not out.success and viol > 1e-3 * self.ctol):
             return _OUTSIDE
         if not math.isfinite(out.fval):
             return _OUTSIDE
@@ -60,7 +63,11 @@ class _Profiler:
 
 
 def _bracket_root(g, x0: float, step: float, limit: float, direction: int, tol: float):
-    """Root of ``g`` (``g(x0) < 0``) along ``direction``; returns (root, hit_limit)."""
+    """Root of ``g`` (``g(x0) < 0``) along ``direction``; returns (root, hit_limit).
+
+    ``hit_limit`` is true when the region ends first: at the parameter's bound, or where the
+    constraints can no longer be met (the edge is then found by bisection, to ``tol``).
+    """
     from scipy.optimize import brentq
 
     a = x0
@@ -79,6 +86,21 @@ def _bracket_root(g, x0: float, step: float, limit: float, direction: int, tol: 
         dist *= 2.0
         if dist > 1e6 * step:
             return b, True
+    if gb >= _OUTSIDE / 2:  # b is infeasible: is the crossing before the edge of the region?
+        inside, outside = a, b
+        while abs(outside - inside) > 1e3 * tol:  # the edge is known to the constraints' tolerance
+            mid = 0.5 * (inside + outside)
+            gm = g(mid)
+            if gm >= _OUTSIDE / 2:
+                outside = mid
+            elif gm >= 0:
+                b = mid
+                break
+            else:
+                inside = mid
+        else:
+            return inside, True
+        a = inside
     root = brentq(g, min(a, b), max(a, b), xtol=tol, rtol=4 * np.finfo(float).eps, maxiter=200)
     return root, False
 
@@ -197,7 +219,10 @@ def contour(fit, x: str, y: str, *, numpoints=20, sigma=None, cl=None, n_params=
         pts = np.asarray(
             m.mncontour(x, y, cl=float(chi2.cdf(target / fit.errordef, 2)), size=int(numpoints))
         )
-        return ContourResult(x, y, pts[:, 0], pts[:, 1], target, center, True, "minuit-mncontour")
+        if len(pts) > int(numpoints) and np.array_equal(pts[0], pts[-1]):
+            pts = pts[:-1]  # iminuit closes the polygon; numpoints distinct points, as scipy's
+        ok = bool(len(pts) == int(numpoints) and np.isfinite(pts).all())
+        return ContourResult(x, y, pts[:, 0], pts[:, 1], target, center, ok, "minuit-mncontour")
     sx, sy = _error_guess(fit, x), _error_guess(fit, y)
     prof = _Profiler(fit)
     px, py = fit.parameters[x], fit.parameters[y]

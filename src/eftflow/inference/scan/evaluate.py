@@ -184,6 +184,8 @@ class Evaluator:
         self._replay_n = len(self.replay["LogLike"][0]) if self.replay else 0
         self._replay_pos = 0
         self.checkpoint = checkpoint
+        #: the checkpoint's path, named in resume errors (set by the scan driver)
+        self.checkpoint_file: str | None = None
         self.should_stop = should_stop or (lambda: False)
         self.stop_after = stop_after
         self.n_new = 0
@@ -255,6 +257,7 @@ class Evaluator:
             raise InputError(
                 "resume: the scanner does not reproduce the committed points (first difference "
                 f"at row {bad}); the scan is not deterministic and cannot be resumed",
+                file=self.checkpoint_file,
                 field=f"row {bad}",
             )
         loglike[:] = self.replay["LogLike"][0][a:b]
@@ -268,6 +271,7 @@ class Evaluator:
                 raise InputError(
                     "resume: the scanner's random state after replaying the committed points "
                     "differs from the checkpoint's; the scan is not deterministic",
+                    file=self.checkpoint_file,
                     field="rng_states.scanner",
                 )
 

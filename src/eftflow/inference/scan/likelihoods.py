@@ -278,6 +278,10 @@ def _fisher_setup(options, file, field):
     path = Path(options["file"])
     if not path.is_absolute() and file is not None and (Path(file).parent / path).exists():
         path = Path(file).parent / path
+    if not path.exists():
+        raise InputError(
+            f"Fisher information file {options['file']} not found", file=file, field=f"{field}.file"
+        )
     data = load_fisher(path)
     names = options.get("parameters") or data["parameters"]
     if len(names) != len(data["parameters"]):
@@ -286,7 +290,17 @@ def _fisher_setup(options, file, field):
             file=file,
             field=f"{field}.parameters",
         )
-    center = np.asarray(options.get("center", data["center"]), dtype=float)
+    try:
+        center = np.asarray(options.get("center", data["center"]), dtype=float).reshape(-1)
+    except (TypeError, ValueError):
+        center = None
+    if center is None or center.shape != (len(names),) or not np.isfinite(center).all():
+        where = (file, f"{field}.center") if "center" in options else (str(path), "center")
+        raise InputError(
+            f"center must be {len(names)} finite numbers, one per parameter {list(names)}",
+            file=where[0],
+            field=where[1],
+        )
     return {
         **options,
         "_names": list(names),

@@ -284,6 +284,7 @@ def run_scan(
         rng = np.random.default_rng(spec.data["seed"])
         evaluator.scanner_rng = rng
         evaluator.expected_rng_state = (doc or {}).get("rng_states", {}).get("scanner")
+        evaluator.checkpoint_file = str(outdir / "checkpoint.json")
         problem = ScanProblem(built.params.ndim, built.params.names, evaluator, rng)
         t0 = time.perf_counter()
         with trap:
