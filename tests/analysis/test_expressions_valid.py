@@ -7,6 +7,7 @@ import pytest
 
 from eftflow.analysis.expressions import Expression
 from eftflow.analysis.objects import Collection, EventObjects
+from eftflow.errors import ExpressionError
 
 RNG = np.random.default_rng(7)
 N = 200
@@ -258,3 +259,13 @@ def test_registered_functions(events):
     finally:
         for name in ("pt_ratio", "n_objects", "double"):
             unregister_function(name)
+
+
+def test_integer_power_towers_are_float_and_bounded(events):
+    # numbers are floats: 9**9**9**9 is inf at once (Python integers would compute for ever),
+    # hence missing; an integer literal beyond the float range is refused at compile time
+    got = Expression("9**9**9**9 + l[0].pt").evaluate_array(events, default=-1.0)
+    assert np.all(got == -1.0)
+    np.testing.assert_allclose(Expression("2**3 + 10**20").evaluate_array(events), 1e20 + 8)
+    with pytest.raises(ExpressionError, match="too large"):
+        Expression("1" + "0" * 400)

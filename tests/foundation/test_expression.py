@@ -46,3 +46,21 @@ def test_rejected_with_token(text, token):
     with pytest.raises(ExpressionError) as err:
         ArithmeticExpression(text)
     assert token in str(err.value)
+
+
+def test_numbers_are_floats_power_towers_end_at_inf():
+    # Python integers would compute 9**9**9**9 for ever and wrap int64 powers such as 10**20
+    assert ArithmeticExpression("9**9**9**9", ())() == np.inf
+    assert ArithmeticExpression("10**20 + 0 * theta")(theta=1.0) == 1e20
+    assert ArithmeticExpression("1 / theta")(theta=0.0) == np.inf
+    with pytest.raises(ExpressionError, match="too large"):
+        ArithmeticExpression("1" + "0" * 400)
+
+
+def test_scan_expressions_compute_in_floats():
+    from eftflow.inference.scan.expressions import Expression
+
+    assert Expression.parse("10**20")({}) == 1e20  # not a wrapped int64
+    assert Expression.parse("9**9**9**9")({}) == np.inf
+    with pytest.raises(ExpressionError, match="too large"):
+        Expression.parse("1" + "0" * 400)

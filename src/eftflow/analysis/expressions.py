@@ -127,6 +127,15 @@ _FORBIDDEN = {
 }
 
 
+def _as_float(v, error):
+    """``v`` as a numpy float (numpy's inf, not Python's OverflowError, past the float range);
+    ``error()`` (an exception to raise) for an integer literal beyond it."""
+    try:
+        return np.float64(float(v))
+    except OverflowError:
+        raise error() from None
+
+
 # --------------------------------------------------------------------------------------------
 # compiler
 @dataclass
@@ -224,7 +233,13 @@ class Expression:
     def _c_Constant(self, node):
         v = node.value
         if isinstance(v, bool) or (isinstance(v, (int, float)) and not isinstance(v, complex)):
-            val = Val(v)
+            # numbers are floats (as the event data): integer arithmetic such as 9**9**9**9
+            # would run unbounded
+            val = Val(
+                v
+                if isinstance(v, bool)
+                else _as_float(v, lambda: self._error(node, "is too large"))
+            )
             return _Node(NUMBER, lambda ctx: val)
         raise self._error(node, "is not allowed: only numbers and True/False are constants")
 

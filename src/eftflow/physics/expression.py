@@ -102,7 +102,10 @@ class ArithmeticExpression:
             and isinstance(node.value, (int, float))
             and not isinstance(node.value, bool)
         ):
-            value = node.value
+            try:  # numpy floats: integer arithmetic such as 9**9**9**9 would run unbounded
+                value = np.float64(node.value)
+            except OverflowError:
+                raise self._error(f"number {_token(node, text)} is too large") from None
             return lambda env: value
         if isinstance(node, ast.Name):
             name = node.id
@@ -140,6 +143,8 @@ class ArithmeticExpression:
         missing = [v for v in self.variables if v not in values]
         if missing:
             raise self._error(f"no value given for {', '.join(missing)}")
+        # numpy semantics throughout (inf/nan, not Python's OverflowError/ZeroDivisionError)
+        values = {k: np.float64(v) if np.ndim(v) == 0 else v for k, v in values.items()}
         with np.errstate(all="ignore"):
             out = self._fn(values)
         if np.ndim(out) == 0:

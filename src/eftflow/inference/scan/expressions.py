@@ -94,6 +94,10 @@ class Expression:
         if isinstance(node, ast.Constant):
             if isinstance(node.value, bool) or not isinstance(node.value, int | float):
                 raise refuse(repr(node.value), "only numeric constants are allowed")
+            try:
+                float(node.value)
+            except OverflowError:
+                raise refuse(ast.get_source_segment(text, node) or "", "number too large") from None
             return
         if isinstance(node, ast.BinOp):
             if type(node.op) not in _BINOPS:
@@ -143,7 +147,7 @@ class Expression:
 
     def _eval(self, node, values):
         if isinstance(node, ast.Constant):
-            return node.value
+            return float(node.value)  # int64 powers would overflow silently
         if isinstance(node, ast.BinOp):
             return _BINOPS[type(node.op)](
                 self._eval(node.left, values), self._eval(node.right, values)
