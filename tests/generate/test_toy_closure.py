@@ -139,12 +139,19 @@ def test_seeds_reproducible_and_distinct(tmp_path):
     assert a.provenance["seed"] == 9 and a.provenance["generator"] == "toy"
 
 
-def test_nuisance_norm_weights(tmp_path):
+@pytest.mark.parametrize("sampling", ["sm", "t1_pos"])
+def test_nuisance_norm_weights(tmp_path, sampling):
+    # the norm benchmark scales the nominal (reference, here sm) weight whatever the sampling
+    # benchmark, so σ(θ, ν = 1) / σ(θ, ν = 0) is the variation, 1.05
+    from eftflow.sampling import cross_sections
+
     setup = toy_setup()
     setup.add_systematics("norm", "lumi", norm_variation=1.05)
-    _, store = run_toy(tmp_path, setup, n=100)
+    _, store = run_toy(tmp_path, setup, n=100, benchmark=sampling)
     chunk = next(store.iter_chunks())
     np.testing.assert_allclose(chunk["nuisance_weights"][:, 0], 1.05 * chunk["weights"][:, 0])
+    xs = [cross_sections(store.path, setup, [[0.5, 0.0]], [[nu]])["xsec"] for nu in (0.0, 1.0)]
+    np.testing.assert_allclose(xs[1] / xs[0], 1.05, rtol=1e-10)
 
 
 def test_bad_options_leave_nothing(tmp_path):

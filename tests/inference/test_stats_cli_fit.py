@@ -54,7 +54,7 @@ def test_fit_cli_linear_constraint_matches_lagrange(tmp_path):
     assert ma["success"] and mb["success"]
     assert res["errors"]["a"] == pytest.approx(math.sqrt(0.8), rel=1e-3)  # numeric Hessian
     assert len(res["contours"][0]["x"]) == 8
-    assert sorted(p.name for p in plots.iterdir()) == ["contour_a_b.png", "profile_a.png"]
+    assert sorted(p.name for p in plots.glob("*.png")) == ["contour_a_b.png", "profile_a.png"]
 
 
 def test_fit_nonlinear_constraint_matches_lagrange():

@@ -77,3 +77,25 @@ def test_cli_mismatch_names_both_files(make_store, tmp_path, capsys):
     assert main(["combine-events", str(a), str(b), "-o", str(tmp_path / "o.zarr")]) == 2
     err = capsys.readouterr().err
     assert "a.zarr" in err and "b.zarr" in err and "attrs.benchmark_names" in err
+
+
+def test_cli_k_factors_count_the_jobs_of_each_recorded_sample(tmp_path):
+    # jobs of one sample (as their generator recorded it, anywhere in the provenance chain)
+    # share its σ: k = 1/n_jobs; a store with no recorded sample keeps its weights (k = 1).
+    # All inputs sit in one directory: the directory name says nothing.
+    from eftflow.store.events import EventStoreWriter
+
+    def store(name, sample):
+        prov = {"stage": "analyse_events", "upstream": {"generator": {"sample": sample}}}
+        with EventStoreWriter(
+            tmp_path / name, ["x"], ["sm"], chunk_size=8, provenance=prov if sample else None
+        ) as w:
+            w.append(observables=np.zeros((10, 1)), weights=np.ones((10, 1)))
+        return str(tmp_path / name)
+
+    inputs = [store("a.zarr", "sm"), store("b.zarr", "sm"), store("c.zarr", "t1")]
+    inputs.append(store("d.zarr", None))
+    assert main(["combine-events", *inputs, "-o", str(tmp_path / "all.zarr"), "--seed", "1"]) == 0
+    st = EventStore(tmp_path / "all.zarr")
+    assert st.attrs["k_factors"] == [0.5, 0.5, 1.0, 1.0]
+    assert st.read("weights").sum() == pytest.approx(10 + 10 + 10)

@@ -198,3 +198,24 @@ def test_error_in_streaming_pass_leaves_nothing(make_store, tmp_path):
         combine_events([good, bad], tmp_path / "out.zarr", seed=1, block_events=100)
     assert err.value.field == "sampling_benchmark" and "bad.zarr" in err.value.file
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.zarr", "good.zarr"]
+
+
+@pytest.mark.parametrize("block_events", [None, 100])
+def test_non_finite_weights_and_duplicate_inputs_are_refused(make_store, tmp_path, block_events):
+    # weights damaged after writing (the writers refuse NaN themselves): combine names the store
+    # and the event; the same store given twice would duplicate its events
+    import zarr
+
+    good = make_store("good.zarr", 300, 1)
+    nan = make_store("nan.zarr", 300, 2)
+    g = zarr.open_group(str(nan), mode="r+")
+    w = g["weights"][:]
+    w[205, 1] = np.nan
+    g["weights"][:] = w
+    with pytest.raises(InputError, match="non-finite weight in event 205") as err:
+        combine_events([good, nan], tmp_path / "out.zarr", seed=1, block_events=block_events)
+    assert err.value.file == str(nan) and err.value.field == "weights"
+    with pytest.raises(InputError, match="given twice") as err:
+        combine_events([good, nan, tmp_path / "good.zarr"], tmp_path / "o.zarr", seed=1)
+    assert err.value.field == "inputs"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good.zarr", "nan.zarr"]

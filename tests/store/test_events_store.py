@@ -90,6 +90,29 @@ def test_truncated_store_detected(make_store):
     assert err.value.field == "weights" and "truncated" in str(err.value)
 
 
+def test_missing_chunk_file_is_damage_not_zeros(tmp_path):
+    # every chunk is written, all-zero ones too, so a deleted chunk file is detected
+    from eftflow.sampling.weights import _read
+    from eftflow.store.combine import combine_events
+
+    path = tmp_path / "a.zarr"
+    with EventStoreWriter(path, ["x"], ["sm", "b"], chunk_size=10) as wr:
+        wr.append(
+            observables=np.ones((30, 1)), weights=np.ones((30, 2)), sampling_benchmark=np.zeros(30)
+        )
+    assert sorted(p.name for p in (path / "sampling_benchmark" / "c").iterdir()) == ["0", "1", "2"]
+    (path / "weights" / "c" / "1" / "0").unlink()
+    for read in (
+        lambda: EventStore(path).read("weights"),
+        lambda: _read(str(path), "weights", 0, 30),
+        lambda: combine_events([path], tmp_path / "out.zarr", seed=1),
+    ):
+        with pytest.raises(InputError, match="chunk 1 is missing") as err:
+            read()
+        assert err.value.file == str(path) and err.value.field == "weights"
+    assert _leftovers(tmp_path) == ["a.zarr"]
+
+
 def test_damaged_metadata_detected(make_store):
     """A cut group or array ``zarr.json``: one InputError naming the store (and the array)."""
     path = make_store("a.zarr", 100)
@@ -132,3 +155,14 @@ def test_partition_bounds_needs_combined_store(make_store):
     with pytest.raises(InputError) as err:
         st.partition_bounds("train")
     assert err.value.field == "attrs.partitions"
+
+
+def test_missing_attribute_names_the_field(make_store):
+    path = make_store("a.zarr", 20)
+    meta = path / "zarr.json"
+    doc = json.loads(meta.read_text())
+    del doc["attributes"]["benchmark_names"]
+    meta.write_text(json.dumps(doc))
+    with pytest.raises(InputError) as err:
+        EventStore(path)
+    assert err.value.field == "attrs.benchmark_names" and err.value.file == str(path)

@@ -46,13 +46,16 @@ def test_appends_of_any_size_read_back_through_zarr(tmp_path, sizes):
     assert len(list((path / "weights" / "c").iterdir())) == n_chunks
 
 
-def test_zero_chunks_get_no_file_and_read_as_zeros(tmp_path):
+def test_zero_chunks_get_a_file_missing_ones_read_as_zeros_without_the_flag(tmp_path):
     path = tmp_path / "ev.zarr"
     with EventStoreWriter(path, ["x"], ["sm"], chunk_size=4) as w:
         w.append(observables=np.arange(10.0)[:, None], weights=np.ones((10, 1)),
                  sampling_benchmark=np.zeros(10, int))  # fmt: skip
-    assert not (path / "sampling_benchmark" / "c").exists()
+    assert sorted(p.name for p in (path / "sampling_benchmark" / "c").iterdir()) == ["0", "1", "2"]
     assert np.array_equal(EventStore(path).read("sampling_benchmark"), np.zeros(10))
+    assert np.array_equal(zarr.open_group(str(path))["sampling_benchmark"][:], np.zeros(10))
+    # a reader not told that every chunk was written takes a missing file as zeros, as zarr
+    (path / "sampling_benchmark" / "c" / "1").unlink()
     assert np.array_equal(ChunkFiles.open(path, "sampling_benchmark").read(2, 9), np.zeros(7))
 
 

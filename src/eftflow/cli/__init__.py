@@ -12,10 +12,13 @@ bug and shows its traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import pkgutil
+import signal
 import sys
+import threading
 
 __all__ = ["main", "build_parser"]
 
@@ -98,12 +101,42 @@ def main(argv: list[str] | None = None) -> int:
     from eftflow.errors import EftflowError
 
     try:
-        result = args.handler(args)
+        with _terminate_as_exception():
+            result = args.handler(args)
     except EftflowError as err:
         logging.getLogger("eftflow").debug("details", exc_info=True)
         print(f"eftflow: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # a path that cannot be written or read: one line, not a traceback
+        logging.getLogger("eftflow").debug("details", exc_info=True)
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"eftflow: error: {where}{err.strerror or err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("eftflow: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("eftflow: terminated (SIGTERM); partial outputs removed", file=sys.stderr)
+        return 143
     return int(result or 0)
+
+
+class Terminated(BaseException):
+    """SIGTERM (what SLURM and Snakemake send to stop a job), raised in the main thread so that
+    the atomic writers remove their temporary outputs as on any other interruption."""
+
+
+@contextlib.contextmanager
+def _terminate_as_exception():
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

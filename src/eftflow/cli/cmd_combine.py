@@ -139,20 +139,24 @@ def _drop_lost_jobs(inputs, tolerance: float):
 
     Each generator job's weights sum to the sample's cross section, so the jobs of one sample get
     the k-factor 1/n_jobs (1/n_surviving when jobs were lost): the combined weights of a sample
-    then sum to its σ, estimated from all its events. The sample of an input is the name of its
-    directory (results/<stage>/<sample>/<job>.zarr).
+    then sum to its σ, estimated from all its events. The sample of an input is the one its
+    generator recorded in the provenance chain; an input without one is a sample of its own
+    (k-factor 1).
     """
     from collections import Counter
-    from pathlib import Path
 
     from eftflow.errors import InputError
     from eftflow.store.failed import read_failure_marker
 
     records = {str(p): read_failure_marker(p) for p in inputs}
     lost = [dict(r, path=p) for p, r in records.items() if r is not None]
+    sample = {
+        str(p): (r.get("sample") if r is not None else _recorded_sample(p)) or f"input {str(p)}"
+        for p, r in zip(inputs, records.values())
+    }
     if not lost:
-        per_sample = Counter(Path(p).parent.name for p in inputs)
-        return list(inputs), [1.0 / per_sample[Path(p).parent.name] for p in inputs], None
+        per_sample = Counter(sample[str(p)] for p in inputs)
+        return list(inputs), [1.0 / per_sample[sample[str(p)]] for p in inputs], None
     fraction = len(lost) / len(inputs)
     jobs = ", ".join(f"{r.get('sample')}/{r.get('job')}" for r in lost)
     if fraction > tolerance:
@@ -166,10 +170,10 @@ def _drop_lost_jobs(inputs, tolerance: float):
     kept = [p for p, r in records.items() if r is None]
     if not kept:  # pragma: no cover - a fraction of 1 is refused by the schema
         raise InputError("every generator job failed", field="generation.max_failed_fraction")
-    planned = Counter(Path(p).parent.name for p in inputs)
-    surviving = Counter(Path(p).parent.name for p in kept)
+    planned = Counter(sample[str(p)] for p in inputs)
+    surviving = Counter(sample[p] for p in kept)
     factors = {s: 1.0 / surviving[s] for s in surviving}
-    k_factors = [factors[Path(p).parent.name] for p in kept]
+    k_factors = [factors[sample[p]] for p in kept]
     record = {
         "n_inputs": len(inputs),
         "n_lost": len(lost),
@@ -190,6 +194,22 @@ def _drop_lost_jobs(inputs, tolerance: float):
         len(lost), len(inputs), jobs, tolerance, factors or "none",
     )  # fmt: skip
     return kept, k_factors, record
+
+
+def _recorded_sample(path) -> str | None:
+    """The generator sample recorded in an event store's provenance chain (None if there is none)."""
+    from eftflow.store.events import EventStore
+
+    todo = [EventStore(path).provenance]
+    while todo:  # breadth first: the nearest record wins
+        node = todo.pop(0)
+        if isinstance(node, dict):
+            if isinstance(node.get("sample"), str):
+                return node["sample"]
+            todo.extend(v for v in node.values() if isinstance(v, dict | list))
+        elif isinstance(node, list):
+            todo.extend(v for v in node if isinstance(v, dict | list))
+    return None
 
 
 def run_export(args) -> int:

@@ -234,6 +234,10 @@ class ToyGenerator:
                 field=f"generation.samples.{job.sample}.sampling_benchmark",
             )
         s_idx = bench_names.index(s_name)
+        # norm nuisance benchmarks scale the nominal weight: the reference benchmark's, as the
+        # readers of the weights take it (eftflow.sampling.weights), not the sampling one's
+        refs = [i for i, b in enumerate(physics) if b.is_reference]
+        ref_idx = refs[0] if refs else 0
         nuis = []
         for np_ in setup.nuisance_parameters.values():
             syst = setup.systematics.get(np_.systematic)
@@ -275,7 +279,7 @@ class ToyGenerator:
                 w *= sigma_s / job.n_events
                 totals += w.sum(axis=0)
                 sq += (w * w).sum(axis=0)
-                nw = np.column_stack([w[:, s_idx] * v for _, v in nuis]) if nuis else None
+                nw = np.column_stack([w[:, ref_idx] * v for _, v in nuis]) if nuis else None
                 writer.append(
                     observables=np.column_stack([x, xs]),
                     weights=w,

@@ -39,7 +39,7 @@ import numpy as np
 
 from eftflow.errors import InputError, MorphingError
 from eftflow.sampling.partitions import partition_bounds
-from eftflow.store.chunkfiles import ChunkFiles
+from eftflow.store.events import check_finite
 
 __all__ = ["WeightModel", "ChunkContext", "Chunk", "ChunkCache", "load_chunk", "open_store"]
 
@@ -163,7 +163,7 @@ def _read(path: str, name: str, i0: int, i1: int) -> np.ndarray:
     """Rows [i0, i1) of array ``name`` (chunk files read directly where possible, else zarr)."""
     key = (id(open_store(path)), name, "files")
     if key not in _ARRAYS:
-        _ARRAYS[key] = ChunkFiles.open(path, name)
+        _ARRAYS[key] = open_store(path).chunk_files(name)
     try:
         direct = _ARRAYS[key]
         if direct is not None:
@@ -184,6 +184,7 @@ def load_chunk(
     need_nu = ctx.include_nuisance and len(ctx.nu_pos) > 0
     sb = _read(ctx.path, "sampling_benchmark", i0, i1)
     raw = _read(ctx.path, "weights", i0, i1)
+    check_finite(raw, file=ctx.path, field="weights", start=i0)
     sel = slice(None)
     if subset is None:
         if sb.size and sb.min() == sb.max():  # one sample: one factor
@@ -208,7 +209,9 @@ def load_chunk(
     if need_nu:
         from eftflow.physics.nuisance import nuisance_coefficients
 
-        nw = _read(ctx.path, "nuisance_weights", i0, i1)[sel]
+        nw = _read(ctx.path, "nuisance_weights", i0, i1)
+        check_finite(nw, file=ctx.path, field="nuisance_weights", start=i0)
+        nw = nw[sel]
         pos = [nw[:, j] for j in ctx.nu_pos]
         neg = [None if j is None else nw[:, j] for j in ctx.nu_neg]
         try:

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "remove_path"]
+__all__ = ["atomic_path", "remove_path", "replaceable", "MARKER"]
 
 
 def remove_path(path: str | os.PathLike) -> None:
@@ -21,13 +21,28 @@ def remove_path(path: str | os.PathLike) -> None:
         p.unlink()
 
 
+#: written into every directory output, so that a later run may replace it
+MARKER = ".eftflow-output"
+
+
+def replaceable(path: str | os.PathLike) -> bool:
+    """Whether an existing ``path`` may be replaced by a new output: a file, an empty
+    directory, a zarr store, or a directory written by :func:`atomic_path` (its marker file)."""
+    p = Path(path)
+    if not p.is_dir() or p.is_symlink():
+        return True
+    return (p / MARKER).exists() or (p / "zarr.json").exists() or not any(p.iterdir())
+
+
 @contextlib.contextmanager
 def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``final``; rename it to ``final`` on success.
 
     On any exception the temporary path is removed and ``final`` is left as it was, so a failed
     or interrupted write never leaves a half-written output. Works for files and directories
-    (zarr stores). An existing ``final`` is replaced.
+    (zarr stores). An existing ``final`` is replaced, unless it is a directory that is not an
+    output (see :func:`replaceable`): that is refused before anything is written, so that a
+    mistyped ``-o`` never deletes a user's directory.
 
     Example
     -------
@@ -38,18 +53,39 @@ def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
     >>> (d / "out.txt").read_text()
     'done'
     """
+    from eftflow.errors import InputError
+
     final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
+    if not replaceable(final):
+        raise InputError(
+            "is a directory that is not an eftflow output: refusing to replace it "
+            "(name an output inside it, or remove it first)",
+            file=str(final),
+        )
+    for parent in (final.parent, *final.parent.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError(f"{parent} is a file, not a directory", file=str(final))
+            break
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InputError(f"cannot create the directory ({err.strerror})", file=str(final)) from None
     tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
         yield tmp
+        if tmp.is_dir() and not (tmp / "zarr.json").exists():
+            (tmp / MARKER).write_text("written by eftflow; a new run may replace this directory\n")
     except BaseException:
         remove_path(tmp)
         raise
-    if final.exists() and final.is_dir():
+    if final.is_dir() and not final.is_symlink():
         old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
         os.replace(final, old)
         os.replace(tmp, final)
         remove_path(old)
+    elif tmp.is_dir() and final.exists():
+        final.unlink()
+        os.replace(tmp, final)
     else:
         os.replace(tmp, final)

@@ -201,14 +201,17 @@ def _key(directory: Path, k: int, ndim: int) -> Path:
 class ChunkFiles:
     """Rows of one array read straight from its chunk files (standard layout only).
 
-    A missing chunk file holds the fill value, as in zarr. A damaged chunk (a frame that does not
-    hold a whole chunk of rows, or does not decompress) raises ``ValueError``; the callers turn it
-    into an :class:`~eftflow.errors.InputError` naming the store and array.
+    A missing chunk file holds the fill value, as in zarr, unless ``missing_is_damage`` is set
+    (for arrays whose writer wrote every chunk, as :class:`ChunkEncoder` does). A damaged chunk
+    (a missing one then, a frame that does not hold a whole chunk of rows, or does not
+    decompress) raises ``ValueError``; the callers turn it into an
+    :class:`~eftflow.errors.InputError` naming the store and array.
     """
 
     def __init__(self, directory: Path, shape, rows: int, dtype, fill):
         self.directory, self.shape, self.rows = Path(directory), tuple(shape), int(rows)
         self.dtype, self.fill = np.dtype(dtype), fill
+        self.missing_is_damage = False
 
     @classmethod
     def open(cls, path: str | os.PathLike, name: str) -> ChunkFiles | None:
@@ -244,6 +247,8 @@ class ChunkFiles:
             try:
                 f = open(_key(self.directory, k, len(self.shape)), "rb")  # noqa: SIM115
             except FileNotFoundError:
+                if self.missing_is_damage:
+                    raise ValueError(f"chunk {k} is missing") from None
                 out[lo - i0 : hi - i0] = self.fill
                 continue
             whole = lo == c0 and hi == c0 + self.rows
@@ -363,14 +368,12 @@ class ChunkEncoder:
     def write(self, k: int, block: np.ndarray) -> None:
         """Write chunk ``k`` from ``block`` (at most ``rows`` rows; a short block is padded).
 
-        A chunk of zeros (the fill value) gets no file, as zarr writes none; it must not exist
-        yet (the writers write each chunk once, into a new store).
+        Every chunk gets a file, a chunk of zeros too (as zarr's ``write_empty_chunks=True``), so
+        that a missing file means a damaged store.
         """
         from numcodecs import blosc
 
         block = np.ascontiguousarray(block, self.dtype)
-        if block.size and block.flat[0] == 0 and not block.any():
-            return  # all fill value: no file, as zarr (``write_empty_chunks=False``)
         if block.shape[0] < self.rows:  # an edge chunk is stored whole, padded with the fill 0
             pad = np.zeros((self.rows, *block.shape[1:]), self.dtype)
             pad[: block.shape[0]] = block

@@ -331,6 +331,15 @@ def combine_events(
     stores = [EventStore(p) for p in inputs]
     if any(s.path.resolve() == output.resolve() for s in stores):
         raise InputError("output would overwrite an input store", file=str(output))
+    seen: dict = {}
+    for k, s in enumerate(stores):
+        first = seen.setdefault(s.path.resolve(), k)
+        if first != k:
+            raise InputError(
+                f"given twice (inputs {first + 1} and {k + 1}): its events would be duplicated",
+                file=str(s.path),
+                field="inputs",
+            )
     check_compatible(stores)
     setup_hash = (
         _check_setup(stores, setup) if setup is not None else stores[0].attrs.get("setup_hash")

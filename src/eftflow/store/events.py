@@ -49,6 +49,7 @@ __all__ = [
     "FORMAT_VERSION",
     "make_provenance",
     "wait_all",
+    "check_finite",
 ]
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,18 @@ def make_provenance(**fields) -> dict:
 
 #: threads compressing and writing the chunks of one append (Blosc releases the GIL)
 WRITE_THREADS = min(2, os.cpu_count() or 1)
+
+
+def check_finite(values: np.ndarray, *, file, field: str, start: int = 0) -> None:
+    """Raise :class:`InputError` naming the first event (row ``start + i``) with a NaN or
+    infinite value in ``values``. One reduction when all is well (a sum is finite exactly when
+    no entry is NaN or infinite, barring overflow, which the exact search then clears)."""
+    if np.isfinite(np.add.reduce(values, axis=None)):
+        return
+    bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(f"non-finite weight in event {start + i}", file=str(file), field=field)
 
 
 def wait_all(futures) -> list:
@@ -190,13 +203,7 @@ class EventStoreWriter:
             raise InputError(
                 f"observables have {n} events but weights {w.shape[0]}", file=str(self.path)
             )
-        if not np.all(np.isfinite(w)):
-            bad = int(np.argwhere(~np.isfinite(w))[0, 0])
-            raise InputError(
-                f"non-finite weight in event {self.n_events + bad}",
-                file=str(self.path),
-                field="weights",
-            )
+        check_finite(w, file=self.path, field="weights", start=self.n_events)
         s = (
             np.full(n, -1, np.int64)
             if sampling_benchmark is None
@@ -298,6 +305,7 @@ class EventStoreWriter:
                     "benchmark_names": self.benchmark_names,
                     "nuisance_benchmark_names": self.nuisance_names,
                     "provenance": self.provenance,
+                    "all_chunks_written": True,  # a missing chunk file means damage
                     **self.extra_attrs,
                 }
                 attrs.pop("n_events", None)
@@ -330,6 +338,13 @@ class EventStore:
         p = str(self.path)
         attrs = read_store_attrs(self.path, kind="event", fmt=FORMAT, version=FORMAT_VERSION)
         self.attrs = attrs
+        for key in ("n_events", "observable_names", "benchmark_names"):
+            if key not in attrs:
+                raise InputError(
+                    "missing from the store's attributes: the store is damaged",
+                    file=p,
+                    field=f"attrs.{key}",
+                )
         self.n_events = int(attrs["n_events"])
         self.observable_names = list(attrs["observable_names"])
         self.benchmark_names = list(attrs["benchmark_names"])
@@ -407,6 +422,8 @@ class EventStore:
             meta = self._info[name][3] if name in self._info else None
             files = None if meta is None else ChunkFiles.from_metadata(self.path / name, meta)
             ok = files is not None and files.shape[0] == self.n_events
+            if ok:
+                files.missing_is_damage = bool(self.attrs.get("all_chunks_written"))
             self._chunk_files[name] = files if ok else None
         return self._chunk_files[name]
 

@@ -53,7 +53,7 @@ import numpy as np
 from eftflow.errors import InputError
 from eftflow.store.atomic import atomic_path
 from eftflow.store.combine import count_sampling, setup_fingerprint
-from eftflow.store.events import EventStore, EventStoreWriter, make_provenance
+from eftflow.store.events import EventStore, EventStoreWriter, check_finite, make_provenance
 from eftflow.store.setup_h5 import EMPTY, read_setup
 
 __all__ = ["export_madminer", "import_madminer"]
@@ -166,6 +166,7 @@ def export_madminer(
                 w[:, w_pos] = c["weights"][:, w_idx]
                 if nu_idx.size:
                     w[:, nu_pos] = c["nuisance_weights"][:, nu_idx]
+                check_finite(w, file=st_path, field="weights", start=i0)
                 d_w[i0:i1] = w
                 sb = c["sampling_benchmark"]
                 counts += count_sampling(sb, len(store.benchmark_names), file=st_path)
@@ -271,11 +272,7 @@ def import_madminer(
             for i0 in range(0, n, chunk_size):
                 i1 = min(i0 + chunk_size, n)
                 w = np.asarray(d_w[i0:i1], dtype=np.float64)
-                if not np.all(np.isfinite(w)):
-                    bad = i0 + int(np.argwhere(~np.isfinite(w))[0, 0])
-                    raise InputError(
-                        f"non-finite weight in event {bad}", file=path, field="samples/weights"
-                    )
+                check_finite(w, file=path, field="samples/weights", start=i0)
                 s = (
                     np.full(i1 - i0, -1, np.int64)
                     if d_s is None

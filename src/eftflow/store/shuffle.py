@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from eftflow.errors import InputError
-from eftflow.store.events import EventStore, EventStoreWriter, wait_all
+from eftflow.store.events import EventStore, EventStoreWriter, check_finite, wait_all
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +86,10 @@ def load_columns(
         read_into(s, c, j0, j1, out)
         if c == "sampling_benchmark":
             return count_sampling(out, n_b, file=str(s.path))
-        if k != 1.0 and c in ("weights", "nuisance_weights"):
-            out *= k
+        if c in ("weights", "nuisance_weights"):
+            check_finite(out, file=s.path, field=c, start=j0)
+            if k != 1.0:
+                out *= k
         return None
 
     n = sum(i1 - i0 for _, i0, i1, _ in parts)
