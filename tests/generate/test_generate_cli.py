@@ -80,6 +80,35 @@ def test_cli_bad_job_index(tmp_path, capsys):
     assert not (tmp_path / "x.zarr").exists()
 
 
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"toy": {"bogus": 1}}, "generation.toy"),
+        ({"n_event_per_job": 5}, "generation"),
+        ({"n_events_per_job": 0}, "generation.n_events_per_job"),
+    ],
+)
+def test_cli_inline_json_is_validated_like_a_config_file(tmp_path, capsys, change, field):
+    toy_setup().save(tmp_path / "setup.h5")
+    argv = ["generate-events", "--setup", str(tmp_path / "setup.h5"), "--sample", "sm"]
+    rc = main([*argv, "--job", "0", "--config", json.dumps({**SECTION, **change}),
+               "-o", str(tmp_path / "x.zarr")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 2 and f"--config: {field}" in err
+    assert not (tmp_path / "x.zarr").exists()
+
+
+def test_cli_inline_json_without_seed_uses_the_default_global_seed(tmp_path):
+    from eftflow.config import load_schema
+
+    toy_setup().save(tmp_path / "setup.h5")
+    out = tmp_path / "sm_0.zarr"
+    argv = ["generate-events", "--setup", str(tmp_path / "setup.h5"), "--sample", "sm"]
+    assert main([*argv, "--job", "0", "--config", json.dumps(SECTION), "-o", str(out)]) == 0
+    default = load_schema()["properties"]["seed"]["default"]
+    assert EventStore(out).provenance["seed"] == job_seed(default, "sm", 0)
+
+
 # --- invariants over backends (builtin: added by its own tests; madgraph: with the fake MG5) ---------
 BACKENDS = ["toy"]
 

@@ -58,11 +58,13 @@ def register(subparsers) -> None:
     p.set_defaults(handler=run)
 
 
-def stage_section(config: dict) -> tuple[dict, int | None]:
-    """(generation section, global seed or None) from a full config or the section itself."""
-    if "generation" in config:
-        return dict(config["generation"] or {}), config.get("seed")
-    return dict(config), config.get("seed")
+def stage_section(config: dict) -> tuple[dict, int]:
+    """(generation section, global seed) from a full config or the section itself, validated
+    with the schema's defaults (the global seed's too)."""
+    from eftflow.cli.common import validated_section
+
+    section, seed = validated_section(config, "generation")
+    return dict(section), seed
 
 
 def _first(*values):
@@ -94,11 +96,7 @@ def make_job(config: dict, setup, sample: str, job_index: int, output, *, seed: 
         )
     if n_events < 1:
         raise ConfigError("must be positive", field="generation.n_events_per_job")
-    global_seed = int(
-        seed
-        if seed is not None
-        else (config_seed if config_seed is not None else section.get("seed", 0))
-    )
+    global_seed = int(seed if seed is not None else config_seed)
     options = dict(section.get(backend) or {})
     options.update({k: v for k, v in spec.items() if k not in _SAMPLE_KEYS})
     s = job_seed(global_seed, sample, job_index)

@@ -61,6 +61,34 @@ def load_stage_config(value: str | None) -> dict:
     return load_config(value)
 
 
+def validated_section(config: dict, name: str, *, file: str | None = None) -> tuple[dict, int]:
+    """(section ``name``, global seed) from a full config or inline JSON of the section itself
+    (plus an optional ``seed``), validated against the config schema with its defaults filled:
+    inline JSON gets the same checks (unknown keys, types, ranges) and defaults (the seed's too)
+    as a config file."""
+    from eftflow.config import load_schema, validate_config
+
+    full = load_schema()
+    schema = full["properties"]
+    if name in config:
+        section = config[name] if config[name] is not None else {}
+    else:
+        section = {k: v for k, v in config.items() if k != "seed"}
+    sub = {name: section}
+    if "seed" in config:
+        sub["seed"] = config["seed"]
+    validate_config(
+        sub,
+        file=file if file is not None else "--config",
+        schema={
+            "type": "object",
+            "properties": {name: schema[name], "seed": schema["seed"]},
+            "$defs": full.get("$defs", {}),
+        },
+    )
+    return sub[name], int(sub["seed"])
+
+
 def add_cluster_argument(parser: argparse.ArgumentParser) -> None:
     """Add ``--cluster-config``: where the command's Dask steps run (the ``cluster`` section)."""
     parser.add_argument(
