@@ -51,8 +51,11 @@ def sample(theta, rng, scale=1.6):
     return out
 
 
-def write_set(path, arrays, chunk=2000, dtype="float32"):
-    """A training set laid out as eftflow.sampling writes it (float32, y and r_xz as (n, 1))."""
+def write_set(path, arrays, chunk=2000, dtype="float32", kind=None):
+    """A training set laid out as eftflow.sampling writes it (float32, y and r_xz as (n, 1)).
+
+    ``kind`` is the sample kind recorded as the ``method`` attribute (local, ratio, density...).
+    """
     import zarr
 
     g = zarr.open_group(str(path), mode="w", zarr_format=3)
@@ -61,7 +64,9 @@ def write_set(path, arrays, chunk=2000, dtype="float32"):
         if k in ("y", "r_xz") and v.ndim == 1:
             v = v[:, None]
         g.create_array(k, shape=v.shape, chunks=(chunk,) + v.shape[1:], dtype=dtype)[:] = v
-    g.attrs.update({"format": "eftflow-training", "parameter_names": ["theta_1", "theta_2"]})
+    attrs = {"format": "eftflow-training", "parameter_names": ["theta_1", "theta_2"],
+             "observable_names": ["x"]}  # fmt: skip
+    g.attrs.update(attrs if kind is None else {**attrs, "method": kind})
     return path
 
 
@@ -70,7 +75,9 @@ def make_local(path, n, seed=0):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=n)
     return write_set(
-        path, {"x": x[:, None], "theta": np.zeros((n, 2)), "t_xz": score(x, np.zeros(2))}
+        path,
+        {"x": x[:, None], "theta": np.zeros((n, 2)), "t_xz": score(x, np.zeros(2))},
+        kind="local",
     )
 
 
@@ -79,7 +86,9 @@ def make_density(path, n, seed=0, prior=0.6):
     rng = np.random.default_rng(seed)
     theta = rng.uniform(-prior, prior, size=(n, 2))
     x = sample(theta, rng)
-    return write_set(path, {"x": x[:, None], "theta": theta, "t_xz": score(x, theta)})
+    return write_set(
+        path, {"x": x[:, None], "theta": theta, "t_xz": score(x, theta)}, kind="density"
+    )
 
 
 def make_ratio(path, n, seed=0, prior=0.6, doubly=False):
@@ -98,7 +107,7 @@ def make_ratio(path, n, seed=0, prior=0.6, doubly=False):
         "t_xz0": score(x, theta0),
         "t_xz1": score(x, theta1),
     }
-    return write_set(path, arrays)
+    return write_set(path, arrays, kind="more_ratios" if doubly else "ratio")
 
 
 @pytest.fixture(scope="session")

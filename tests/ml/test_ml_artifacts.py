@@ -56,13 +56,28 @@ def test_newer_format(saved, tmp_path):
     assert err.value.field == "format_version"
 
 
-def test_missing_columns(toy_sets, tmp_path):
+def _hand_made_local(path, n=2000):
+    """A local-score set built by hand: arrays only, no ``method`` attribute."""
+    import zarr
+
+    g = zarr.open_group(str(path), mode="w")
+    x = np.random.default_rng(0).normal(size=(n, 1))
+    g.create_array("x", shape=x.shape, chunks=(1000, 1), dtype="f4")[:] = x
+    g.create_array("theta", shape=(n, 2), chunks=(1000, 2), dtype="f4")[:] = 0.0
+    g.create_array("t_xz", shape=(n, 2), chunks=(1000, 2), dtype="f4")[:] = 2 * x
+    return path
+
+
+def test_missing_columns(tmp_path):
+    local = _hand_made_local(tmp_path / "local.zarr")
+    out = tmp_path / "out"
+    out.mkdir()
     with pytest.raises(InputError, match="missing: y, r_xz") as err:
-        train_estimator(toy_sets["local"], TrainingConfig(method="rascal", **TINY), tmp_path / "m")
+        train_estimator(local, TrainingConfig(method="rascal", **TINY), out / "m")
     assert err.value.field == "y" and "local.zarr" in str(err.value)
     with pytest.raises(InputError, match="theta1"):
-        train_estimator(toy_sets["local"], TrainingConfig(method="carl", doubly=True, **TINY), None)
-    assert not list(tmp_path.iterdir())
+        train_estimator(local, TrainingConfig(method="carl", doubly=True, **TINY), None)
+    assert not list(out.iterdir())
 
 
 def test_nan_in_training_set(tmp_path):

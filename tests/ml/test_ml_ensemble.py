@@ -11,14 +11,23 @@ from eftflow.ml.ensemble import Ensemble, train_ensemble
 from eftflow.ml.train import TrainingConfig
 
 
-def test_ensemble_on_two_dask_workers(toy_sets, tmp_path):
+def test_ensemble_on_two_dask_workers(toy_sets, tmp_path, caplog):
+    import logging
+
     from eftflow.cluster import dask_client
 
     cfg = TrainingConfig(method="sally", hidden=(16,), n_epochs=2, batch_size=256)
     with dask_client({"mode": "local"}, threads=2, memory_mb=4000) as client:
         assert len(client.scheduler_info()["workers"]) == 2
-        res = train_ensemble(toy_sets["local"], cfg, 2, tmp_path / "ens", client=client)
-    assert sorted(r["member"] for r in res) == [0, 1]
+        with caplog.at_level(logging.INFO, logger="eftflow.ml.ensemble"):
+            res = train_ensemble(toy_sets["local"], cfg, 2, tmp_path / "ens", client=client)
+    assert [r["member"] for r in res] == [0, 1]
+    assert [r["path"] for r in res] == ["member_0", "member_1"]
+    # the members' losses reach this process's log, not only the workers'
+    lines = [r.getMessage() for r in caplog.records if r.name == "eftflow.ml.ensemble"]
+    for k in (0, 1):
+        assert any(m.startswith(f"member {k} epoch 2/2: train loss") for m in lines)
+        assert any(m.startswith(f"member {k} finished: 2 epochs run") for m in lines)
     ens = Ensemble.load(tmp_path / "ens")
     assert len(set(ens.seeds)) == 2
     x = np.linspace(-2, 2, 40)[:, None]

@@ -71,7 +71,8 @@ def train_ensemble_batched(
     Returns
     -------
     list of dict
-        Per member: the training summary (without the history), ``member`` and ``path``.
+        Per member: the training summary (without the history), ``member`` and ``path``
+        (relative to ``output_dir``).
 
     Raises
     ------
@@ -245,7 +246,7 @@ def _train_batched(training_set, cfg: TrainingConfig, k_members: int, output_dir
     import torch
 
     from eftflow.ml.artifacts import build_model
-    from eftflow.ml.ensemble import member_seed
+    from eftflow.ml.ensemble import log_member, member_seed
 
     ts = training_set if isinstance(training_set, TrainingSet) else TrainingSet(training_set)
     columns = ts.require(cfg.method, doubly=cfg.doubly)
@@ -389,8 +390,9 @@ def _train_batched(training_set, cfg: TrainingConfig, k_members: int, output_dir
         save_model(out, model, spec)
         results.append(
             {key: v for key, v in summary.items() if key != "history"}
-            | {"member": k, "path": str(out)}
+            | {"member": k, "path": out.name}
         )
+        log_member(results[-1], hist[k], per_epoch=False, logger=log)
     return results
 
 

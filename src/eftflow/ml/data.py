@@ -24,7 +24,7 @@ import numpy as np
 
 from eftflow.errors import InputError
 
-__all__ = ["TrainingSet", "REQUIRED", "ALIASES"]
+__all__ = ["TrainingSet", "REQUIRED", "ALIASES", "SAMPLE_KINDS"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,26 @@ REQUIRED = {
     "sallino": ("x", "t_xz0"),
     "nde": ("x", "theta0"),
     "scandal": ("x", "theta0", "t_xz0"),
+}
+#: kinds of training set (the ``method`` attribute :mod:`eftflow.sampling` writes) each method
+#: can train on; a set without that attribute (built by hand) is not checked
+SAMPLE_KINDS = {
+    **{
+        m: ("ratio", "more_ratios") for m in ("carl", "rolr", "rascal", "alice", "alices", "cascal")
+    },
+    "sally": ("local",),
+    "sallino": ("local",),
+    "nde": ("density", "plain"),
+    "scandal": ("density",),
+}
+#: what each kind of set is, for messages
+KIND_NAMES = {
+    "local": "a local score set (augmentation method local: x ~ p(x|θ_ref) with t(x, z|θ_ref))",
+    "ratio": "a ratio set (augmentation method ratio: θ0/θ1 pairs with y, r(x, z), t(x, z))",
+    "more_ratios": "a ratio set (augmentation method more_ratios)",
+    "density": "a density set (augmentation method density: θ from a prior with t(x, z|θ))",
+    "plain": "a plain set (augmentation method plain: x ~ p(x|θ))",
+    "test": "an evaluation sample (augmentation method test)",
 }
 #: names in the stored set → the names used here (single-θ sets of eftflow.sampling)
 ALIASES = {"theta": "theta0", "t_xz": "t_xz0"}
@@ -102,6 +122,7 @@ class TrainingSet:
             raise InputError(
                 f"unknown method {method!r}; known: {', '.join(REQUIRED)}", field="method"
             )
+        self.check_kind(method)
         need = REQUIRED[method] + (("theta1",) if doubly else ())
         missing = [c for c in need if c not in self.columns]
         if missing:
@@ -112,6 +133,26 @@ class TrainingSet:
                 field=missing[0],
             )
         return need
+
+    def check_kind(self, method: str) -> None:
+        """Refuse a set of the wrong kind for ``method`` (``attrs.method``, when recorded).
+
+        SALLY on a ratio set would learn nothing meaningful without complaint (a ratio set has
+        ``t_xz0`` too), so the kind the set was sampled as is checked, not only its arrays.
+        """
+        kind = self.attrs.get("method")
+        if kind is None or method not in SAMPLE_KINDS:
+            return
+        ok = SAMPLE_KINDS[method]
+        if kind not in ok:
+            need = " or ".join(f"{k!r}" for k in ok)
+            what = KIND_NAMES.get(str(kind), f"a set of kind {kind!r}")
+            raise InputError(
+                f"method {method!r} needs a training set of kind {need} "
+                f"({KIND_NAMES[ok[0]]}); this is {what}",
+                file=str(self.path),
+                field="attrs.method",
+            )
 
     def width(self, column: str) -> int:
         shape = self.group[self.stored[column]].shape

@@ -16,7 +16,14 @@ import numpy as np
 
 from eftflow.errors import InputError
 
-__all__ = ["SCHEMA_FRAGMENT", "run_train", "run_train_ensemble", "run_evaluate", "training_config"]
+__all__ = [
+    "SCHEMA_FRAGMENT",
+    "run_train",
+    "run_train_ensemble",
+    "run_evaluate",
+    "training_config",
+    "check_setup",
+]
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +100,13 @@ evaluation:
 TRAINING_KEYS_NOT_IN_CONFIG = ("training_set",)
 
 
-def training_config(section: dict, *, setup_file=None):
-    """:class:`~eftflow.ml.train.TrainingConfig` from the ``training`` section."""
+def training_config(section: dict, *, setup_file=None, training_set=None):
+    """:class:`~eftflow.ml.train.TrainingConfig` from the ``training`` section.
+
+    A morphing-aware estimator without ``components`` takes them from ``setup_file``; when
+    ``training_set`` is given too, the setup is first checked to be the one the set was sampled
+    with (:func:`check_setup`).
+    """
     from eftflow.ml.train import training_config_from_dict
 
     d = {k: v for k, v in section.items() if k not in TRAINING_KEYS_NOT_IN_CONFIG}
@@ -106,8 +118,52 @@ def training_config(section: dict, *, setup_file=None):
             )
         from eftflow.setup import EFTSetup
 
+        if training_set is not None:
+            check_setup(training_set, setup_file)
         d["components"] = np.asarray(EFTSetup.from_file(setup_file).morpher.components).tolist()
     return training_config_from_dict(d)
+
+
+def check_setup(training_set, setup_file) -> None:
+    """Refuse a setup file that is not the one ``training_set`` was sampled with.
+
+    Compares the setup's parameter names (in order) with the set's ``parameter_names``
+    attribute and, when the set records one, the setup's fingerprint
+    (:func:`eftflow.store.combine.setup_fingerprint`) with its ``setup_hash``. Sets without
+    these attributes (built by hand) are not checked.
+
+    Raises
+    ------
+    InputError
+        Naming the setup file, with both parameter lists (or both hashes).
+    """
+    from eftflow.ml.data import TrainingSet
+    from eftflow.setup import EFTSetup
+
+    ts = training_set if isinstance(training_set, TrainingSet) else TrainingSet(training_set)
+    setup = EFTSetup.from_file(setup_file)
+    mine = [str(n) for n in setup.parameter_names]
+    theirs = ts.attrs.get("parameter_names")
+    if isinstance(theirs, list) and [str(n) for n in theirs] != mine:
+        raise InputError(
+            f"the setup has the parameters ({', '.join(mine)}), the training set {ts.path} was "
+            f"sampled with ({', '.join(map(str, theirs))}): the setup belongs to another run",
+            file=str(setup_file),
+            field="parameters",
+        )
+    stored = ts.attrs.get("setup_hash")
+    if stored is not None:
+        from eftflow.store.combine import setup_fingerprint
+
+        fp = setup_fingerprint(setup_file)
+        if fp != stored:
+            raise InputError(
+                f"the setup's fingerprint {fp[:12]}... differs from the setup_hash "
+                f"{str(stored)[:12]}... of the training set {ts.path}: the setup belongs to "
+                "another run",
+                file=str(setup_file),
+                field="setup_hash",
+            )
 
 
 def run_train(trainset, cfg: dict, output, *, member: int | None = None, setup_file=None) -> dict:
@@ -115,7 +171,7 @@ def run_train(trainset, cfg: dict, output, *, member: int | None = None, setup_f
     from eftflow.ml.ensemble import train_member
     from eftflow.ml.train import train_estimator
 
-    tc = training_config(cfg["training"], setup_file=setup_file)
+    tc = training_config(cfg["training"], setup_file=setup_file, training_set=trainset)
     if member is None:
         res = train_estimator(trainset, tc, output)
         return {k: v for k, v in res.items() if k not in ("model", "spec")}
@@ -125,6 +181,7 @@ def run_train(trainset, cfg: dict, output, *, member: int | None = None, setup_f
     if produced.with_suffix("") != out.with_suffix(""):
         for suffix in (".pt", ".json"):
             produced.with_suffix(suffix).replace(out.with_suffix(suffix))
+    res["path"] = out.with_suffix("").name if out.suffix in (".pt", ".json") else out.name
     return res
 
 
@@ -136,7 +193,7 @@ def run_train_ensemble(
     from eftflow.ml.ensemble import train_ensemble
     from eftflow.store.atomic import atomic_path
 
-    tc = training_config(cfg["training"], setup_file=setup_file)
+    tc = training_config(cfg["training"], setup_file=setup_file, training_set=trainset)
     ens = cfg["ensemble"]
     with atomic_path(outdir) as tmp:
         with dask_client(cfg.get("cluster"), threads=threads, memory_mb=memory_mb) as client:
@@ -184,6 +241,7 @@ def run_evaluate(model_path, store, setup_file, cfg: dict, output, *, plot_dir=N
             field="evaluation.theta",
         )
     wm = WeightModel(store, setup_file, partition=ev["partition"], include_nuisance=False)
+    ens.check_observables(wm.store.observable_names, file=str(store))
     m_ref = wm.theta_matrix(theta[None, :])
     out = {"method": ens.method, "n_members": len(ens), "seeds": ens.seeds, "theta": theta.tolist()}
     truth = fi.truth_information(theta, lum, include_nuisance_parameters=False)

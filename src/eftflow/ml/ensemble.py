@@ -31,7 +31,7 @@ from eftflow.ml.artifacts import load_model
 from eftflow.ml.evaluate import fisher_information_from_scores, predict_log_r, predict_score
 from eftflow.ml.train import TrainingConfig, train_estimator
 
-__all__ = ["member_seed", "train_member", "train_ensemble", "Ensemble"]
+__all__ = ["member_seed", "train_member", "train_ensemble", "log_member", "Ensemble"]
 
 log = logging.getLogger(__name__)
 
@@ -48,15 +48,51 @@ def train_member(
     """Train member ``member`` into ``output_dir/member_<k>`` (a plain function for Dask).
 
     The member's seed is derived from ``cfg.seed`` and ``member``; torch uses ``threads``
-    intra-op threads while it trains.
+    intra-op threads while it trains. Returns the training summary with its ``history``,
+    ``member`` and ``path`` (``member_<k>``, relative to ``output_dir``).
     """
     cfg = replace(cfg, seed=member_seed(cfg.seed, member), threads=max(int(threads), 1))
     out = Path(output_dir) / f"member_{member}"
     result = train_estimator(training_set, cfg, out, extra_spec={"ensemble_member": member})
-    return {k: v for k, v in result.items() if k not in ("model", "spec", "history")} | {
+    return {k: v for k, v in result.items() if k not in ("model", "spec")} | {
         "member": member,
-        "path": str(out),
+        "path": out.name,
     }
+
+
+def _fmt(v) -> str:
+    return "n/a" if v is None else f"{v:.5g}"
+
+
+def log_member(
+    result: dict, history: dict | None = None, *, per_epoch: bool = True, logger=None
+) -> None:
+    """Log a finished member: its per-epoch losses (from ``history``) and one summary line.
+
+    ``result`` is a member summary (``member``, ``epochs_run``, ``best_epoch``, ``seconds``);
+    ``history`` the training history (``train``, ``validation``, ``lr`` per epoch), whose lines
+    are logged when ``per_epoch``.
+    """
+    logger = logger or log
+    k = result.get("member")
+    hist = history or {}
+    train, val = list(hist.get("train") or []), list(hist.get("validation") or [])
+    lrs = list(hist.get("lr") or [])
+    for e, tr in enumerate(train if per_epoch else []):
+        logger.info(
+            "member %s epoch %d/%d: train loss %s, validation loss %s%s",
+            k, e + 1, len(train), _fmt(tr), _fmt(val[e] if e < len(val) else None),
+            f", lr {lrs[e]:.3g}" if e < len(lrs) else "",
+        )  # fmt: skip
+    best = int(result.get("best_epoch") or 0)
+    best_train = train[best - 1] if 0 < best <= len(train) else None
+    best_val = val[best - 1] if 0 < best <= len(val) else None
+    logger.info(
+        "member %s finished: %s epochs run, best epoch %d (train loss %s, validation loss %s), "
+        "%.1f s",
+        k, result.get("epochs_run"), best, _fmt(best_train), _fmt(best_val),
+        float(result.get("seconds") or 0.0),
+    )  # fmt: skip
 
 
 def train_ensemble(
@@ -70,18 +106,24 @@ def train_ensemble(
 ) -> list[dict]:
     """Train ``n_members`` members, in parallel on ``client``'s workers when given.
 
-    Writes ``output_dir/member_<k>.{pt,json}`` and ``output_dir/ensemble.json``.
+    Writes ``output_dir/member_<k>.{pt,json}`` and ``output_dir/ensemble.json`` (member paths
+    in it are relative to ``output_dir``). Each member's losses are logged here as it finishes
+    (:func:`log_member`), so they reach this process's log even when members train on Dask
+    workers.
     """
     if n_members < 1:
         raise InputError("an ensemble needs at least one member", field="n_members")
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    results = []
     if client is None:
-        results = [
-            train_member(str(training_set), cfg, k, str(output_dir), threads_per_member)
-            for k in range(n_members)
-        ]
+        for k in range(n_members):
+            res = train_member(str(training_set), cfg, k, str(output_dir), threads_per_member)
+            log_member(res, res.pop("history", None))
+            results.append(res)
     else:
+        from distributed import as_completed
+
         futures = [
             client.submit(
                 train_member,
@@ -95,7 +137,11 @@ def train_ensemble(
             )
             for k in range(n_members)
         ]
-        results = client.gather(futures)
+        for fut in as_completed(futures):
+            res = fut.result()
+            log_member(res, res.pop("history", None))
+            results.append(res)
+        results.sort(key=lambda r: r["member"])
     summary = {
         "format": "eftflow-ensemble",
         "method": cfg.method,
@@ -113,13 +159,24 @@ def train_ensemble(
 class Ensemble:
     """Trained members loaded from a directory written by :func:`train_ensemble`."""
 
-    def __init__(self, members: list, specs: list[dict]):
+    def __init__(self, members: list, specs: list[dict], *, source=None):
         if not members:
-            raise InputError("empty ensemble")
+            raise InputError("empty ensemble", file=source)
         methods = {s["method"] for s in specs}
         if len(methods) != 1:
-            raise InputError(f"ensemble mixes methods {sorted(methods)}")
+            raise InputError(f"ensemble mixes methods {sorted(methods)}", file=source)
+        inputs = {(_n_observables(s), tuple(_observable_names(s) or ())) for s in specs}
+        if len(inputs) != 1:
+            raise InputError(
+                "ensemble members were trained on different observables: "
+                + "; ".join(
+                    f"{n} ({', '.join(names) or 'unnamed'})" for n, names in sorted(inputs)
+                ),
+                file=source,
+                field="training_set_attrs.observable_names",
+            )
         self.members, self.specs = members, specs
+        self.source = None if source is None else str(source)
         self.method = specs[0]["method"]
         self.weights = np.full(len(members), 1.0 / len(members))
 
@@ -129,7 +186,7 @@ class Ensemble:
         path = Path(path)
         if not path.is_dir():
             model, spec = load_model(path, family=family)
-            return cls([model], [spec])
+            return cls([model], [spec], source=path)
         index = path / "ensemble.json"
         if not index.exists():
             raise InputError("not an ensemble directory (no ensemble.json)", file=str(path))
@@ -138,7 +195,7 @@ class Ensemble:
         except (json.JSONDecodeError, KeyError, TypeError):
             raise InputError("malformed ensemble index", file=str(index), field="members") from None
         loaded = [load_model(path / n, family=family) for n in names]
-        return cls([m for m, _ in loaded], [s for _, s in loaded])
+        return cls([m for m, _ in loaded], [s for _, s in loaded], source=path)
 
     @property
     def family(self) -> str:
@@ -151,6 +208,45 @@ class Ensemble:
 
     def __len__(self) -> int:
         return len(self.members)
+
+    @property
+    def n_observables(self) -> int:
+        """Number of observables (columns of x) the members take."""
+        return _n_observables(self.specs[0])
+
+    @property
+    def observable_names(self) -> list[str] | None:
+        """Observables of the training set (``training_set_attrs.observable_names``), if recorded."""
+        return _observable_names(self.specs[0])
+
+    def check_observables(self, names, *, file=None, field: str = "attrs.observable_names") -> None:
+        """Refuse events whose observables differ from the ones the members were trained on.
+
+        ``names`` are the observables (in column order) of the events to be evaluated, from
+        ``file``. Names are compared when the training set recorded them, else only the count.
+
+        Raises
+        ------
+        InputError
+            Naming ``file`` and ``field``, with the model's and the events' observables.
+        """
+        names = [str(n) for n in names]
+        mine = self.observable_names
+        if mine is None:
+            if len(names) == self.n_observables:
+                return
+            mine_text = f"{self.n_observables} unnamed observables"
+        elif mine == names:
+            return
+        else:
+            mine_text = f"{len(mine)} observables ({', '.join(mine)})"
+        raise InputError(
+            f"the model{' ' + self.source if self.source else ''} was trained on {mine_text}; "
+            f"these events have "
+            f"{len(names)} observables ({', '.join(names)})",
+            file=file,
+            field=field,
+        )
 
     def vote_expectation_weights(
         self, x_reference, *, theta0=None, eps: float = 1e-3
@@ -258,3 +354,12 @@ class Ensemble:
             g = np.asarray(sigma_gradient, float)
             info = info + luminosity * np.outer(g, g) / sigma
         return info, cov
+
+
+def _n_observables(spec: dict) -> int:
+    return int(spec["model"]["kwargs"]["n_observables"])
+
+
+def _observable_names(spec: dict) -> list[str] | None:
+    names = (spec.get("training_set_attrs") or {}).get("observable_names")
+    return [str(n) for n in names] if isinstance(names, list) else None

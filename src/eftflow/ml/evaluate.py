@@ -38,11 +38,27 @@ def _check_theta(theta, n_p: int, what="theta") -> np.ndarray:
     return theta
 
 
+def _check_x(model, x) -> np.ndarray:
+    """``x`` as float32 (n, n_observables); an error if its width is not the model's."""
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim < 2:
+        x = x.reshape(-1, 1)
+    elif x.ndim > 2:
+        x = x.reshape(x.shape[0], int(np.prod(x.shape[1:])))
+    n_obs = int(model.x_scale.mean.shape[0])
+    if x.shape[1] != n_obs:
+        raise InputError(
+            f"x has {x.shape[1]} observables per event, the model was trained on {n_obs}",
+            field="x",
+        )
+    return x
+
+
 def predict_score(model, x, *, batch_size: int = 100_000) -> np.ndarray:
     """t̂(x) of a score estimator: (n, n_parameters)."""
     import torch
 
-    x = np.asarray(x, dtype=np.float32).reshape(len(x), -1)
+    x = _check_x(model, x)
     out = []
     with torch.no_grad():
         for i in range(0, len(x), batch_size):
@@ -69,7 +85,7 @@ def predict_log_r(
     theta1 = None if theta1 is None else _check_theta(theta1, n_p, "theta1")
     if theta1 is None and type(model).__name__ == "RatioEstimator" and model.doubly:
         raise InputError("a doubly parameterised model needs theta1", field="theta1")
-    x = np.asarray(x, dtype=np.float32).reshape(len(x), -1)
+    x = _check_x(model, x)
     logs = np.empty((len(theta0), len(x)))
     scores = np.empty((len(theta0), len(x), n_p)) if with_score else None
     for k, th in enumerate(theta0):
@@ -99,7 +115,7 @@ def predict_log_p(model, x, theta, *, batch_size: int = 100_000) -> np.ndarray:
 
     n_p = _n_params(model)
     theta = _check_theta(theta, n_p)
-    x = np.asarray(x, dtype=np.float32).reshape(len(x), -1)
+    x = _check_x(model, x)
     out = np.empty((len(theta), len(x)))
     with torch.no_grad():
         for k, th in enumerate(theta):

@@ -443,14 +443,28 @@ def _run_plan(
             },
             "algorithm": "two-pass multinomial-by-chunk unweighting (see eftflow.sampling.unweight)",
         }
+        from eftflow.store.events import make_provenance
+
+        store_attrs = model.store.attrs
         attrs = {
             "method": method,
             "observable_names": model.store.observable_names,
             "parameter_names": model.parameter_names,
             "nuisance_names": model.nuisance_names,
             "summary": summary,
+            # the setup the store was combined with: trainers check a setup file against it
+            "setup_hash": store_attrs.get("setup_hash"),
+            "provenance": make_provenance(
+                stage="augment_samples",
+                method=method,
+                seed=int(seed),
+                input=str(model.store.path),
+                input_shuffle_seed=store_attrs.get("shuffle_seed"),
+                setup_hash=store_attrs.get("setup_hash"),
+            ),
             **(extra_attrs or {}),
         }
+        attrs = {k: v for k, v in attrs.items() if v is not None}
         write_training_set(
             output,
             [(tmp, c, n) if tmp is not None else arrays for c, n, _, arrays in done],
