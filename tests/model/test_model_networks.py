@@ -93,3 +93,15 @@ def test_model_estimator_without_declared_nuisances(trained):
     _, prov_a, _, _, _ = trained
     with pytest.raises(InputError, match="trained without"):
         EnsembleLogRatio(prov_a.members, ["theta_1", "nu_shape", "nu_other"])
+
+
+def test_model_estimator_refuses_events_with_other_observables(trained):
+    import torch
+
+    _, prov_a, _, _, _ = trained
+    d = prov_a.n_observables
+    assert d == 1
+    with pytest.raises(InputError, match=f"takes {d} observables, the events have 3"):
+        prov_a.bind(np.zeros((5, 3)), dtype=torch.float64, device="cpu")
+    with pytest.raises(InputError, match="the events have 2"):
+        prov_a.bind_rows(np.zeros((2, 5, 2)), dtype=torch.float64, device="cpu")

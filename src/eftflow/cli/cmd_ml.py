@@ -118,7 +118,7 @@ def run_train_ensemble(args) -> int:
         from eftflow.ml.driver import training_config
         from eftflow.store.atomic import atomic_path
 
-        tc = training_config(cfg["training"], setup_file=args.setup)
+        tc = training_config(cfg["training"], setup_file=args.setup, training_set=args.trainset)
         with atomic_path(args.output) as tmp:
             train_ensemble_batched(args.trainset, tc, cfg["ensemble"]["n_members"], tmp,
                                    threads=args.threads or 1)  # fmt: skip

@@ -91,6 +91,16 @@ class ExactLogRatio:
         xt = torch.as_tensor(np.asarray(x), dtype=dtype, device=device)
         return lambda pars: self.fn(xt, pars)[None]
 
+    def _check_width(self, d: int) -> None:
+        """The events must have the observables the estimator was trained on."""
+        if self.n_observables is not None and d != self.n_observables:
+            raise InputError(
+                f"the estimator takes {self.n_observables} observables, the events have {d}: "
+                "it was trained on another store's observables",
+                file=self.source,
+                field="observables",
+            )
+
     def bind_rows(self, x: np.ndarray, *, dtype, device):
         """Per-toy events ``x`` (T, n, d): ``call(pars (T, k)) -> (1, T, n)``."""
         import torch
@@ -132,6 +142,9 @@ class EnsembleLogRatio:
         self.members = list(members)
         self.parameters = tuple(parameters)
         self.chunk = int(chunk)
+        self.source = source
+        scale = getattr(self.members[0], "x_scale", None)
+        self.n_observables = None if scale is None else int(scale.mean.shape[0])
         n_in = int(self.members[0].theta_scale.mean.shape[0])
         self.n_dummy = 0
         if len(self.parameters) == 0:
@@ -174,6 +187,7 @@ class EnsembleLogRatio:
     def bind(self, x: np.ndarray, *, dtype, device):
         import torch
 
+        self._check_width(np.shape(x)[-1] if np.ndim(x) > 1 else 1)
         xs = torch.as_tensor(np.asarray(x, dtype=np.float32).reshape(len(x), -1), device=device)
         for m in self.members:
             m.to(device).eval()
@@ -184,12 +198,23 @@ class EnsembleLogRatio:
             return lambda pars: fixed.expand(-1, pars.shape[0], -1)
         return lambda pars: self._forward(xs, pars)
 
+    def _check_width(self, d: int) -> None:
+        """The events must have the observables the estimator was trained on."""
+        if self.n_observables is not None and d != self.n_observables:
+            raise InputError(
+                f"the estimator takes {self.n_observables} observables, the events have {d}: "
+                "it was trained on another store's observables",
+                file=self.source,
+                field="observables",
+            )
+
     def bind_rows(self, x: np.ndarray, *, dtype, device):
         """Per-toy events ``x`` (T, n, d): ``call(pars (T, k)) -> (K, T, n)``."""
         import torch
 
         x = np.asarray(x, dtype=np.float32)
         t, n = x.shape[:2]
+        self._check_width(x.shape[2] if x.ndim > 2 else 1)
         xs = torch.as_tensor(x.reshape(t * n, -1), device=device)
         for m in self.members:
             m.to(device).eval()
@@ -239,6 +264,16 @@ class UpDownLogRatio:
 
     def bind(self, x: np.ndarray, *, dtype, device):
         return self._bind(x, dtype, device, rows=False)
+
+    def _check_width(self, d: int) -> None:
+        """The events must have the observables the estimator was trained on."""
+        if self.n_observables is not None and d != self.n_observables:
+            raise InputError(
+                f"the estimator takes {self.n_observables} observables, the events have {d}: "
+                "it was trained on another store's observables",
+                file=self.source,
+                field="observables",
+            )
 
     def bind_rows(self, x: np.ndarray, *, dtype, device):
         """Per-toy events ``x`` (T, n, d): ``call(pars (T, k)) -> (K, T, n)``."""
