@@ -126,6 +126,7 @@ class EFTSetup:
                 raise ConfigError(
                     f"value must be finite, got {v}", field=f"benchmarks.{name}.values.{p}"
                 )
+            self.parameters[p].check_card_value([v], what=f"the value of benchmark {name!r}")
         self.benchmarks[name] = Benchmark(name, values)
         if verbose:
             log.info("added benchmark %s: %s", name, values)
@@ -404,12 +405,18 @@ class EFTSetup:
         return self
 
     @classmethod
-    def from_config(cls, config: dict) -> EFTSetup:
-        """Build the setup from a validated configuration (see ``config/config.yaml``)."""
+    def from_config(cls, config: dict, *, file: str | None = None) -> EFTSetup:
+        """Build the setup from a validated configuration (see ``config/config.yaml``).
+
+        Errors name ``file`` and the key in the config's form (``parameters[0].param_card_transform``).
+        """
         self = cls()
-        self.set_parameters(config["parameters"])
-        for b in config.get("benchmarks", []):
-            self.add_benchmark(b["values"], b["name"], verbose=False)
+        try:
+            self.set_parameters(config["parameters"])
+            for b in config.get("benchmarks", []):
+                self.add_benchmark(b["values"], b["name"], verbose=False)
+        except ConfigError as err:
+            raise _config_form(err, config, file) from None
         m = config.get("morphing", {})
         if m.get("enabled", True):
             self.set_morphing(
@@ -439,6 +446,22 @@ class EFTSetup:
             f"EFTSetup(parameters={self.parameter_names}, benchmarks={list(self.benchmarks)}, "
             f"components={None if self.components is None else self.components.shape[0]})"
         )
+
+
+def _config_form(err: ConfigError, config: dict, file: str | None) -> ConfigError:
+    """``err`` with ``parameters.<name>``/``benchmarks.<name>`` fields as config list indices."""
+    field = err.field or ""
+    for section in ("parameters", "benchmarks"):
+        for i, item in enumerate(config.get(section) or []):
+            name = item.get("name") if isinstance(item, dict) else None
+            prefix = f"{section}.{name}"
+            if name is not None and (field == prefix or field.startswith(prefix + ".")):
+                field = f"{section}[{i}]" + field[len(prefix) :]
+                break
+        else:
+            continue
+        break
+    return type(err)(err.message, file=err.file or file, field=field or None)
 
 
 #: MadMiner's name for the same object, so notebooks translate line by line.

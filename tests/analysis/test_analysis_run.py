@@ -158,14 +158,50 @@ def test_config_errors(section, match):
         Analysis.from_config(section, file="cfg.yaml").compile()
 
 
-def test_negative_efficiency_is_an_error(object_store, tmp_path):
+@pytest.mark.parametrize("value", ["-1", "2.0", "0.5 if pt_l1 > 1e9 else 1.5", "sqrt(-1) + 0.5"])
+def test_efficiency_outside_0_1_is_an_error(object_store, tmp_path, value):
     path, _, _ = object_store
-    with pytest.raises(ExpressionError, match="negative"):
-        analyse_events(
-            path,
-            tmp_path / "n.zarr",
-            {"observables": CONFIG["observables"][:1], "efficiencies": ["-1"]},
-        )
+    # the last one is undefined everywhere: it takes its default, which is NaN here
+    effs = ["1.0", {"definition": value, "default": float("nan") if "sqrt" in value else 1.0}]
+    if "sqrt" in value:
+        with pytest.raises(ConfigError, match=r"default must be in \[0, 1\]") as err:
+            Analysis.from_config({"efficiencies": effs}, file="cfg.yaml")
+        assert err.value.field == "analysis.efficiencies[1].default"
+        return
+    section = {"observables": CONFIG["observables"][:2], "efficiencies": effs}
+    with pytest.raises(InputError, match=r"must be in \[0, 1\], but is") as err:
+        analyse_events(path, tmp_path / "n.zarr", section, config_file="cfg.yaml")
+    assert err.value.file == "cfg.yaml"
+    assert err.value.field == "analysis.efficiencies[1].definition"
+    assert not (tmp_path / "n.zarr").exists()
+
+
+@pytest.mark.parametrize(
+    "section, field",
+    [
+        ({"efficiencies": [{"definition": "0.9", "default": -0.5}]}, "efficiencies[0].default"),
+        ({"efficiencies": [{"definition": "0.9", "default": "x"}]}, "efficiencies[0].default"),
+        ({"observables": [{"name": "met_x", "definition": "met.pt", "default": "x"}]}, "observables[0].default"),
+        ({"observables": [{"name": "met_x", "definition": "met.pt", "required": "no"}]}, "observables[0].required"),
+        ({"cuts": [{"definition": "met.pt > 1", "default_pass": "yes"}]}, "cuts[0].default_pass"),
+        ({"chunk_size": -3}, "chunk_size"),
+        ({"chunk_size": 0}, "chunk_size"),
+        ({"chunk_size": "abc"}, "chunk_size"),
+    ],
+)  # fmt: skip
+def test_bad_values_name_the_key(section, field):
+    with pytest.raises(ConfigError) as err:
+        Analysis.from_config(section, file="cfg.yaml")
+    assert err.value.file == "cfg.yaml" and err.value.field == f"analysis.{field}"
+
+
+@pytest.mark.parametrize("chunk_size", [0, -3, 2.5])
+def test_bad_chunk_size_argument(object_store, tmp_path, chunk_size):
+    path, _, _ = object_store
+    with pytest.raises(ConfigError, match=">= 1") as err:
+        analyse_events(path, tmp_path / "n.zarr", CONFIG, chunk_size=chunk_size)
+    assert err.value.field == "analysis.chunk_size"
+    assert not (tmp_path / "n.zarr").exists()
 
 
 def test_truncated_object_store(object_store, tmp_path):

@@ -9,7 +9,7 @@ import pytest
 from eftflow.analysis.expressions import Expression
 from eftflow.detector.builtin import BuiltinDetector
 from eftflow.detector.card import load_card
-from eftflow.errors import ConfigError, ExpressionError
+from eftflow.errors import ConfigError, ExpressionError, InputError
 
 NO_SMEAR = {"resolution": None, "efficiency": "1.0"}
 
@@ -234,3 +234,41 @@ def test_card_errors(tmp_path):
         load_card(bad)
     with pytest.raises(ConfigError, match="detector card not found"):
         load_card(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize("value", ["1.5", "-0.5", "2 * abs(eta)", "1.0 if eta > 0 else -0.1"])
+def test_efficiency_outside_0_1_on_the_events_is_an_error(make_dilepton, value):
+    ev, _ = make_dilepton(50)
+    det = BuiltinDetector(
+        load_card(None, overrides={"muon": {"efficiency": value}}, config_file="cfg.yaml")
+    )
+    with pytest.raises(InputError, match="must be a probability in") as err:
+        det.reconstruct(ev, np.random.default_rng(1))
+    assert err.value.file == "cfg.yaml"
+    assert err.value.field == "detector.card_overrides.muon.efficiency"
+
+
+def test_probability_errors_name_the_card_file_and_key(tmp_path, make_dilepton):
+    card = tmp_path / "card.yaml"
+    card.write_text("jet:\n  btag: {mistag_light: 'abs(eta) + 1.2'}\n")
+    ev, _ = make_dilepton(100, jet=True, n_hadrons=0)  # light jets
+    det = BuiltinDetector(load_card(card))
+    with pytest.raises(InputError) as err:
+        det.reconstruct(ev, np.random.default_rng(1))
+    assert err.value.file == str(card) and err.value.field == "jet.btag.mistag_light"
+    for value in (1.5, -0.5, {"eta_edges": [0, 3], "pt_edges": [0, 1e9], "values": [[1.1]]}):
+        with pytest.raises(ConfigError, match=r"must be a probability in \[0, 1\]") as err:
+            load_card(None, overrides={"electron": {"fake_rate_jet": value}}, config_file="c.yaml")
+        assert (err.value.file, err.value.field) == (
+            "c.yaml",
+            "detector.card_overrides.electron.fake_rate_jet",
+        )
+    with pytest.raises(ConfigError) as err:
+        load_card(None, overrides={"muon": {"efficiency": "pt +"}}, config_file="c.yaml")
+    assert (err.value.file, err.value.field) == (
+        "c.yaml",
+        "detector.card_overrides.muon.efficiency",
+    )
+    with pytest.raises(ConfigError) as err:
+        load_card(None, overrides={"jet": {"R": "x"}}, config_file="c.yaml")
+    assert (err.value.file, err.value.field) == ("c.yaml", "detector.card_overrides.jet.R")

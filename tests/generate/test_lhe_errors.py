@@ -43,7 +43,7 @@ def test_truncated_event(good, tmp_path):
     lines = lines_of(good)
     cut = line_no(lines, lambda s: s == "<event>", 10)
     bad = rewrite(tmp_path / "t.lhe", lines[: cut + 2])
-    with pytest.raises(InputError, match="truncated event") as err:
+    with pytest.raises(InputError, match=r"truncated LHE file: .*\(event 11 incomplete") as err:
         read_lhe(bad)
     assert err.value.file == str(bad) and err.value.field == f"line {cut}"
 

@@ -189,13 +189,18 @@ def analyse_events(
     t0 = time.perf_counter()
     if not isinstance(analysis, Analysis):
         section = dict(analysis or {})
-        chunk_size = chunk_size or section.get("chunk_size")
+        if chunk_size is None:
+            chunk_size = section.get("chunk_size")
         analysis = Analysis.from_config(section, file=config_file)
     store = ObjectStore(input_path)
     analysis.compile(store.schema)  # fail early, in the driver
     phys_idx, phys, nuis_idx, nuis = benchmark_columns(
         store.benchmark_names, setup, file=str(input_path)
     )
+    if chunk_size is not None:
+        from eftflow.generate.base import check_count
+
+        chunk_size = check_count(chunk_size, field="analysis.chunk_size", file=config_file)
     step = int(chunk_size or store.chunk_size)
     bounds = [(i, min(i + step, store.n_events)) for i in range(0, store.n_events, step)]
     prov = make_provenance(

@@ -28,7 +28,7 @@ import numpy as np
 from eftflow.analysis.expressions import CONSTANTS, SUM_OBJECTS, EvalContext, Expression, Val
 from eftflow.analysis.functions import FUNCTIONS, REDUCTIONS
 from eftflow.analysis.objects import EventObjects
-from eftflow.errors import ConfigError, ExpressionError
+from eftflow.errors import ConfigError, InputError
 
 __all__ = [
     "Observable",
@@ -170,7 +170,10 @@ class Analysis:
                 field=f"{where}.definition",
             )
         obs = Observable(
-            name, definition, np.nan if default is None else float(default), bool(required)
+            name,
+            definition,
+            np.nan if default is None else _number(default, self.source_file, f"{where}.default"),
+            _flag(required, self.source_file, f"{where}.required"),
         )
         self._fields[id(obs)] = where
         self.observables.append(obs)
@@ -185,7 +188,8 @@ class Analysis:
         self, definition: str, default_pass: bool = False, *, field: str | None = None
     ) -> None:
         """Add a cut: events where ``definition`` is false are removed."""
-        cut = Cut(definition, bool(default_pass))
+        where = field or f"analysis.cuts[{len(self.cuts)}]"
+        cut = Cut(definition, _flag(default_pass, self.source_file, f"{where}.default_pass"))
         self._fields[id(cut)] = field or f"analysis.cuts[{len(self.cuts)}]"
         self.cuts.append(cut)
 
@@ -193,8 +197,16 @@ class Analysis:
         self, definition: str, default: float = 1.0, *, field: str | None = None
     ) -> None:
         """Add an efficiency: its value multiplies every weight of the event."""
-        eff = Efficiency(definition, float(default))
-        self._fields[id(eff)] = field or f"analysis.efficiencies[{len(self.efficiencies)}]"
+        where = field or f"analysis.efficiencies[{len(self.efficiencies)}]"
+        value = _number(default, self.source_file, f"{where}.default")
+        if not 0 <= value <= 1:
+            raise ConfigError(
+                f"an efficiency's default must be in [0, 1], got {default!r}",
+                file=self.source_file,
+                field=f"{where}.default",
+            )
+        eff = Efficiency(definition, value)
+        self._fields[id(eff)] = where
         self.efficiencies.append(eff)
 
     def add_default_observables(
@@ -233,6 +245,10 @@ class Analysis:
         self = cls(source_file=file)
         section = dict(section or {})
         _check_keys(section, _SECTION_KEYS, "analysis", file)
+        if section.get("chunk_size") is not None:
+            from eftflow.generate.base import check_count
+
+            check_count(section["chunk_size"], field="analysis.chunk_size", file=file)
         dflt = section.get("default_observables")
         if dflt:
             if dflt is True:
@@ -291,6 +307,23 @@ class Analysis:
                 field="analysis.observables",
             )
         return CompiledAnalysis(self, schema)
+
+
+def _number(value, file, field: str) -> float:
+    """``value`` as a float (a number, not a string or boolean), else a ConfigError naming ``field``."""
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_)
+    )
+    if not ok:
+        raise ConfigError(f"expected a number, got {value!r}", file=file, field=field)
+    return float(value)
+
+
+def _flag(value, file, field: str) -> bool:
+    """``value`` as a bool, else a ConfigError naming ``field``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ConfigError(f"expected true or false, got {value!r}", file=file, field=field)
+    return bool(value)
 
 
 def _check_keys(d: Mapping, allowed: set, where: str, file) -> None:
@@ -384,11 +417,15 @@ class CompiledAnalysis:
             data = v.data.astype(np.float64)
             if v.valid is not None:
                 data = np.where(v.valid, data, e.default)
-            if np.any(data[keep] < 0):
-                raise ExpressionError(
-                    f"efficiency evaluates to a negative value ({float(data[keep].min())})",
+            bad = keep & ~((data >= 0) & (data <= 1))
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                where = self.analysis._fields.get(id(e), "efficiency")
+                raise InputError(
+                    f"efficiency {e.definition!r} must be in [0, 1], but is {float(data[i])!r} "
+                    f"for {int(bad.sum())} of {int(keep.sum())} events passing the cuts",
                     file=self.analysis.source_file,
-                    field=self.analysis._fields.get(id(e), e.definition),
+                    field=f"{where}.definition",
                 )
             eff *= data
         return ChunkResult(out[keep], keep, eff[keep], cutflow)

@@ -36,7 +36,7 @@ def run(args) -> int:
     cfg = load_stage_config(args.config)
     source = args.config if args.config and not args.config.strip().startswith("{") else "--config"
     cfg = validate_config(cfg, file=source)
-    setup = EFTSetup.from_config(cfg)
+    setup = EFTSetup.from_config(cfg, file=source)
     setup.save(
         args.output, provenance=make_provenance(config_hash=config_hash(cfg), seed=cfg["seed"])
     )

@@ -60,17 +60,25 @@ def run(args) -> int:
     setup = EFTSetup.from_file(args.setup)
     names = [b.name for b in setup.physics_benchmarks()]
     seed = args.seed if args.seed is not None else cfg.get("seed")
+    if seed is not None:
+        from eftflow.generate.base import check_count
+
+        seed = check_count(seed, field="shower.seed", minimum=0)
+    if global_seed is None:  # inline JSON of the section: the schema's default global seed
+        from eftflow.config import load_schema
+
+        global_seed = load_schema()["properties"]["seed"]["default"]
     if seed is None:
         prov = read_lhe_header(args.input)["provenance"]
         sample = (
             args.sample if args.sample is not None else prov.get("sample", Path(args.input).name)
         )
         job = args.job if args.job is not None else int(prov.get("job_index", 0))
-        seed = job_seed(int(global_seed or 0), str(sample), job, stage="shower")
+        seed = job_seed(int(global_seed), str(sample), job, stage="shower")
         log.info(
             "shower seed %d = job_seed(%s, %s, %d, stage='shower')",
             seed,
-            global_seed or 0,
+            global_seed,
             sample,
             job,
         )

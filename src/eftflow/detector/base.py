@@ -91,6 +91,12 @@ class DetectorJob:
     #: the ``cluster`` config section (where Dask runs; ``None``: local, serial for one thread)
     cluster: dict | None = None
 
+    def __post_init__(self):
+        from eftflow.generate.base import check_count
+
+        self.chunk_size = check_count(self.chunk_size, field="detector.chunk_size")
+        self.threads = check_count(self.threads, field="threads")
+
 
 @dataclass
 class DetectorResult:
@@ -236,8 +242,12 @@ def get_detector(
             file=file,
             field="detector.backend",
         )
+    from eftflow.generate.base import check_count
+
     # backend options may sit in a sub-section named after the backend (the config schema's form)
     options = dict(options or {})
+    if "chunk_size" in options:
+        check_count(options["chunk_size"], field="detector.chunk_size", file=file)
     merged = {k: v for k, v in options.items() if k not in BACKENDS}
     merged.update(options.get(backend) or {})
     module = importlib.import_module(f"eftflow.detector.{backend}")

@@ -156,7 +156,7 @@ class BuiltinDetector(ChunkDetector):
     def _efficiency(self, kind: str, pt, eta, phi, m, rng) -> np.ndarray:
         f = self.card.formula(f"{kind}.efficiency", 1.0)
         e = np.sqrt((pt * np.cosh(eta)) ** 2 + m * m)
-        return rng.random(len(pt)) < f(pt=pt, eta=eta, e=e, phi=phi)
+        return rng.random(len(pt)) < f.probability(pt=pt, eta=eta, e=e, phi=phi)
 
     def _isolated(self, kind, cand_idx, v, offsets_v) -> np.ndarray:
         iso = self.card.get(f"{kind}.isolation")
@@ -269,6 +269,7 @@ class BuiltinDetector(ChunkDetector):
         import awkward as ak
         import fastjet
 
+        _silence_fastjet_banner()
         card = self.card
         algo = {
             "antikt": fastjet.antikt_algorithm,
@@ -328,7 +329,7 @@ class BuiltinDetector(ChunkDetector):
                 f = card.formula(f"jet.btag.{key}", 0.0)
                 sel_f = label == flavour
                 if sel_f.any():
-                    prob[sel_f] = f(**{k: a[sel_f] for k, a in args.items()})
+                    prob[sel_f] = f.probability(**{k: a[sel_f] for k, a in args.items()})
             btag = (rng.random(len(pt)) < prob).astype(float)
         counts = np.bincount(jevt[acc], minlength=n)
         jets = Collection.from_fields(
@@ -350,7 +351,7 @@ class BuiltinDetector(ChunkDetector):
             if f.is_zero() or jets.n_objects == 0:
                 continue
             jf = jets.fields
-            fake = rng.random(jets.n_objects) < f(
+            fake = rng.random(jets.n_objects) < f.probability(
                 pt=jf["pt"], eta=jf["eta"], e=jf["e"], phi=jf["phi"]
             )
             if not fake.any():
@@ -378,6 +379,20 @@ class BuiltinDetector(ChunkDetector):
         return jets, colls
 
 
+def _silence_fastjet_banner() -> None:
+    """Keep FastJet's banner off stdout (it prints once per process, at the first clustering).
+
+    FastJet prints the banner on its banner stream, once; pointing that stream at nothing and
+    "printing" it marks it as done (the SWIG and awkward interfaces share ``libfastjet``).
+    """
+    try:
+        from fastjet._swig import ClusterSequence
+    except ImportError:  # pragma: no cover - depends on the fastjet build
+        return
+    ClusterSequence.set_fastjet_banner_stream(None)
+    ClusterSequence.print_banner()
+
+
 def create(options: Mapping, *, file: str | None = None) -> BuiltinDetector:
     """The builtin detector from the ``detector`` config section (keys ``card`` and ``card_overrides``)."""
     allowed = {"backend", "card", "card_overrides", "chunk_size"}
@@ -388,4 +403,6 @@ def create(options: Mapping, *, file: str | None = None) -> BuiltinDetector:
             file=file,
             field=f"detector.{extra[0]}",
         )
-    return BuiltinDetector(load_card(options.get("card"), overrides=options.get("card_overrides")))
+    return BuiltinDetector(
+        load_card(options.get("card"), overrides=options.get("card_overrides"), config_file=file)
+    )

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from eftflow.errors import ConfigError
+from eftflow.errors import ConfigError, InputError
 
 __all__ = ["DetectorCard", "Formula", "load_card", "default_card_path"]
 
@@ -66,6 +66,8 @@ class Formula:
         from eftflow.analysis.expressions import Expression
 
         self.spec = spec
+        self.file = file
+        self.field = field
         self.variables = tuple(variables)
         self._expr = None
         self._table = None
@@ -123,6 +125,32 @@ class Formula:
         data = val.data.astype(np.float64)
         return data if val.valid is None else np.where(val.valid, data, 0.0)
 
+    def probability(self, **arrays) -> np.ndarray:
+        """Evaluate like ``__call__`` and check that every value is a probability in [0, 1].
+
+        Raises
+        ------
+        InputError
+            Naming the card (or config) file and key when a value is NaN or outside [0, 1]
+            for the events at hand.
+        """
+        p = self(**arrays)
+        bad = ~((p >= 0) & (p <= 1))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            at = ", ".join(
+                f"{v}={float(np.atleast_1d(arrays[v])[i]):.4g}"
+                for v in self.variables
+                if v in arrays
+            )
+            raise InputError(
+                f"{self.spec!r} must be a probability in [0, 1], but is {float(p[i])!r} "
+                f"for {int(bad.sum())} of {len(p)} objects (first at {at})",
+                file=self.file,
+                field=self.field,
+            )
+        return p
+
     def is_zero(self) -> bool:
         return self._const == 0.0 or (
             isinstance(self.spec, str) and self.spec.strip() in ("0", "0.0")
@@ -135,67 +163,89 @@ class Formula:
 class DetectorCard:
     """A validated detector card (nested dict) with :meth:`formula` accessors."""
 
-    def __init__(self, data: Mapping, *, file: str | None = None):
+    def __init__(
+        self,
+        data: Mapping,
+        *,
+        file: str | None = None,
+        overrides: Mapping | None = None,
+        overrides_file: str | None = None,
+        overrides_field: str = "detector.card_overrides",
+    ):
         self.data = dict(data)
         self.file = file
+        self._override_paths = set(_paths(overrides or {}))
+        self._overrides_at = (overrides_file, overrides_field)
         self._check(self.data)
         self._formulas: dict[str, Formula] = {}
+
+    def where(self, path: str) -> dict:
+        """``{"file": ..., "field": ...}`` of the card key ``path`` (e.g. ``"muon.efficiency"``).
+
+        A key set by the config's ``card_overrides`` is named there (config file and
+        ``detector.card_overrides.<path>``); any other by the card file (``None`` for a card
+        given as a dict) and ``path``.
+        """
+        parts = path.split(".")
+        if any(".".join(parts[:k]) in self._override_paths for k in range(1, len(parts) + 1)):
+            file, prefix = self._overrides_at
+            return {"file": file, "field": f"{prefix}.{path}"}
+        return {"file": self.file, "field": path}
 
     def _check(self, data: Mapping) -> None:
         for key, value in data.items():
             if key not in _ALLOWED:
                 raise ConfigError(
-                    f"unknown key {key!r}; allowed: {', '.join(_ALLOWED)}",
-                    file=self.file,
-                    field=key,
+                    f"unknown key {key!r}; allowed: {', '.join(_ALLOWED)}", **self.where(key)
                 )
             sub = _ALLOWED[key]
             if sub is not None:
                 if not isinstance(value, Mapping):
-                    raise ConfigError(
-                        f"expected a mapping, got {value!r}", file=self.file, field=key
-                    )
+                    raise ConfigError(f"expected a mapping, got {value!r}", **self.where(key))
                 for k in value:
                     if k not in sub:
                         raise ConfigError(
                             f"unknown key {k!r}; allowed: {', '.join(sorted(sub))}",
-                            file=self.file,
-                            field=f"{key}.{k}",
+                            **self.where(f"{key}.{k}"),
                         )
         jet = data.get("jet", {})
         if jet.get("algorithm", "antikt") not in ("antikt", "kt", "cambridge"):
             raise ConfigError(
                 f"unknown jet algorithm {jet.get('algorithm')!r}; expected antikt, kt or cambridge",
-                file=self.file,
-                field="jet.algorithm",
+                **self.where("jet.algorithm"),
             )
-        if not 0 < float(jet.get("R", 0.4)) < 10:
-            raise ConfigError("jet radius R must be in (0, 10)", file=self.file, field="jet.R")
+        try:
+            radius = float(jet.get("R", 0.4))
+        except (TypeError, ValueError):
+            radius = float("nan")
+        if not 0 < radius < 10:
+            raise ConfigError(
+                f"jet radius R must be a number in (0, 10), got {jet.get('R')!r}",
+                **self.where("jet.R"),
+            )
         # compile every formula now: errors surface at load time
         for obj in ("electron", "muon", "photon", "jet"):
             o = data.get(obj, {})
             for k in ("efficiency", "fake_rate_jet"):
                 if k in o:
-                    Formula(o[k], file=self.file, field=f"{obj}.{k}")
+                    _check_probability(Formula(o[k], **self.where(f"{obj}.{k}")))
             for q, f in (o.get("resolution") or {}).items():
                 if q not in ("pt", "e", "eta", "phi"):
                     raise ConfigError(
                         f"unknown resolution quantity {q!r}; expected pt, e, eta or phi",
-                        file=self.file,
-                        field=f"{obj}.resolution.{q}",
+                        **self.where(f"{obj}.resolution.{q}"),
                     )
-                Formula(f, file=self.file, field=f"{obj}.resolution.{q}")
+                Formula(f, **self.where(f"{obj}.resolution.{q}"))
             if "pt" in (o.get("resolution") or {}) and "e" in (o.get("resolution") or {}):
                 raise ConfigError(
                     "give either a pt or an e resolution, not both",
-                    file=self.file,
-                    field=f"{obj}.resolution",
+                    **self.where(f"{obj}.resolution"),
                 )
         for k, f in (jet.get("btag") or {}).items():
             if k != "cone":
-                Formula(f, file=self.file, field=f"jet.btag.{k}")
+                _check_probability(Formula(f, **self.where(f"jet.btag.{k}")))
         if "noise" in data.get("met", {}):
-            Formula(data["met"]["noise"], file=self.file, field="met.noise", variables=("sumet",))
+            Formula(data["met"]["noise"], variables=("sumet",), **self.where("met.noise"))
 
     def get(self, path: str, default=None):
         node = self.data
@@ -211,11 +261,36 @@ class DetectorCard:
             spec = self.get(path, default)
             if spec is None:
                 return None
-            self._formulas[path] = Formula(spec, file=self.file, field=path, variables=variables)
+            self._formulas[path] = Formula(spec, variables=variables, **self.where(path))
         return self._formulas[path]
 
     def to_dict(self) -> dict:
         return copy.deepcopy(self.data)
+
+
+def _check_probability(f: Formula) -> None:
+    """A constant or table efficiency outside [0, 1] is a config error at load time."""
+    values = None
+    if f._const is not None:
+        values = np.array([f._const])
+    elif f._table is not None:
+        values = f._table[2].ravel()
+    if values is not None and not ((values >= 0) & (values <= 1)).all():
+        bad = values[~((values >= 0) & (values <= 1))][0]
+        raise ConfigError(
+            f"must be a probability in [0, 1], got {float(bad)!r}", file=f.file, field=f.field
+        )
+
+
+def _paths(tree: Mapping, prefix: str = "") -> list[str]:
+    """Dotted paths of every key in a nested mapping."""
+    out = []
+    for k, v in tree.items():
+        p = f"{prefix}{k}"
+        out.append(p)
+        if isinstance(v, Mapping):
+            out += _paths(v, p + ".")
+    return out
 
 
 def _merge(base: dict, over: Mapping) -> dict:
@@ -229,13 +304,21 @@ def _merge(base: dict, over: Mapping) -> dict:
 
 
 def load_card(
-    card: str | Path | Mapping | None = None, *, overrides: Mapping | None = None
+    card: str | Path | Mapping | None = None,
+    *,
+    overrides: Mapping | None = None,
+    config_file: str | None = None,
+    overrides_field: str = "detector.card_overrides",
 ) -> DetectorCard:
-    """Load a card (path, dict or ``None`` for the default), merged over the default card."""
+    """Load a card (path, dict or ``None`` for the default), merged over the default card.
+
+    ``overrides`` (the config's ``card_overrides``) are merged last; errors in keys they set
+    name ``config_file`` and ``<overrides_field>.<key>``.
+    """
     base = yaml.safe_load(default_card_path().read_text())
     file = None
     if card is None:
-        data = base
+        data, file = base, str(default_card_path())
     elif isinstance(card, Mapping):
         data = _merge(base, card)
     else:
@@ -250,6 +333,16 @@ def load_card(
         if not isinstance(user, Mapping):
             raise ConfigError("detector card must be a mapping", file=file)
         data = _merge(base, user)
+    if overrides is not None and not isinstance(overrides, Mapping):
+        raise ConfigError(
+            f"expected a mapping, got {overrides!r}", file=config_file, field=overrides_field
+        )
     if overrides:
         data = _merge(data, overrides)
-    return DetectorCard(data, file=file)
+    return DetectorCard(
+        data,
+        file=file,
+        overrides=overrides,
+        overrides_file=config_file,
+        overrides_field=overrides_field,
+    )

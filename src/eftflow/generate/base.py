@@ -21,7 +21,45 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["GenerationJob", "GenerationResult", "Generator"]
+import numpy as np
+
+__all__ = ["GenerationJob", "GenerationResult", "Generator", "check_count"]
+
+
+def check_count(
+    value, *, field: str, file: str | None = None, minimum: int = 1, allow_none: bool = False
+) -> int | None:
+    """``value`` as an int >= ``minimum`` (a count: chunk_size, batch_size, max_events, ...).
+
+    Raises
+    ------
+    ConfigError
+        Naming ``file`` and ``field`` when ``value`` is not an integer (booleans and strings
+        included) or is below ``minimum``.
+
+    Example
+    -------
+    >>> check_count(500, field="shower.batch_size")
+    500
+    >>> check_count(0, field="shower.batch_size")
+    Traceback (most recent call last):
+    ...
+    eftflow.errors.ConfigError: shower.batch_size: must be an integer >= 1, got 0
+    """
+    from eftflow.errors import ConfigError
+
+    if value is None and allow_none:
+        return None
+    ok = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    if isinstance(value, float) and value.is_integer():
+        ok, value = True, int(value)
+    if not ok or value < minimum:
+        raise ConfigError(
+            f"must be an integer >= {minimum}{' or null' if allow_none else ''}, got {value!r}",
+            file=file,
+            field=field,
+        )
+    return int(value)
 
 
 @dataclass
@@ -41,6 +79,11 @@ class GenerationJob:
     options: dict = field(default_factory=dict)
     #: provenance to record (config hash, run name, ...)
     provenance: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        backend = (self.provenance or {}).get("backend", "<backend>")
+        if "chunk_size" in (self.options or {}):
+            check_count(self.options["chunk_size"], field=f"generation.{backend}.chunk_size")
 
 
 @dataclass

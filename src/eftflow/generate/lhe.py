@@ -89,11 +89,19 @@ def open_lhe(path: str | os.PathLike):
     return open(path, "rb")
 
 
+def _stream_problem(err: BaseException) -> str:
+    """What a gzip stream error means, for messages."""
+    if isinstance(err, EOFError):
+        return f"the gzip stream ends early ({err})"
+    return f"corrupt or truncated gzip stream ({err})"
+
+
 class _GzipStream:
     """Sequential reader of a gzip file (all members) with zlib and large reads.
 
-    Faster than :mod:`gzip` for big reads; raises ``EOFError`` on a truncated stream and
-    ``zlib.error`` on corrupt data (CRC and length are checked by zlib at each member's end).
+    Faster than :mod:`gzip` for big reads; on a truncated stream it returns what could be
+    inflated, then raises ``EOFError`` at the next read; ``zlib.error`` on corrupt data (CRC and
+    length are checked by zlib at each member's end).
     """
 
     RAW = 1 << 20
@@ -118,11 +126,51 @@ class _GzipStream:
             else:
                 raw = self._z.unconsumed_tail or self._fh.read(self.RAW)
                 if not raw:
+                    if out:  # hand out what was inflated; the next read raises
+                        break
                     raise EOFError("compressed file ended before the end-of-stream marker")
             piece = self._z.decompress(raw, size - n)
             out.append(piece)
             n += len(piece)
         return b"".join(out)
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class _Salvaging:
+    """A stream that, when a gzip file turns out truncated, hands out all the text before the cut.
+
+    ISA-L (and :mod:`gzip`) lose the text inflated in the read that meets the end of a truncated
+    stream; then the rest is read again from the same position with :class:`_GzipStream`, which
+    returns what can be inflated and raises ``EOFError`` at the next read.
+    """
+
+    def __init__(self, fh, path: Path):
+        self._fh = fh
+        self._path = path
+        self._pos = 0
+
+    def read(self, size: int) -> bytes:
+        try:
+            data = self._fh.read(size)
+        except EOFError:
+            if isinstance(self._fh, _GzipStream):
+                raise
+            self._fh.close()
+            self._fh = _GzipStream(self._path)
+            todo = self._pos
+            while todo > 0:
+                todo -= len(self._fh.read(min(todo, 1 << 20)))
+            data = self._fh.read(size)
+        self._pos += len(data)
+        return data
 
     def close(self) -> None:
         self._fh.close()
@@ -260,15 +308,14 @@ class LHEReader:
     # --- header ----------------------------------------------------------------------------
     def _read_header(self) -> tuple[LHEHeader, bytes, int]:
         data = b""
-        with open_lhe(self.path) as fh:
+        with _Salvaging(open_lhe(self.path), self.path) as fh:
             while True:
-                piece = self._read(fh, 1 << 20, 1)
+                piece, err = self._fill(fh, 1 << 20)
                 if not piece:
-                    raise InputError(
-                        "no complete <init> block: file is truncated or not LHE",
-                        file=self.path,
-                        field=f"line {data.count(NL) + 1}",
-                    )
+                    msg = "no complete <init> block: file is truncated or not LHE"
+                    if err is not None:
+                        msg = f"truncated LHE file: {_stream_problem(err)} within the header"
+                    raise InputError(msg, file=self.path, field=f"line {data.count(NL) + 1}")
                 data += piece
                 end = data.find(b"</init>")
                 if end >= 0:
@@ -329,6 +376,13 @@ class LHEReader:
         return n
 
     # --- events ----------------------------------------------------------------------------
+    def _fill(self, fh, size: int) -> tuple[bytes, BaseException | None]:
+        """Up to ``size`` bytes, or nothing and the gzip error that ended the stream."""
+        try:
+            return fh.read(size), None
+        except _GZIP_ERRORS as err:
+            return b"", err
+
     def _read(self, fh, size: int, line: int) -> bytes:
         try:
             return fh.read(size)
@@ -343,7 +397,7 @@ class LHEReader:
         """Yield (decoded block, 1-based line number of its first line), block by block."""
         line0 = self._header_lines + 1
         pad = b" " * _PAD
-        with _open_stream(self.path) as fh:
+        with _Salvaging(_open_stream(self.path), self.path) as fh:
             todo = self._header_bytes  # skip the header
             while todo > 0:
                 piece = self._read(fh, min(todo, 1 << 20), 1)
@@ -352,9 +406,11 @@ class LHEReader:
                 todo -= len(piece)
             rest = b""
             eof = False
+            n_done = 0  # complete events so far
+            stream_error = None
             while not eof:
-                more = self._read(fh, self.block_bytes, line0)
-                eof = not more
+                more, stream_error = self._fill(fh, self.block_bytes)
+                eof = not more or stream_error is not None
                 buf = bytearray(rest)
                 buf += more
                 cut = buf.rfind(b"</event>")
@@ -374,17 +430,20 @@ class LHEReader:
                 )
                 yield pb, line0
                 line0 += pb.n_lines
-            # end of file: only the closing tag may remain
+                n_done += len(pb.nup)
+            # end of file (or of the readable stream): only the closing tag may remain
             i = rest.find(b"<event")
+            why = "" if stream_error is None else f"; {_stream_problem(stream_error)}"
             if i >= 0:
                 raise InputError(
-                    "truncated event: end of file before </event>",
+                    f"truncated LHE file: no </LesHouchesEvents> (event {n_done + 1} incomplete: "
+                    f"the file ends before its </event>{why})",
                     file=self.path,
                     field=f"line {line0 + rest[:i].count(NL)}",
                 )
-            if b"</LesHouchesEvents" not in rest:
+            if stream_error is not None or b"</LesHouchesEvents" not in rest:
                 raise InputError(
-                    "truncated file: no </LesHouchesEvents> at the end",
+                    f"truncated LHE file: no </LesHouchesEvents> (after event {n_done}{why})",
                     file=self.path,
                     field=f"line {line0 + rest.count(NL)}",
                 )

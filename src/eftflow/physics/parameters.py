@@ -89,6 +89,22 @@ class Parameter:
                 ("theta",),
                 source=(None, f"{where}.param_card_transform"),
             )
+            points = [lo, hi, 0.5 * (lo + hi)] + ([0.0] if lo <= 0.0 <= hi else [])
+            self.check_card_value(points, what="parameter_range ends, midpoint and 0 inside it")
+
+    def check_card_value(self, thetas, *, what: str) -> None:
+        """Evaluate the param-card transform at ``thetas``; a ConfigError if a value is not finite.
+
+        ``what`` says where the points come from (for the message).
+        """
+        for theta in thetas:
+            value = self.card_value(float(theta))
+            if not np.isfinite(value):
+                raise ConfigError(
+                    f"{self.param_card_transform!r} gives {value} at theta = {float(theta):g} "
+                    f"({what}); the param card needs finite values",
+                    field=f"parameters.{self.name}.param_card_transform",
+                )
 
     def card_value(self, theta: float) -> float:
         """Value written to the param card for parameter value ``theta``."""

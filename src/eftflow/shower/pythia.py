@@ -39,7 +39,14 @@ import numpy as np
 from eftflow.errors import BackendError, ConfigError, InputError
 from eftflow.progress import progress
 
-__all__ = ["ShowerResult", "SHOWER_SCHEMA", "read_lhe_header", "shower_settings", "shower_lhe"]
+__all__ = [
+    "ShowerResult",
+    "SHOWER_SCHEMA",
+    "check_shower_config",
+    "read_lhe_header",
+    "shower_settings",
+    "shower_lhe",
+]
 
 log = logging.getLogger(__name__)
 
@@ -292,12 +299,7 @@ def shower_lhe(
     from eftflow.store.events import make_provenance
     from eftflow.store.particles import ParticleStoreWriter
 
-    cfg = dict(config or {})
-    unknown = set(cfg) - set(SHOWER_SCHEMA["properties"])
-    if unknown:
-        raise ConfigError(
-            f"unknown shower option {sorted(unknown)[0]!r}", field=f"shower.{sorted(unknown)[0]}"
-        )
+    cfg = check_shower_config(config)
     lhe, output = Path(lhe), Path(output)
     header = read_lhe_header(lhe)
     benchmark_names = list(benchmark_names)
@@ -308,13 +310,14 @@ def shower_lhe(
             f"{', '.join(header['weight_ids']) or 'none'})",
             file=str(lhe), field="initrwgt",
         )  # fmt: skip
+    _check_lhe_events(lhe)
     mode = cfg.get("mode", "full")
     settings = shower_settings(lhe.resolve(), seed, mode=mode, extra=cfg.get("pythia_settings", ()))
-    batch = int(cfg.get("batch_size", 500))
-    chunk = int(cfg.get("chunk_size", 10_000))
+    batch = cfg.get("batch_size", 500)
+    chunk = cfg.get("chunk_size", 10_000)
     max_events = cfg.get("max_events")
-    max_fail = float(cfg.get("max_failure_fraction", 0.01))
-    keep_hard = bool(cfg.get("hard_record", True))
+    max_fail = cfg.get("max_failure_fraction", 0.01)
+    keep_hard = cfg.get("hard_record", True)
 
     p = pythia8mc.Pythia("", False)
     for s in settings:
@@ -362,7 +365,7 @@ def shower_lhe(
                 bar.update(info.nTried() - n_tried)
                 n_tried = info.nTried()
                 if len(b) > 0:
-                    all_w = ak.to_numpy(ak.to_regular(b.info.weights, axis=1))
+                    all_w = _batch_weights(b, lhe, n_acc)
                     if columns is None:
                         columns = _weight_columns(
                             info, benchmark_names, lhe, all_w.shape[1], header["weight_ids"]
@@ -429,6 +432,85 @@ def shower_lhe(
         cross_sections=dict(zip(benchmark_names, map(float, xs))),
         hepmc=None if hepmc is None else Path(hepmc), metadata={"seconds": elapsed, "mode": mode},
     )  # fmt: skip
+
+
+def check_shower_config(config: dict | None, *, file: str | None = None) -> dict:
+    """The ``shower`` section, checked: known keys, counts >= 1, fractions in [0, 1], booleans.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``file`` and the key (``shower.<key>``) at fault.
+    """
+    from eftflow.generate.base import check_count
+
+    if config is None:
+        return {}
+    if not isinstance(config, dict):
+        raise ConfigError(f"expected a mapping, got {config!r}", file=file, field="shower")
+    cfg = dict(config)
+    unknown = sorted(set(cfg) - set(SHOWER_SCHEMA["properties"]))
+    if unknown:
+        raise ConfigError(
+            f"unknown shower option {unknown[0]!r}; allowed: "
+            f"{', '.join(sorted(SHOWER_SCHEMA['properties']))}",
+            file=file, field=f"shower.{unknown[0]}",
+        )  # fmt: skip
+    for key in ("batch_size", "chunk_size", "max_events"):
+        if key in cfg:
+            cfg[key] = check_count(
+                cfg[key], field=f"shower.{key}", file=file, allow_none=key == "max_events"
+            )
+    if "seed" in cfg and cfg["seed"] is not None:
+        cfg["seed"] = check_count(cfg["seed"], field="shower.seed", file=file)
+    if "max_failure_fraction" in cfg:
+        f = cfg["max_failure_fraction"]
+        if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 <= f <= 1:
+            raise ConfigError(
+                f"must be a number in [0, 1], got {f!r}", file=file, field="shower.max_failure_fraction"
+            )  # fmt: skip
+        cfg["max_failure_fraction"] = float(f)
+    if "hard_record" in cfg and not isinstance(cfg["hard_record"], bool):
+        raise ConfigError(
+            f"must be true or false, got {cfg['hard_record']!r}", file=file, field="shower.hard_record"
+        )  # fmt: skip
+    ps = cfg.get("pythia_settings", [])
+    if not isinstance(ps, (list, tuple)) or not all(isinstance(x, str) for x in ps):
+        raise ConfigError(
+            f"must be a list of 'Key = value' strings, got {ps!r}", file=file,
+            field="shower.pythia_settings",
+        )  # fmt: skip
+    return cfg
+
+
+def _check_lhe_events(lhe: Path) -> None:
+    """Read the whole LHE file once before Pythia does: truncation and malformed events.
+
+    Pythia stops quietly at a truncated file (showering only the events before the cut) and
+    does not check the weights of each event against ``<initrwgt>``; the LHE reader does
+    (:class:`~eftflow.generate.lhe.LHEReader` raises an :class:`InputError` naming the file and
+    line). Negative weights are allowed here (NLO samples are showered as they are).
+    """
+    from eftflow.generate.lhe import LHEReader
+
+    reader = LHEReader(lhe, normalize=None, negative_weights="allow")
+    for _ in reader.iter_chunks():
+        pass
+
+
+def _batch_weights(batch, lhe: Path, n_before: int) -> np.ndarray:
+    """The (n, n_weights) weights of a Pythia batch; an InputError if events differ in count."""
+    import awkward as ak
+
+    counts = np.asarray(ak.num(batch.info.weights, axis=1))
+    if len(counts) and (counts != counts[0]).any():
+        i = int(np.flatnonzero(counts != counts[0])[0])
+        raise InputError(
+            f"accepted event {n_before + i + 1} carries {counts[i]} weights, the ones before "
+            f"{counts[0]}: every event must have one <wgt> per <initrwgt> weight",
+            file=str(lhe), field="rwgt",
+        )  # fmt: skip
+    return ak.to_numpy(ak.to_regular(batch.info.weights, axis=1))
 
 
 def _flush(writer, pending, keep_hard) -> None:
