@@ -215,6 +215,16 @@ def test_truncated_object_store(object_store, tmp_path):
         ObjectStore(tmp_path)
 
 
+@pytest.mark.parametrize("chunk", ["weights/c/1/0", "sampling_benchmark/c/0", "l/values/c/0/0"])
+def test_deleted_chunk_file_is_damage_not_zeros(object_store, chunk):
+    # every chunk is written (the all-zero sampling ids too), so a missing file is damage
+    path, _, _ = object_store
+    (path / chunk).unlink()
+    with pytest.raises(InputError, match="chunk files are missing") as err:
+        ObjectStore(path)
+    assert err.value.file == str(path) and err.value.field == chunk.split("/c/")[0]
+
+
 def test_missing_benchmark_weights(object_store, dy_setup, tmp_path):
     path, _, _ = object_store
     dy_setup.benchmarks.pop("w_pos")

@@ -339,6 +339,7 @@ class ObjectStoreWriter:
             chunks=(self.chunk_size, nb),
             dtype="float64",
             compressors=_compressors(),
+            config={"write_empty_chunks": True},
         )
         self._arrays["sampling_benchmark"] = self._group.create_array(
             "sampling_benchmark",
@@ -346,6 +347,7 @@ class ObjectStoreWriter:
             chunks=(self.chunk_size,),
             dtype="int64",
             compressors=_compressors(),
+            config={"write_empty_chunks": True},
         )
         return self
 
@@ -359,6 +361,7 @@ class ObjectStoreWriter:
                 chunks=(self.chunk_size + 1,),
                 dtype="int64",
                 compressors=_compressors(),
+                config={"write_empty_chunks": True},
             )
             off[:] = np.zeros(1, np.int64)
             self._arrays[(name, "offsets")] = off
@@ -368,6 +371,7 @@ class ObjectStoreWriter:
                 chunks=(4 * self.chunk_size, max(len(c.fields), 1)),
                 dtype="float64",
                 compressors=_compressors(),
+                config={"write_empty_chunks": True},
             )
             self._n_objects[name] = 0
 
@@ -441,6 +445,7 @@ class ObjectStoreWriter:
                         "benchmark_names": self.benchmark_names,
                         "detector": self.detector,
                         "provenance": self.provenance,
+                        "all_chunks_written": True,  # a missing chunk file means damage
                         **self.extra_attrs,
                     }
                 )
@@ -495,6 +500,13 @@ class ObjectStore:
             if length is not None and arr.shape[0] != length:
                 raise InputError(
                     f"has {arr.shape[0]} rows, expected {length}: the store is truncated",
+                    file=p,
+                    field=name,
+                )
+            if attrs.get("all_chunks_written") and arr.nchunks_initialized != arr.nchunks:
+                raise InputError(
+                    f"{arr.nchunks - arr.nchunks_initialized} of {arr.nchunks} chunk files are "
+                    "missing: the store is damaged",
                     file=p,
                     field=name,
                 )
