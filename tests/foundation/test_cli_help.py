@@ -59,3 +59,19 @@ def test_help_runs_and_names_the_docs():
     )
     assert "setup" in res.stdout and "docs/index.md" in res.stdout
     assert res.stdout.index(" setup ") < res.stdout.index(" make-report ")
+
+
+def test_resource_and_chunk_counts_must_be_positive(capsys):
+    import pytest
+
+    from eftflow.cli import main
+
+    for argv in (
+        ["combine-events", "a.zarr", "-o", "b.zarr", "--memory-mb", "0"],
+        ["import-madminer", "x.h5", "y.zarr", "--chunk-size", "-5"],
+        ["analyse-events", "o.zarr", "--setup", "s.h5", "-o", "e.zarr", "--threads", "0"],
+    ):
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        assert info.value.code == 2
+        assert "expected an integer >= 1" in capsys.readouterr().err

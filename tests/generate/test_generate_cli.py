@@ -128,3 +128,11 @@ def test_backend_invariants(tmp_path, backend):
     exact = toy_cross_section(setup.benchmark_array(), sigma0=2.0)
     errs = np.array([res.cross_section_errors[b] for b in store.benchmark_names])
     assert np.all(np.abs(sums - exact) < 4 * errs + 1e-10 * exact)
+
+
+def test_cli_output_name_must_match_the_backend(tmp_path, capsys):
+    toy_setup().save(tmp_path / "setup.h5")
+    argv = ["generate-events", "--setup", str(tmp_path / "setup.h5"), "--sample", "sm", "--job"]
+    rc = main([*argv, "0", "--config", json.dumps(SECTION), "-o", str(tmp_path / "x.lhe.gz")])
+    assert rc == 2 and "toy backend writes an event store" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["setup.h5"]

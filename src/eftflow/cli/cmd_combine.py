@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from eftflow.cli.common import add_config_argument
+from eftflow.cli.common import add_config_argument, positive_int
 
 __all__ = ["register"]
 
@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--test-split", type=float, default=None, help="test fraction (default 0.2)")
     p.add_argument(
         "--memory-mb",
-        type=int,
+        type=positive_int,
         default=2000,
         help="memory this job may use; the shuffle's buffers take at most about half of it",
     )
@@ -77,7 +77,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("input", help="MadMiner event file (*.h5)")
     p.add_argument("output", help="event store to write (*.zarr)")
-    p.add_argument("--chunk-size", type=int, default=100_000, help="events per chunk of the store")
+    p.add_argument(
+        "--chunk-size", type=positive_int, default=100_000, help="events per chunk of the store"
+    )
     p.set_defaults(handler=run_import)
 
 

@@ -114,6 +114,24 @@ def make_job(config: dict, setup, sample: str, job_index: int, output, *, seed: 
     return job, backend
 
 
+#: what each backend writes, by the output name's ending
+_OUTPUT_KINDS = {"toy": (".zarr",), "builtin": (".lhe", ".lhe.gz"), "madgraph": (".lhe", ".lhe.gz")}
+
+
+def _check_output_kind(backend: str, output: str) -> None:
+    """Refuse an output name that promises another format than the backend writes."""
+    from eftflow.errors import ConfigError
+
+    endings = _OUTPUT_KINDS.get(backend)
+    if endings and not output.endswith(endings):
+        what = "an event store" if backend == "toy" else "an LHE file"
+        raise ConfigError(
+            f"the {backend} backend writes {what}: name it *{' or *'.join(endings)}",
+            file=output,
+            field="-o",
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -123,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
     config = load_stage_config(args.config)
     setup = EFTSetup.from_file(args.setup)
     job, backend = make_job(config, setup, args.sample, args.job, Path(args.output), seed=args.seed)
+    _check_output_kind(backend, str(args.output))
     log.info(
         "generate-events: backend %s, sample %s, job %d, seed %d",
         backend,

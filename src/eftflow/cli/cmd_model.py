@@ -40,6 +40,8 @@ import argparse
 import json
 import logging
 
+from eftflow.cli.common import positive_int
+
 __all__ = [
     "register",
     "run_build_model",
@@ -126,7 +128,7 @@ def _no_diag(p) -> None:
 def _threads(p) -> None:
     p.add_argument(
         "--threads",
-        type=int,
+        type=positive_int,
         default=None,
         help="torch threads for the likelihood (default: torch's choice; give the job's cores)",
     )

@@ -31,10 +31,23 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (cores, MB, events per chunk)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
 def add_resources_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``--threads`` and ``--memory-mb`` (what the Snakemake rule was given)."""
-    parser.add_argument("--threads", type=int, default=1, help="cores this job may use")
-    parser.add_argument("--memory-mb", type=int, default=2000, help="memory this job may use")
+    parser.add_argument("--threads", type=positive_int, default=1, help="cores this job may use")
+    parser.add_argument(
+        "--memory-mb", type=positive_int, default=2000, help="memory this job may use"
+    )
 
 
 def load_stage_config(value: str | None) -> dict:
