@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eftflow.errors import ConfigError, MorphingError
+from eftflow.errors import ConfigError, EftflowError, MorphingError
 from eftflow.physics.morphing import Morpher, find_components, optimize_basis
 from eftflow.physics.parameters import Benchmark, NuisanceParameter, Parameter, Systematic
 
@@ -412,11 +412,15 @@ class EFTSetup:
         """
         self = cls()
         try:
-            self.set_parameters(config["parameters"])
-            for b in config.get("benchmarks", []):
-                self.add_benchmark(b["values"], b["name"], verbose=False)
-        except ConfigError as err:
+            self._build_from_config(config)
+        except EftflowError as err:
             raise _config_form(err, config, file) from None
+        return self
+
+    def _build_from_config(self, config: dict) -> None:
+        self.set_parameters(config["parameters"])
+        for b in config.get("benchmarks", []):
+            self.add_benchmark(b["values"], b["name"], verbose=False)
         m = config.get("morphing", {})
         if m.get("enabled", True):
             self.set_morphing(
@@ -439,7 +443,6 @@ class EFTSetup:
                 scale_variations=tuple(s.get("scale_variations", (0.5, 1.0, 2.0))),
                 pdf_variation=s.get("pdf_variation", "CT10"),
             )
-        return self
 
     def __repr__(self) -> str:
         return (

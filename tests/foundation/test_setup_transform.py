@@ -38,3 +38,13 @@ def test_benchmark_value_outside_the_transform_domain():
     with pytest.raises(ConfigError, match="benchmark 'neg'") as err:
         s.add_benchmark({"W": -1.0}, "neg", verbose=False)
     assert err.value.field == "parameters.W.param_card_transform"
+
+
+def test_morphing_errors_name_the_config_file():
+    from eftflow.errors import MorphingError
+
+    cfg = load_config(None)
+    cfg["morphing"]["n_benchmarks"] = 2
+    with pytest.raises(MorphingError) as err:
+        EFTSetup.from_config(cfg, file="config.yaml")
+    assert err.value.file == "config.yaml" and err.value.field == "morphing.n_benchmarks"
