@@ -92,6 +92,7 @@ def test_fisher_and_histogram_limits_match_the_analytic_ellipse(toy, tmp_path):
                 ((lo, hi),) = lik["intervals"][cl]
                 tol = 1e-9 if key == "fisher:histo" else 0.02  # histogram ≈ Fisher at small θ
                 assert lo == pytest.approx(-half, rel=tol) and hi == pytest.approx(half, rel=tol)
+                assert lik["intervals_open"][cl] == [[False, False]]  # both ends are limits
     g2 = res["grids"][2]
     f = g2["likelihoods"]["fisher:histo"]
     assert f["levels"]["0.95"] == pytest.approx(5.991, abs=1e-3)
@@ -104,7 +105,7 @@ def test_fisher_and_histogram_limits_match_the_analytic_ellipse(toy, tmp_path):
         h[inside], np.asarray(f["minus2_delta_lnL"])[inside], rtol=0.05, atol=0.05
     )
     assert g2["likelihoods"]["histogram"]["best_fit"] == [0.0, 0.0]
-    assert sorted(p.name for p in plots.iterdir()) == [
+    assert sorted(p.name for p in plots.iterdir() if not p.name.startswith(".")) == [
         "limits_theta_1.png",
         "limits_theta_1_theta_2.png",
         "limits_theta_2.png",
@@ -167,3 +168,35 @@ def test_spec_and_pipeline_inputs_are_exclusive(toy, tmp_path, capsys):
         == 2
     )
     assert "not both" in capsys.readouterr().err
+
+
+def test_intervals_reaching_the_grid_edge_are_marked_open_and_warned(toy, tmp_path, capfd):
+    """A grid narrower than the interval: the ends are the grid's, flagged and logged."""
+    d, info = toy
+    half = math.sqrt(chi2.ppf(0.95, 1) / info[0, 0])
+    cfg = {
+        **_limits(),
+        "grids": [{"parameters": ["theta_1"], "ranges": [[-half / 2, 2 * half]], "n_points": 21}],
+        "histogram": {"enabled": False},
+    }
+    out = tmp_path / "limits.json"
+    assert _cli(d, out, cfg) == 0
+    lik = json.loads(out.read_text())["grids"][0]["likelihoods"]["fisher:histo"]
+    ((lo, hi),) = lik["intervals"]["0.95"]
+    assert lo == pytest.approx(-half / 2) and hi == pytest.approx(half, rel=1e-9)
+    assert lik["intervals_open"]["0.95"] == [[True, False]]  # only the lower end is the grid's
+    text = capfd.readouterr().err
+    assert "fisher:histo: theta_1 at CL 0.95" in text and "widen the grid" in text
+
+
+def test_intervals_1d_open_ends_on_known_curves():
+    from eftflow.inference.pipeline_limits import intervals_1d
+
+    x = np.linspace(-2.0, 2.0, 41)
+    assert intervals_1d(x, x**2, 1.0, open_ends=True) == ([[-1.0, 1.0]], [[False, False]])
+    ivs, edges = intervals_1d(x, (x - 2.0) ** 2, 1.0, open_ends=True)  # minimum at the edge
+    assert ivs == [[pytest.approx(1.0), 2.0]] and edges == [[False, True]]
+    ivs, edges = intervals_1d(x, (x**2 - 1.0) ** 2 * 4, 1.0, open_ends=True)  # two dips
+    assert len(ivs) == 2 and edges == [[False, False], [False, False]]
+    assert intervals_1d(x, np.zeros_like(x), 1.0, open_ends=True) == ([[-2.0, 2.0]], [[True, True]])
+    assert intervals_1d(x, x**2, 1.0) == [[-1.0, 1.0]]  # the default return is unchanged

@@ -18,7 +18,8 @@ os.environ.update(
 )
 
 # The `cluster` section (where Dask runs inside a job) reaches the commands through this variable
-# (read by `--cluster-config`'s default), not through `params:`: switching between local,
+# (read by `--cluster-config`'s default, and by eftflow.cluster.dask_client when a command is given
+# no cluster settings, as train-ensemble), not through `params:`: switching between local,
 # slurm-runner and slurm-cluster changes no result, so it must not rerun any stage. Jobs inherit
 # it; SLURM jobs re-parse this file and set it again.
 os.environ.update(
@@ -121,9 +122,62 @@ def model_threads(wildcards):
     return 1 if DEMO["enabled"] and wildcards.name == DEMO["name"] else 2
 
 
+# The kinds of augmented set (augmentation.samples[].method) each training.method trains on; the
+# same table as eftflow.ml.data.SAMPLE_KINDS (tests/orchestration keeps the two equal).
+TRAINING_SET_KINDS = {
+    "carl": ["ratio", "more_ratios"],
+    "rolr": ["ratio", "more_ratios"],
+    "rascal": ["ratio", "more_ratios"],
+    "alice": ["ratio", "more_ratios"],
+    "alices": ["ratio", "more_ratios"],
+    "cascal": ["ratio", "more_ratios"],
+    "sally": ["local"],
+    "sallino": ["local"],
+    "nde": ["density", "plain"],
+    "scandal": ["density"],
+}
+
+
+def check_training_set():
+    """Refuse, before anything runs, a `training.training_set` that is not among
+    `augmentation.samples` or whose method does not suit `training.method` (train_estimator,
+    train_ensemble and evaluate_estimator would otherwise fail only when their turn comes).
+    """
+    method = config["training"]["method"]
+    name = config["training"]["training_set"]
+    sets = {s["name"]: s["method"] for s in config["augmentation"]["samples"]}
+    allowed = TRAINING_SET_KINDS.get(method)
+    if allowed is None:
+        raise ValueError(
+            f"training.method {method!r} is not one of {', '.join(TRAINING_SET_KINDS)}"
+        )
+    if name not in sets:
+        raise ValueError(
+            f"training.training_set {name!r} is not among augmentation.samples (names: "
+            f"{', '.join(sets) or 'none'}); name a set of method {' or '.join(allowed)}, "
+            f"as training.method {method!r} needs"
+        )
+    if sets[name] not in allowed:
+        suitable = [n for n, m in sets.items() if m in allowed]
+        raise ValueError(
+            f"training.training_set {name!r} is an augmentation set of method "
+            f"{sets[name]!r}; training.method {method!r} needs one of method "
+            f"{' or '.join(allowed)}"
+            + (f" (here: {', '.join(suitable)})" if suitable else "")
+        )
+
+
+def training_config(*sections):
+    """`training`, `ensemble` (and `sections`) for the estimator rules' params, after
+    check_training_set()."""
+    check_training_set()
+    return stage_config("training", "ensemble", *sections)
+
+
 def ratio_training_config():
-    """`training`, `ensemble` and `cluster` for train_ratio_ensemble, with the keys set in
-    `model.demo.estimator` replacing those of `training`/`ensemble`."""
+    """`training` and `ensemble` for train_ratio_ensemble, with the keys set in
+    `model.demo.estimator` replacing those of `training`/`ensemble`. (The `cluster` section
+    reaches the job through EFTFLOW_CLUSTER_CONFIG, not through params: see above.)"""
     est = DEMO["estimator"]
     sets = {s["name"]: s["method"] for s in config["augmentation"]["samples"]}
     if DEMO["enabled"] and sets.get(est["training_set"]) not in ("ratio", None):
@@ -141,8 +195,13 @@ def ratio_training_config():
         {k: v for k, v in est.items() if k != "n_members" and v is not None}
     )
     ensemble = dict(config["ensemble"], n_members=est["n_members"])
-    data = {"training": training, "ensemble": ensemble, "cluster": config["cluster"]}
+    data = {"training": training, "ensemble": ensemble}
     return config_json({"seed": config["seed"], **data})
+
+
+def config_without_cluster():
+    """The whole config less its `cluster` section (for the report's params; see above)."""
+    return {key: value for key, value in config.items() if key != "cluster"}
 
 
 def inference_results():

@@ -2,6 +2,9 @@
 # and their evaluation (detector-level Fisher information, likelihood-ratio maps);
 # train_ratio_ensemble: the parameterised ratio ensemble of the workflow's own statistical model
 # (config model.demo.estimator over `training`/`ensemble`; see model.smk).
+# The ensembles are `update(directory(...))` outputs: Snakemake would otherwise delete the
+# previous ensemble before the job starts; with `update` it keeps it (a backup under .snakemake/)
+# and restores it when the job fails, and eftflow replaces it atomically when the job succeeds.
 
 
 rule train_estimator:
@@ -22,7 +25,7 @@ rule train_estimator:
         mem_mb=2000,
         runtime=120,
     params:
-        config=lambda wc: stage_config("training", "ensemble"),
+        config=lambda wc: training_config(),
         trainset=lambda wc, input: f"{input.samples}/{config['training']['training_set']}.zarr",
     shell:
         "eftflow -v train-estimator {params.trainset} -o {output.model} "
@@ -35,7 +38,7 @@ rule train_ensemble:
         samples=f"{RESULTS}/augment_samples",
         setup=f"{RESULTS}/setup/setup.h5",
     output:
-        directory(f"{RESULTS}/train_ensemble"),
+        update(directory(f"{RESULTS}/train_ensemble")),
     log:
         f"{LOGS}/train_ensemble/train_ensemble.log",
     benchmark:
@@ -47,7 +50,7 @@ rule train_ensemble:
         mem_mb=8000,
         runtime=240,
     params:
-        config=lambda wc: stage_config("training", "ensemble", "cluster"),
+        config=lambda wc: training_config(),
         trainset=lambda wc, input: f"{input.samples}/{config['training']['training_set']}.zarr",
     shell:
         "eftflow -v train-ensemble {params.trainset} -o {output} "
@@ -60,7 +63,7 @@ rule train_ratio_ensemble:
         samples=f"{RESULTS}/augment_samples",
         setup=f"{RESULTS}/setup/setup.h5",
     output:
-        directory(f"{RESULTS}/train_ratio_ensemble"),
+        update(directory(f"{RESULTS}/train_ratio_ensemble")),
     log:
         f"{LOGS}/train_ratio_ensemble/train_ratio_ensemble.log",
     benchmark:
@@ -99,7 +102,7 @@ rule evaluate_estimator:
         mem_mb=4000,
         runtime=60,
     params:
-        config=lambda wc: stage_config("training", "ensemble", "evaluation"),
+        config=lambda wc: training_config("evaluation"),
     shell:
         "eftflow -v evaluate-estimator {input.model} --store {input.events} "
         "--setup {input.setup} -o {output.info} --plot {output.plots} "

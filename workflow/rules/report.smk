@@ -28,7 +28,7 @@ rule make_report:
     params:
         results=lambda wc, input: os.path.dirname(os.path.dirname(input.setup)),
         benchmarks=BENCH,
-        config=lambda wc: config_json(config),
+        config=lambda wc: config_json(config_without_cluster()),
     shell:
         "eftflow -v make-report --results {params.results} --benchmarks {params.benchmarks} "
         "--config '{params.config}' -o {output} 2> {log}"

@@ -32,7 +32,11 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from eftflow.cluster.base import ClusterReport, get_backend
-from eftflow.cluster.settings import resolve_cluster_settings
+from eftflow.cluster.settings import (
+    CLUSTER_ENV,
+    cluster_config_from_env,
+    resolve_cluster_settings,
+)
 from eftflow.errors import BackendError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -57,8 +61,9 @@ def dask_client(
     Parameters
     ----------
     cluster_config
-        The ``cluster`` config section (or a whole config holding one); ``None``: mode local
-        with defaults. Validated, defaults filled in.
+        The ``cluster`` config section (or a whole config holding one); ``None``: the section in
+        ``$EFTFLOW_CLUSTER_CONFIG`` (how the workflow passes it, outside the rules' params), else
+        mode local with defaults. Validated, defaults filled in.
     threads, memory_mb
         What Snakemake gave the job (the rule's ``threads`` and ``resources.mem_mb``); they size
         the ``local`` mode.
@@ -74,6 +79,9 @@ def dask_client(
     BackendError
         If the cluster cannot start or no worker joins within ``cluster.startup_timeout``.
     """
+    if cluster_config is None:
+        cluster_config = cluster_config_from_env()
+        file = file if cluster_config is None else f"${CLUSTER_ENV}"
     settings = resolve_cluster_settings(cluster_config, file=file)
     backend = get_backend(settings["mode"])(settings, threads=threads, memory_mb=memory_mb)
     report = ClusterReport() if report is None else report

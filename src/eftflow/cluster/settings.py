@@ -15,6 +15,8 @@ Example
 from __future__ import annotations
 
 import copy
+import json
+import os
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -23,7 +25,9 @@ from eftflow.errors import ConfigError
 
 __all__ = [
     "CLUSTER_SCHEMA",
+    "CLUSTER_ENV",
     "MODES",
+    "cluster_config_from_env",
     "resolve_cluster_settings",
     "parse_duration",
     "worker_lifetime",
@@ -31,6 +35,11 @@ __all__ = [
 ]
 
 MODES = ("local", "slurm-runner", "slurm-cluster")
+
+#: environment variable holding the ``cluster`` section as JSON; the workflow sets it from the
+#: config (workflow/rules/common.smk) instead of passing the section through the rules' params,
+#: so that changing where Dask runs reruns no job
+CLUSTER_ENV = "EFTFLOW_CLUSTER_CONFIG"
 
 _DURATION = {
     "type": ["string", "null"],
@@ -209,6 +218,32 @@ CLUSTER_SCHEMA: dict[str, Any] = {
         },
     },
 }
+
+
+def cluster_config_from_env() -> dict | None:
+    """The ``cluster`` section from ``$EFTFLOW_CLUSTER_CONFIG`` (JSON), or None when unset/empty.
+
+    Raises
+    ------
+    ConfigError
+        When the variable is not a JSON object.
+    """
+    text = os.environ.get(CLUSTER_ENV, "").strip()
+    if not text:
+        return None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ConfigError(
+            f"${CLUSTER_ENV} is not valid JSON: {err.msg}", file=f"${CLUSTER_ENV}", field="cluster"
+        ) from None
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"${CLUSTER_ENV} must be a JSON object, got {type(data).__name__}",
+            file=f"${CLUSTER_ENV}",
+            field="cluster",
+        )
+    return data
 
 
 def resolve_cluster_settings(config: Mapping | None, *, file: str | None = None) -> dict:

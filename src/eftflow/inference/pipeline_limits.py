@@ -231,16 +231,42 @@ def _levels(cls, k: int) -> dict[str, float]:
     return {f"{cl:g}": float(chi2.ppf(cl, k)) for cl in cls}
 
 
-def intervals_1d(x: np.ndarray, t: np.ndarray, level: float) -> list[list[float]]:
+def intervals_1d(
+    x: np.ndarray, t: np.ndarray, level: float, *, open_ends: bool = False
+) -> list[list[float]] | tuple[list[list[float]], list[list[bool]]]:
     """Intervals of a 1D grid where ``t <= level``.
 
     Crossings are interpolated linearly in ``sqrt(t)``, exact when ``t`` is quadratic in ``x``.
-    An interval that reaches the end of the grid ends there (the grid is too small).
+    An interval that reaches the end of the grid ends there (the grid is too small): that end is
+    not a limit, only the grid's edge.
+
+    Parameters
+    ----------
+    x, t
+        The grid points (increasing) and ``-2 Δln L`` on them.
+    level
+        The threshold (``chi2.ppf(cl, 1)``).
+    open_ends
+        Also return, per interval, ``[open_lower, open_upper]``: ``True`` where the interval
+        reaches the grid's first or last point (no crossing of ``level`` was found there).
+
+    Returns
+    -------
+    list or tuple
+        ``[[low, high], ...]``; with ``open_ends``, ``(intervals, [[open_lower, open_upper], ...])``.
+
+    Examples
+    --------
+    >>> x = np.linspace(-1.0, 1.0, 5)
+    >>> intervals_1d(x, 4 * x**2, 1.0)
+    [[-0.5, 0.5]]
+    >>> intervals_1d(x, 0.1 * x**2, 1.0, open_ends=True)
+    ([[-1.0, 1.0]], [[True, True]])
     """
     x = np.asarray(x, float)
     t = np.asarray(t, float)
     inside = np.isfinite(t) & (t <= level)
-    out = []
+    out, edges = [], []
     i = 0
     n = len(x)
     while i < n:
@@ -260,11 +286,12 @@ def intervals_1d(x: np.ndarray, t: np.ndarray, level: float) -> list[list[float]
         lo = cross(i, i - 1) if i > 0 else float(x[0])
         hi = cross(j, j + 1) if j + 1 < n else float(x[-1])
         out.append([lo, hi])
+        edges.append([i == 0, j + 1 == n])
         i = j + 1
-    return out
+    return (out, edges) if open_ends else out
 
 
-def _summary(grid, t, cls, extra=None) -> dict:
+def _summary(grid, t, cls, extra=None, *, label: str = "") -> dict:
     from scipy.stats import chi2
 
     k = len(grid["parameters"])
@@ -277,9 +304,23 @@ def _summary(grid, t, cls, extra=None) -> dict:
         "levels": _levels(cls, k),
     }
     if k == 1:
-        d["intervals"] = {
-            key: intervals_1d(grid["axes"][0], t, lv) for key, lv in d["levels"].items()
-        }
+        d["intervals"], d["intervals_open"] = {}, {}
+        axis = grid["axes"][0]
+        for key, lv in d["levels"].items():
+            d["intervals"][key], d["intervals_open"][key] = intervals_1d(
+                axis, t, lv, open_ends=True
+            )
+            if any(a or b for a, b in d["intervals_open"][key]):
+                log.warning(
+                    "%s%s at CL %s: an interval reaches the edge of the grid [%g, %g], so that "
+                    "end is the grid's, not a limit (marked in intervals_open); widen the grid "
+                    "(limits.grids ranges, or the parameter's parameter_range)",
+                    f"{label}: " if label else "",
+                    grid["parameters"][0],
+                    key,
+                    float(axis[0]),
+                    float(axis[-1]),
+                )
     if extra:
         d.update(extra)
     return d
@@ -445,7 +486,9 @@ def compute_limits_from_pipeline(
         for a, info in infos.items():
             t = fisher_grid(info, grid, ref)
             ts[f"fisher:{a}"] = t
-            entry["likelihoods"][f"fisher:{a}"] = _summary(grid, t, cls, {"source": "fisher"})
+            entry["likelihoods"][f"fisher:{a}"] = _summary(
+                grid, t, cls, {"source": "fisher"}, label=f"fisher:{a}"
+            )
         if hist is not None:
             t, nu_hat, bands = histogram_grid(hist, grid, ref, mode=hcfg["nuisance_mode"])
             ts["histogram"] = t
@@ -456,7 +499,7 @@ def compute_limits_from_pipeline(
             }
             if nu_hat.shape[1] and hcfg["nuisance_mode"] == "profile":
                 extra["nu_hat"] = nu_hat.tolist()
-            entry["likelihoods"]["histogram"] = _summary(grid, t, cls, extra)
+            entry["likelihoods"]["histogram"] = _summary(grid, t, cls, extra, label="histogram")
         out["grids"].append(entry)
         plot_data.append((grid, ts))
     return out, {"grids": plot_data, "cl": cls}

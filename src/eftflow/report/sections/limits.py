@@ -5,7 +5,23 @@ from __future__ import annotations
 from eftflow.report import html as H
 from eftflow.report.registry import ReportContext, report_section
 
-__all__: list[str] = []
+__all__ = ["interval_text"]
+
+#: how an end that is the grid's edge (``intervals_open`` of limits.json) is marked
+EDGE = "(grid edge)"
+
+
+def interval_text(low: float, high: float, open_low: bool = False, open_high: bool = False) -> str:
+    """One interval as text; an end at the grid's edge is written ``≤ low`` / ``≥ high``.
+
+    >>> interval_text(-0.5, 0.5)
+    '[-0.5, 0.5]'
+    >>> interval_text(-0.001, 0.002, open_low=True)
+    '[≤ -0.001 (grid edge), 0.002]'
+    """
+    lo = f"≤ {H.num(low)} {EDGE}" if open_low else H.num(low)
+    hi = f"≥ {H.num(high)} {EDGE}" if open_high else H.num(high)
+    return f"[{lo}, {hi}]"
 
 
 @report_section("Expected limits", order=65)
@@ -15,17 +31,35 @@ def limits(ctx: ReportContext) -> str:
     out = [
         H.note("Expected (Asimov) intervals as compute_limits recorded them; −2Δln L on θ grids.")
     ]
-    rows = []
+    rows, at_edge = [], []
     for grid in data.get("grids") or []:
         if len(grid.get("parameters") or []) != 1:
             continue
+        name = grid["parameters"][0]
         for source, like in (grid.get("likelihoods") or {}).items():
+            opens = like.get("intervals_open") or {}  # absent in files of older versions
             for level, intervals in (like.get("intervals") or {}).items():
-                text = ", ".join(f"[{H.num(a)}, {H.num(b)}]" for a, b in intervals) or "—"
-                rows.append([grid["parameters"][0], source, level, text])
+                flags = opens.get(level) or [[False, False]] * len(intervals)
+                text = ", ".join(
+                    interval_text(a, b, bool(lo), bool(hi))
+                    for (a, b), (lo, hi) in zip(intervals, flags, strict=False)
+                )
+                if any(lo or hi for lo, hi in flags):
+                    at_edge.append(f"{name} ({source}, CL {level})")
+                rows.append([name, source, level, text or "—"])
     if rows:
         out.append(H.table(rows, header=["parameter", "likelihood", "CL", "interval(s)"],
                            caption="One-parameter intervals (other parameters at the reference)"))  # fmt: skip
+    if at_edge:
+        out.append(
+            H.note(
+                f"Some intervals reach the edge of their θ grid: {', '.join(at_edge)}. An end "
+                f"marked {EDGE} is where the grid stops, not a limit (the parameter is not "
+                "constrained that far within the grid); widen the grid (config limits.grids "
+                "ranges, or the parameter's parameter_range) to find the limit.",
+                "warn",
+            )
+        )
     plots = sorted(base.glob("**/*.png"))
     for p in plots:
         out.append(H.image(p, p.stem.replace("_", " ")))

@@ -5,21 +5,55 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 
 from eftflow.report import html as H
 from eftflow.report.registry import ReportContext, SectionSkipped, report_section
 
-__all__ = ["read_benchmarks"]
+__all__ = ["read_benchmarks", "other_run_dirs"]
+
+#: benchmark files every run writes (single-job rules: ``<rule>/<rule>.tsv``); one of them inside
+#: a sub-directory marks that directory as another run's (``benchmarks/runs/<run_name>/``)
+RUN_MARKERS = (
+    "setup/setup.tsv",
+    "combine_events/combine_events.tsv",
+    "make_report/make_report.tsv",
+)
 
 
-def read_benchmarks(directory: str | Path) -> list[dict]:
-    """Every ``*.tsv`` under ``directory``: ``rule`` (first path part), ``job`` (the rest), and
-    Snakemake's columns ``s``, ``max_rss`` (MB), ``cpu_time`` (s), ... as floats (last row)."""
+def other_run_dirs(directory: str | Path) -> list[str]:
+    """The sub-directories of ``directory`` that hold another run's benchmark files.
+
+    The benchmarks of an unnamed run are ``benchmarks/runs/<rule>/...`` and those of a run named
+    ``NAME`` are ``benchmarks/runs/NAME/<rule>/...``: inside the unnamed run's directory, a
+    directory holding a rule's own ``<rule>/<rule>.tsv`` (:data:`RUN_MARKERS`) is a named run's.
+    """
     directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    return sorted(
+        d.name
+        for d in directory.iterdir()
+        if d.is_dir() and any((d / marker).is_file() for marker in RUN_MARKERS)
+    )
+
+
+def read_benchmarks(directory: str | Path, *, exclude: Iterable[str] | None = None) -> list[dict]:
+    """Every ``*.tsv`` under ``directory``: ``rule`` (first path part), ``job`` (the rest), and
+    Snakemake's columns ``s``, ``max_rss`` (MB), ``cpu_time`` (s), ... as floats (last row).
+
+    Files under the first-level directories named in ``exclude`` are left out; by default
+    (``None``) those of other runs (:func:`other_run_dirs`), so that the report of an unnamed run
+    counts its own jobs only.
+    """
+    directory = Path(directory)
+    skip = set(other_run_dirs(directory) if exclude is None else exclude)
     rows = []
     for path in sorted(directory.rglob("*.tsv")):
         rel = path.relative_to(directory).with_suffix("")
+        if len(rel.parts) > 1 and rel.parts[0] in skip:
+            continue
         try:
             records = list(csv.DictReader(io.StringIO(path.read_text()), delimiter="\t"))
         except (OSError, csv.Error):
@@ -65,7 +99,8 @@ def resources(ctx: ReportContext) -> str:
     if ctx.benchmarks is None:
         raise SectionSkipped("no benchmark directory was given (--benchmarks)")
     ctx.require(ctx.benchmarks)
-    rows = read_benchmarks(ctx.benchmarks)
+    others = other_run_dirs(ctx.benchmarks)
+    rows = read_benchmarks(ctx.benchmarks, exclude=others)
     if not rows:
         raise SectionSkipped(f"no benchmark TSV files under {ctx.display(ctx.benchmarks)}")
     per_rule: dict[str, dict] = defaultdict(
@@ -96,6 +131,9 @@ def resources(ctx: ReportContext) -> str:
         "not the elapsed time when jobs ran in parallel)",
     )  # fmt: skip
     out = [table, H.figure_png(_bar_chart(per_rule), "Wall time and peak memory per rule")]
+    if others:
+        out.insert(0, H.note(f"Left out: the benchmark files of the runs {', '.join(others)} "
+                             f"(sub-directories of {ctx.display(ctx.benchmarks)})."))  # fmt: skip
     out.append(
         H.details(
             f"all {len(rows)} jobs",
