@@ -77,5 +77,7 @@ def test_invalid_config_fails_before_any_job(workflow_copy, run_env):
         timeout=300,
     )
     assert proc.returncode != 0
-    assert "n_trials" in proc.stdout + proc.stderr and "many" in proc.stdout + proc.stderr
+    # one line naming the file and the key, as the eftflow commands write it
+    assert "bad.yaml: morphing.n_trials:" in proc.stdout + proc.stderr
+    assert "many" in proc.stdout + proc.stderr
     assert not (workflow_copy / "results").exists() and not (workflow_copy / "logs").exists()

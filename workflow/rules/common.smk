@@ -9,7 +9,24 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 
-validate(config, schema="../schemas/config.schema.yaml")
+def _validate_config():
+    """One line naming the config file(s) and the key, e.g. `config.yaml: generation.n_jobs:
+    must be >= 1`, and the defaults filled, as every eftflow command does; Snakemake's own
+    validator when eftflow is not importable here."""
+    try:
+        from eftflow.config import validate_config
+        from eftflow.errors import ConfigError
+    except ImportError:
+        validate(config, schema="../schemas/config.schema.yaml")
+        return
+    files = [str(f) for f in workflow.overwrite_configfiles] or ["config/config.yaml"]
+    try:
+        validate_config(config, file=" + ".join(files))
+    except ConfigError as err:
+        raise ValueError(f"invalid configuration: {err}") from None
+
+
+_validate_config()
 
 # Rules call the `eftflow` command: make the one next to this Snakemake's Python win, so that
 # `.venv/bin/snakemake` works without activating the environment (also inside SLURM jobs).
