@@ -91,16 +91,6 @@ class ExactLogRatio:
         xt = torch.as_tensor(np.asarray(x), dtype=dtype, device=device)
         return lambda pars: self.fn(xt, pars)[None]
 
-    def _check_width(self, d: int) -> None:
-        """The events must have the observables the estimator was trained on."""
-        if self.n_observables is not None and d != self.n_observables:
-            raise InputError(
-                f"the estimator takes {self.n_observables} observables, the events have {d}: "
-                "it was trained on another store's observables",
-                file=self.source,
-                field="observables",
-            )
-
     def bind_rows(self, x: np.ndarray, *, dtype, device):
         """Per-toy events ``x`` (T, n, d): ``call(pars (T, k)) -> (1, T, n)``."""
         import torch
@@ -264,16 +254,6 @@ class UpDownLogRatio:
 
     def bind(self, x: np.ndarray, *, dtype, device):
         return self._bind(x, dtype, device, rows=False)
-
-    def _check_width(self, d: int) -> None:
-        """The events must have the observables the estimator was trained on."""
-        if self.n_observables is not None and d != self.n_observables:
-            raise InputError(
-                f"the estimator takes {self.n_observables} observables, the events have {d}: "
-                "it was trained on another store's observables",
-                file=self.source,
-                field="observables",
-            )
 
     def bind_rows(self, x: np.ndarray, *, dtype, device):
         """Per-toy events ``x`` (T, n, d): ``call(pars (T, k)) -> (K, T, n)``."""
