@@ -94,8 +94,11 @@ def test_truncated_chunk_file_is_reported(tmp_path):
     key.write_bytes(frame[:-4])
     with pytest.raises(ValueError, match="chunk 1 is truncated"):
         ChunkFiles.open(path, "weights").read(0, 8)
-    key.write_bytes(np.ones(3))
-    with pytest.raises(ValueError, match="chunk 1 is truncated"):
+    key.write_bytes(np.ones(3))  # garbage, not a cut frame
+    with pytest.raises(ValueError, match="chunk 1 is not a Blosc frame of this array"):
+        ChunkFiles.open(path, "weights").read(0, 8)
+    key.write_bytes(np.random.default_rng(1).bytes(5000))
+    with pytest.raises(ValueError, match="chunk 1 is not a Blosc frame of this array"):
         ChunkFiles.open(path, "weights").read(0, 8)
     key.write_bytes(frame[:4] + (64).to_bytes(4, "little") + frame[8:])
     with pytest.raises(ValueError, match="chunk 1 holds 64 bytes, not 32"):

@@ -261,8 +261,11 @@ class ChunkFiles:
             with f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
                 # blosc header: bytes 4–8 the uncompressed size, 12–16 the size of the frame
                 size = int.from_bytes(data[4:8], "little")
-                if len(data) < 16 or int.from_bytes(data[12:16], "little") != len(data):
+                frame = int.from_bytes(data[12:16], "little") if len(data) >= 16 else None
+                if frame is None or (frame > len(data) and size == full):
                     raise ValueError(f"chunk {k} is truncated ({len(data)} bytes)")
+                if frame != len(data):
+                    raise ValueError(f"chunk {k} is not a Blosc frame of this array (damaged)")
                 if size != full:
                     raise ValueError(f"chunk {k} holds {size} bytes, not {full}")
                 try:
