@@ -50,3 +50,23 @@ def test_atomic_path_under_a_file_is_a_clear_error(tmp_path):
     with pytest.raises(InputError, match="is a file"):
         with atomic_path(tmp_path / "afile" / "sub" / "out.h5"):
             pass
+
+
+def test_temporaries_of_killed_writers_are_removed(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from eftflow.store.atomic import _HOST
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    stale = tmp_path / f".out.zarr.tmp-{_HOST}-{dead}-abcdef12"
+    live = tmp_path / f".out.zarr.tmp-{_HOST}-{os.getppid()}-abcdef12"
+    elsewhere = tmp_path / f".out.zarr.tmp-otherhost-{dead}-abcdef12"
+    for p in (stale, live, elsewhere):
+        p.mkdir()
+    with atomic_path(tmp_path / "out.zarr") as tmp:
+        assert tmp.name.startswith(f".out.zarr.tmp-{_HOST}-{os.getpid()}-")
+        tmp.write_text("x")
+    assert not stale.exists() and live.exists() and elsewhere.exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,36 @@ def remove_path(path: str | os.PathLike) -> None:
         shutil.rmtree(p, ignore_errors=True)
     elif p.exists() or p.is_symlink():
         p.unlink()
+
+
+_HOST = socket.gethostname().split(".")[0].replace("-", "_") or "host"
+
+
+def _remove_stale(final: Path) -> None:
+    """Remove temporary siblings of ``final`` left by killed writers (SIGKILL, a node lost).
+
+    Their names carry the host and process id of the writer: one from this host whose process
+    is gone is removed; others (live writers, other hosts) are left alone.
+    """
+    prefix = f".{final.name}.tmp-{_HOST}-"
+    try:
+        siblings = [p for p in final.parent.iterdir() if p.name.startswith(prefix)]
+    except OSError:
+        return
+    for p in siblings:
+        pid = p.name[len(prefix) :].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            remove_path(p)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 #: written into every directory output, so that a later run may replace it
@@ -71,7 +102,8 @@ def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
         final.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise InputError(f"cannot create the directory ({err.strerror})", file=str(final)) from None
-    tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
+    _remove_stale(final)
+    tmp = final.with_name(f".{final.name}.tmp-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
         yield tmp
         if tmp.is_dir() and not (tmp / "zarr.json").exists():
