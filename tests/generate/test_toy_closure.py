@@ -158,6 +158,8 @@ def test_bad_options_leave_nothing(tmp_path):
     setup = toy_setup()
     for opts, bench, match in [
         ({"sigma0": -1.0}, "sm", "sigma0"),
+        ({"sigma0": float("inf")}, "sm", "sigma0 must be positive and finite"),
+        ({"smearing": float("nan")}, "sm", "smearing"),
         ({}, "nope", "sampling benchmark"),
         ({"parameters": ["theta_1"]}, "sm", "2 parameters"),
     ]:

@@ -210,13 +210,13 @@ class ToyGenerator:
         sigma0 = float(opts.get("sigma0", 1.0))
         smearing = float(opts.get("smearing", 0.5))
         chunk = int(opts.get("chunk_size", 100_000))
-        if not sigma0 > 0:
+        if not (sigma0 > 0 and np.isfinite(sigma0)):
             raise ConfigError(
-                f"sigma0 must be positive, got {sigma0}", field="generation.toy.sigma0"
+                f"sigma0 must be positive and finite, got {sigma0}", field="generation.toy.sigma0"
             )
-        if smearing < 0:
+        if not (smearing >= 0 and np.isfinite(smearing)):
             raise ConfigError(
-                f"smearing must be ≥ 0, got {smearing}", field="generation.toy.smearing"
+                f"smearing must be ≥ 0 and finite, got {smearing}", field="generation.toy.smearing"
             )
         names = list(opts.get("parameters") or setup.parameter_names[:2])
         if len(names) != 2 or any(p not in setup.parameters for p in names):
