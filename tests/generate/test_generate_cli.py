@@ -56,6 +56,7 @@ def test_cli_toy(tmp_path):
     store = EventStore(out)
     assert store.n_events == 3000
     assert store.provenance["seed"] == job_seed(42, "sm", 1)
+    assert len(store.provenance["config_hash"]) == 16  # the generation section and seed
     assert store.benchmark_names == list(setup.benchmarks)
 
 

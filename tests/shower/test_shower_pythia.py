@@ -175,3 +175,4 @@ def test_full_shower_cli_and_hepmc(setup, lhe, tmp_path):
     )
     # the shower seed is derived from (global seed, sample, job) of the LHE provenance
     assert store.provenance["seed"] != 0 and store.provenance["generator"]["job_index"] == 3
+    assert len(store.provenance["config_hash"]) == 16  # the shower section and global seed

@@ -74,6 +74,7 @@ def _first(*values):
 
 def make_job(config: dict, setup, sample: str, job_index: int, output, *, seed: int | None = None):
     """Build the :class:`~eftflow.generate.base.GenerationJob` and the backend name."""
+    from eftflow.config import config_hash
     from eftflow.errors import ConfigError
     from eftflow.generate.base import GenerationJob
     from eftflow.generate.seeds import job_seed
@@ -109,7 +110,11 @@ def make_job(config: dict, setup, sample: str, job_index: int, output, *, seed: 
         setup=setup,
         sampling_benchmark=spec.get("sampling_benchmark"),
         options=options,
-        provenance={"global_seed": global_seed, "backend": backend},
+        provenance={
+            "global_seed": global_seed,
+            "backend": backend,
+            "config_hash": config_hash({"generation": section, "seed": global_seed}),
+        },
     )
     return job, backend
 

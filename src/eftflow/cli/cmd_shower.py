@@ -83,9 +83,12 @@ def run(args) -> int:
             job,
         )
     cfg.pop("seed", None)
+    from eftflow.config import config_hash
+
     result = shower_lhe(
-        args.input, args.output, names, seed=int(seed), config=cfg, hepmc=args.hepmc
-    )
+        args.input, args.output, names, seed=int(seed), config=cfg, hepmc=args.hepmc,
+        provenance={"config_hash": config_hash({"shower": cfg, "seed": global_seed})},
+    )  # fmt: skip
     log.info(
         "wrote %s: %d events (%d read, %d dropped)",
         result.output,
