@@ -389,7 +389,8 @@ def compute_limits_from_pipeline(
     fcfg, hcfg = cfg["fisher"], cfg["histogram"]
     fisher = None
     if fisher_file is not None:
-        from eftflow.inference.specs import fisher_theta_block, read_spec
+        from eftflow.inference.fisher_gaussian import fisher_theta_block
+        from eftflow.inference.specs import read_spec
 
         fisher = read_spec(str(fisher_file))
         if not isinstance(fisher.get("analyses"), dict):
