@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "remove_path", "replaceable", "MARKER"]
+__all__ = ["atomic_path", "remove_path", "replaceable", "process_alive", "MARKER"]
 
 
 def remove_path(path: str | os.PathLike) -> None:
@@ -38,11 +38,14 @@ def _remove_stale(final: Path) -> None:
         return
     for p in siblings:
         pid = p.name[len(prefix) :].split("-", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
             remove_path(p)
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid) -> bool:
+    """Whether process ``pid`` (an int > 0) runs on this host (signal 0; no permission = alive)."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

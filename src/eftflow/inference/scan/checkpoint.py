@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from eftflow.errors import ConfigError, InputError
+from eftflow.store.atomic import process_alive
 
 __all__ = [
     "EXIT_INTERRUPTED",
@@ -182,7 +183,7 @@ class RunLock:
                     other = json.loads(self.path.read_text())
                 except (OSError, ValueError):
                     other = {}
-                if other.get("host") == me["host"] and _alive(other.get("pid")):
+                if other.get("host") == me["host"] and process_alive(other.get("pid")):
                     raise ConfigError(
                         f"another scan (pid {other['pid']}) is writing this output directory",
                         file=str(self.path),
@@ -202,18 +203,6 @@ class RunLock:
             with contextlib.suppress(OSError):
                 self.path.unlink()
             self.held = False
-
-
-def _alive(pid) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class SignalTrap:
