@@ -38,10 +38,10 @@ def inputs(make_dilepton, tmp_path):
         ({"chunk_size": 0}, "detector.chunk_size"),
         ({"chunk_size": -2}, "detector.chunk_size"),
         ({"chunk_size": "abc"}, "detector.chunk_size"),
-        ({"card_overrides": {"muon": {"efficiency": "1.5"}}}, "detector.card_overrides.muon.efficiency"),
-        ({"card_overrides": {"muon": {"efficiency": "-0.5"}}}, "detector.card_overrides.muon.efficiency"),
-        ({"card_overrides": {"muon": {"efficiency": 1.5}}}, "detector.card_overrides.muon.efficiency"),
-        ({"builtin": {"card_overrides": {"jet": {"algorithm": "x"}}}}, "detector.card_overrides.jet.algorithm"),
+        ({"card_overrides": {"muon": {"efficiency": "1.5"}}}, "detector.builtin.card_overrides.muon.efficiency"),
+        ({"card_overrides": {"muon": {"efficiency": "-0.5"}}}, "detector.builtin.card_overrides.muon.efficiency"),
+        ({"card_overrides": {"muon": {"efficiency": 1.5}}}, "detector.builtin.card_overrides.muon.efficiency"),
+        ({"builtin": {"card_overrides": {"jet": {"algorithm": "x"}}}}, "detector.builtin.card_overrides.jet.algorithm"),
     ],
 )  # fmt: skip
 def test_bad_values_are_one_line_naming_the_key(inputs, tmp_path, capsys, detector, field):

@@ -245,7 +245,7 @@ def test_efficiency_outside_0_1_on_the_events_is_an_error(make_dilepton, value):
     with pytest.raises(InputError, match="must be a probability in") as err:
         det.reconstruct(ev, np.random.default_rng(1))
     assert err.value.file == "cfg.yaml"
-    assert err.value.field == "detector.card_overrides.muon.efficiency"
+    assert err.value.field == "detector.builtin.card_overrides.muon.efficiency"
 
 
 def test_probability_errors_name_the_card_file_and_key(tmp_path, make_dilepton):
@@ -261,14 +261,14 @@ def test_probability_errors_name_the_card_file_and_key(tmp_path, make_dilepton):
             load_card(None, overrides={"electron": {"fake_rate_jet": value}}, config_file="c.yaml")
         assert (err.value.file, err.value.field) == (
             "c.yaml",
-            "detector.card_overrides.electron.fake_rate_jet",
+            "detector.builtin.card_overrides.electron.fake_rate_jet",
         )
     with pytest.raises(ConfigError) as err:
         load_card(None, overrides={"muon": {"efficiency": "pt +"}}, config_file="c.yaml")
     assert (err.value.file, err.value.field) == (
         "c.yaml",
-        "detector.card_overrides.muon.efficiency",
+        "detector.builtin.card_overrides.muon.efficiency",
     )
     with pytest.raises(ConfigError) as err:
         load_card(None, overrides={"jet": {"R": "x"}}, config_file="c.yaml")
-    assert (err.value.file, err.value.field) == ("c.yaml", "detector.card_overrides.jet.R")
+    assert (err.value.file, err.value.field) == ("c.yaml", "detector.builtin.card_overrides.jet.R")

@@ -54,3 +54,18 @@ def test_same_as_madminer():
     a, b = nuisance_coefficients(W0, [WP, WP], [WM, None])
     theirs = nm.calculate_nuisance_factors(np.array([0.4, -0.7]), weights)
     np.testing.assert_allclose(nuisance_factors([0.4, -0.7], a, b), theirs, rtol=1e-12)
+
+
+def test_coefficients_clipped_as_madminer():
+    """|a|, |b| ≤ 10 as in MadMiner's NuisanceMorpher (a variation by more than e¹⁰)."""
+    madminer = pytest.importorskip("madminer.utils.morphing")
+    from madminer.models import NuisanceParameter
+
+    w0, wp, wm = np.array([1.0, 1.0]), np.array([1e6, 1.2]), np.array([1e-6, 0.9])
+    a, b = nuisance_coefficients(w0, [wp], [wm])
+    assert a[0, 0] == 10.0 and abs(a[0, 1] - 0.5 * np.log(1.2 / 0.9)) < 1e-15
+    nm = madminer.NuisanceMorpher(
+        {"n1": NuisanceParameter("n1", "s1", "pos", "neg")}, ["ref", "pos", "neg"], "ref"
+    )
+    theirs = nm.calculate_nuisance_factors(np.array([0.7]), np.stack([w0, wp, wm], axis=1))
+    np.testing.assert_allclose(nuisance_factors([0.7], a, b), theirs, rtol=1e-12)

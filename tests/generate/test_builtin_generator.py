@@ -176,10 +176,10 @@ def test_eft_effect_grows_with_mass_as_integration_predicts(wy_setup, tmp_path):
 def test_samples_and_bad_options(wy_setup, tmp_path):
     assert samples_from_options({"slices": {"a": [60, 120]}}) == {"a": (60.0, 120.0)}
     bad = [
-        ({"slices": [[200, 100]]}, "slices"),
-        ({"leptons": ["tau"]}, "leptons"),
-        ({"colour": 1}, "colour"),
-        ({"pythia_settings": ["NoSuch:thing = 3"]}, "pythia_settings"),
+        ({"slices": [[200, 100]]}, "generation.builtin.slices"),
+        ({"leptons": ["tau"]}, "generation.builtin.leptons"),
+        ({"colour": 1}, "generation.builtin.colour"),
+        ({"pythia_settings": ["NoSuch:thing = 3"]}, "generation.builtin.pythia_settings"),
     ]
     for options, field in bad:
         out = tmp_path / "bad.lhe.gz"
@@ -189,8 +189,9 @@ def test_samples_and_bad_options(wy_setup, tmp_path):
         assert err.value.field.startswith(field)
         assert not out.exists() and not list(tmp_path.iterdir())
     job = GenerationJob("nope", 0, 10, 1, tmp_path / "x.lhe.gz", wy_setup)
-    with pytest.raises(ConfigError, match="not one of the mll slices"):
+    with pytest.raises(ConfigError, match="not one of the builtin generator's mll slices") as err:
         BuiltinGenerator().generate(job)
+    assert err.value.field == "generation.samples"
     job = GenerationJob(
         "mll_120_200", 0, 10, 1, tmp_path / "x.lhe.gz", wy_setup, sampling_benchmark="w_pos"
     )
@@ -203,5 +204,5 @@ def test_samples_and_bad_options(wy_setup, tmp_path):
         BuiltinGenerator().generate(
             GenerationJob("mll_120_200", 0, 10, 1, tmp_path / "y.lhe.gz", s)
         )
-    assert err.value.field == "parameter_map.CWL2"
+    assert err.value.field == "generation.builtin.parameter_map.CWL2"
     assert not list(tmp_path.iterdir())

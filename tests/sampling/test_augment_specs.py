@@ -80,3 +80,25 @@ def test_nu_specs():
     with pytest.raises(ConfigError, match="2 components but the setup has 1"):
         specs.resolve_nus(specs.nuisance_point([0.5, 1.0]), 2, 1)
     assert specs.nu_spec_from_config({"type": "iid", "prior": ["flat", -1, 1]}).kind == "iid"
+
+
+def test_madminer_specification_tuples(toy):
+    """madminer.sampling's (kind, argument) tuples are accepted as they are."""
+    ms = pytest.importorskip("madminer.sampling")
+    r = np.random.default_rng(1)
+    assert specs.resolve_thetas(specs.spec_from_config(ms.benchmark("t1_pos")), toy).tolist() == [
+        [0.5, 0.0]
+    ]
+    pts = specs.spec_from_config(ms.morphing_points([[0.1, 0.2], [0.3, 0.4]]))
+    assert specs.resolve_thetas(pts, toy).tolist() == [[0.1, 0.2], [0.3, 0.4]]
+    rnd = specs.spec_from_config(ms.random_morphing_points(50, [("flat", -1, 1), ("flat", 0, 1)]))
+    assert specs.resolve_thetas(rnd, toy, r).shape == (50, 2)
+    assert specs.nu_spec_from_config(ms.nominal_nuisance_parameters()).kind == "nominal"
+    assert specs.nu_spec_from_config(ms.iid_nuisance_parameters("gaussian", 0, 1)).value == (
+        "gaussian",
+        0.0,
+        1.0,
+    )
+    with pytest.raises(ConfigError, match="θ specification from eftflow.sampling") as err:
+        specs.spec_from_config(("nonsense", 1), field="theta")
+    assert err.value.field == "theta"

@@ -44,6 +44,8 @@ def test_truth_and_rate_information_equal_madminer(exported, toy, theta):
     ours = FisherInformation(store, toy)
     info_mm, cov_mm = mm.truth_information(np.array(theta), luminosity=300.0)
     res = ours.truth_information(theta, luminosity=300.0)
+    info, cov = res  # unpacks as MadMiner's (information, covariance)
+    assert info is res.information and cov is res.covariance
     np.testing.assert_allclose(res.information, info_mm, rtol=1e-8, atol=1e-12)
     np.testing.assert_allclose(cov_mm, 9.0 * res.covariance, rtol=1e-8, atol=1e-12)
     rate_mm, _ = mm.rate_information(np.array(theta), luminosity=300.0)

@@ -216,3 +216,70 @@ def test_import_bad_files(tmp_path, toy_setup_file):
         import_madminer(bad, tmp_path / "x.zarr")
     assert not (tmp_path / "x.zarr").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.h5", "setup.h5"]
+
+
+def test_reference_benchmark_flagged_for_madminer_nuisance_morphing(tmp_path, toy_setup):
+    """Exports name the reference benchmark (MadMiner's NuisanceMorpher needs it), also from a
+    setup file written before the flag was set, whose flags read as written (so fingerprints
+    recorded from it stay valid)."""
+    from madminer.sampling import SampleAugmenter
+
+    from eftflow.store.setup_h5 import read_setup, write_setup
+
+    data = toy_setup.to_dict()
+    data["benchmarks"].append(
+        {"name": "mu_up", "values": [0.0, 0.0], "is_nuisance": True, "is_reference": False}
+    )
+    data["systematics"] = [{"name": "mu", "type": "scale", "value": "2.0", "scale": "mu"}]
+    data["nuisance_parameters"] = [
+        {"name": "mu_nuisance_param_0", "systematic": "mu", "benchmark_positive": "mu_up",
+         "benchmark_negative": None}
+    ]  # fmt: skip
+    write_setup(tmp_path / "setup.h5", data)
+    with h5py.File(tmp_path / "setup.h5", "r") as f:
+        assert f["benchmarks/is_reference"][()].tolist() == [1, 0, 0, 0, 0, 0, 0]
+    shutil.copyfile(tmp_path / "setup.h5", tmp_path / "old.h5")
+    with h5py.File(tmp_path / "old.h5", "a") as f:  # as written before: no flag
+        f["benchmarks/is_reference"][...] = 0
+    assert not any(b["is_reference"] for b in read_setup(tmp_path / "old.h5")["benchmarks"])
+    names = [b["name"] for b in data["benchmarks"][:-1]]
+    rng = np.random.default_rng(2)
+    with EventStoreWriter(tmp_path / "a.zarr", ["x"], names, nuisance_names=["mu_up"]) as wr:
+        wr.append(observables=rng.random((40, 1)), weights=rng.uniform(1, 2, (40, 6)),
+                  sampling_benchmark=np.zeros(40, int), nuisance_weights=rng.uniform(1, 2, (40, 1)))  # fmt: skip
+    export_madminer(tmp_path / "a.zarr", tmp_path / "old.h5", tmp_path / "a.h5")
+    with h5py.File(tmp_path / "a.h5", "r") as f:
+        assert f["benchmarks/is_reference"][()].tolist() == [1, 0, 0, 0, 0, 0, 0]
+    sa = SampleAugmenter(str(tmp_path / "a.h5"))  # failed with "None is not in list"
+    assert sa.n_nuisance_parameters == 1
+
+
+def test_export_warns_about_systematics_madminer_cannot_read(make_store, tmp_path, toy_setup, caplog):
+    from eftflow.store.setup_h5 import write_setup
+
+    data = toy_setup.to_dict()
+    data["systematics"] = [{"name": "lumi", "type": "norm", "value": "1.02", "scale": None}]
+    write_setup(tmp_path / "setup.h5", data)
+    st = make_store("a.zarr", 30, benchmarks=[b["name"] for b in data["benchmarks"]])
+    with caplog.at_level("WARNING"):
+        export_madminer(st, tmp_path / "setup.h5", tmp_path / "out.h5")
+    assert "cannot load a file with norm or pdf systematics (lumi)" in caplog.text
+    assert (tmp_path / "out.h5").exists()
+
+
+def test_import_records_madminers_default_split(exported, tmp_path):
+    """MadMiner's SampleAugmenter splits a file 60/20/20 by index; an import keeps that split
+    (or the one asked for), so sample_test finds its events."""
+    from eftflow.errors import ConfigError
+
+    _, h5, _ = exported
+    import_madminer(h5, tmp_path / "a.zarr")
+    st = EventStore(tmp_path / "a.zarr")
+    n = st.n_events
+    assert st.partition_bounds("train") == (0, n - 2 * round(0.2 * n))
+    assert st.partition_bounds("test") == (n - round(0.2 * n), n)
+    import_madminer(h5, tmp_path / "b.zarr", validation_split=0.0, test_split=0.0)
+    assert EventStore(tmp_path / "b.zarr").partition_bounds("train") == (0, n)
+    with pytest.raises(ConfigError) as err:
+        import_madminer(h5, tmp_path / "c.zarr", test_split=1.5)
+    assert err.value.field == "combine.test_split" and not (tmp_path / "c.zarr").exists()

@@ -80,6 +80,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--chunk-size", type=positive_int, default=100_000, help="events per chunk of the store"
     )
+    p.add_argument(
+        "--validation-split",
+        type=float,
+        default=0.2,
+        help="fraction of events (by index) in the validation partition, as MadMiner's "
+        "SampleAugmenter splits the file (default: 0.2)",
+    )
+    p.add_argument(
+        "--test-split",
+        type=float,
+        default=0.2,
+        help="fraction of events (by index, at the end) in the test partition (default: 0.2); "
+        "0 and 0 put every event in train",
+    )
     p.set_defaults(handler=run_import)
 
 
@@ -224,5 +238,11 @@ def run_export(args) -> int:
 def run_import(args) -> int:
     from eftflow.store.madminer_io import import_madminer
 
-    import_madminer(args.input, args.output, chunk_size=args.chunk_size)
+    import_madminer(
+        args.input,
+        args.output,
+        chunk_size=args.chunk_size,
+        validation_split=args.validation_split,
+        test_split=args.test_split,
+    )
     return 0

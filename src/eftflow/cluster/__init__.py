@@ -1,6 +1,6 @@
 """Dask cluster lifecycle: one place that starts and stops Dask for every stage.
 
-Three modes, chosen by the ``cluster`` config section (DESIGN.md §6, docs/orchestration.md):
+Three modes, chosen by the ``cluster`` config section (docs/orchestration.md):
 
 ``local``
     A ``LocalCluster`` sized from the rule's ``threads`` and ``mem_mb`` (the default).

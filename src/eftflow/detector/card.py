@@ -170,7 +170,7 @@ class DetectorCard:
         file: str | None = None,
         overrides: Mapping | None = None,
         overrides_file: str | None = None,
-        overrides_field: str = "detector.card_overrides",
+        overrides_field: str = "detector.builtin.card_overrides",
     ):
         self.data = dict(data)
         self.file = file
@@ -183,7 +183,7 @@ class DetectorCard:
         """``{"file": ..., "field": ...}`` of the card key ``path`` (e.g. ``"muon.efficiency"``).
 
         A key set by the config's ``card_overrides`` is named there (config file and
-        ``detector.card_overrides.<path>``); any other by the card file (``None`` for a card
+        ``detector.builtin.card_overrides.<path>``); any other by the card file (``None`` for a card
         given as a dict) and ``path``.
         """
         parts = path.split(".")
@@ -308,7 +308,7 @@ def load_card(
     *,
     overrides: Mapping | None = None,
     config_file: str | None = None,
-    overrides_field: str = "detector.card_overrides",
+    overrides_field: str = "detector.builtin.card_overrides",
 ) -> DetectorCard:
     """Load a card (path, dict or ``None`` for the default), merged over the default card.
 

@@ -1,6 +1,6 @@
 """The ``Generator`` protocol: every backend ends in weighted events for every benchmark.
 
-Contract (DESIGN.md §4–5):
+Contract (docs/layout.md):
 
 * A generator job produces ``n_events`` events for one *sample* (a sampling benchmark, an mℓℓ
   slice, a background process, ...), seeded by :func:`eftflow.generate.seeds.job_seed`.

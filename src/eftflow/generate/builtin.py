@@ -204,7 +204,9 @@ def _job_slice(job: GenerationJob) -> tuple[float, float | None]:
     if len(samples) == 1:
         return next(iter(samples.values()))
     raise ConfigError(
-        f"sample {job.sample!r} is not one of the mll slices ({', '.join(samples)})", field="slices"
+        f"sample {job.sample!r} is not one of the builtin generator's mll slices "
+        f"({', '.join(samples)}; set by generation.builtin.slices)",
+        field="generation.samples",
     )
 
 
@@ -315,7 +317,23 @@ class BuiltinGenerator:
     name = "builtin"
 
     def generate(self, job: GenerationJob) -> GenerationResult:
-        """Generate ``job.n_events`` events of one mℓℓ slice and write ``job.output`` (.lhe.gz)."""
+        """Generate ``job.n_events`` events of one mℓℓ slice and write ``job.output`` (.lhe.gz).
+
+        Errors in the options name their config key (``generation.builtin.<option>``).
+        """
+        try:
+            return self._generate(job)
+        except ConfigError as err:
+            field = err.field or ""
+            if field and not field.startswith("generation."):
+                field = {
+                    "n_events": "generation.n_events_per_job",
+                    "sampling_benchmark": f"generation.samples.{job.sample}.sampling_benchmark",
+                }.get(field, f"generation.builtin.{field}")
+                raise ConfigError(err.message, file=err.file, field=field) from None
+            raise
+
+    def _generate(self, job: GenerationJob) -> GenerationResult:
         opts = dict(job.options or {})
         unknown = set(opts) - set(OPTIONS_SCHEMA["properties"])
         if unknown:

@@ -9,8 +9,9 @@ exponential-quadratic interpolation
 two-sided:  a_i = ½ log(w⁺/w⁻),  b_i = ½ log(w⁺ w⁻ / w⁰²)   (exact at ν_i = ±1)
 one-sided:  a_i = log(w⁺/w⁰),     b_i = 0                    (exact at ν_i = +1)
 
-The factor is positive for every ν, which keeps morphed weights physical. All functions are
-vectorised over events (axis 0).
+The factor is positive for every ν, which keeps morphed weights physical. As in MadMiner, a and
+b are clipped to [−10, 10] (:data:`COEFFICIENT_CLIP`; only a variation by a factor above
+e¹⁰ ≈ 2·10⁴ is affected). All functions are vectorised over events (axis 0).
 
 Example
 -------
@@ -29,7 +30,15 @@ import numpy as np
 
 from eftflow.errors import InputError
 
-__all__ = ["nuisance_coefficients", "nuisance_factors", "nuisance_factor_gradients"]
+__all__ = [
+    "nuisance_coefficients",
+    "nuisance_factors",
+    "nuisance_factor_gradients",
+    "COEFFICIENT_CLIP",
+]
+
+#: |a|, |b| are clipped to this, as MadMiner's ``NuisanceMorpher`` does
+COEFFICIENT_CLIP = 10.0
 
 
 def _ratio_log(num, den, what: str) -> np.ndarray:
@@ -76,6 +85,8 @@ def nuisance_coefficients(
         else:
             a[i] = 0.5 * _ratio_log(wp, wm, "w+/w-")
             b[i] = 0.5 * (_ratio_log(wp, nominal, "w+/w0") + _ratio_log(wm, nominal, "w-/w0"))
+    np.clip(a, -COEFFICIENT_CLIP, COEFFICIENT_CLIP, out=a)
+    np.clip(b, -COEFFICIENT_CLIP, COEFFICIENT_CLIP, out=b)
     return a, b
 
 

@@ -143,13 +143,12 @@ class SampleAugmenter:
         rng = np.random.default_rng(np.random.SeedSequence([int(seed), 3, int(stream)]))
         thetas_r, nus_r = [], []
         for j, (tspec, nspec) in enumerate(roles):
-            tspec = spec_from_config(tspec, field=f"theta{j}")
-            t = resolve_thetas(
-                tspec, self.setup, rng, field=f"theta{j}" if len(roles) > 1 else "theta"
-            )
-            nspec = nu_spec_from_config(nspec, field=f"nu{j}")
+            t_field, n_field = (f"theta{j}", f"nu{j}") if len(roles) > 1 else ("theta", "nu")
+            tspec = spec_from_config(tspec, field=t_field)
+            t = resolve_thetas(tspec, self.setup, rng, field=t_field)
+            nspec = nu_spec_from_config(nspec, field=n_field)
             thetas_r.append(t)
-            nus_r.append(resolve_nus(nspec, t.shape[0], model.n_nuisance, rng, field=f"nu{j}"))
+            nus_r.append(resolve_nus(nspec, t.shape[0], model.n_nuisance, rng, field=n_field))
         if nuisance_score and model.n_nuisance == 0:
             raise ConfigError(
                 "nuisance_score needs nuisance parameters in setup and store",

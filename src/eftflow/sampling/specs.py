@@ -344,9 +344,12 @@ def spec_from_config(cfg, *, field: str = "theta") -> ThetaSpec:
         return cfg
     if isinstance(cfg, str):
         return benchmark(cfg)
+    cfg = _from_madminer_tuple(cfg, _MADMINER_THETA)
     if not isinstance(cfg, dict) or "type" not in cfg:
         raise ConfigError(
-            f"expected a benchmark name or a mapping with 'type', got {cfg!r}", field=field
+            f"expected a benchmark name, a mapping with 'type' or a θ specification from "
+            f"eftflow.sampling (benchmark, morphing_point, random_morphing_points, …), got {cfg!r}",
+            field=field,
         )
     kind = cfg["type"]
     try:
@@ -376,12 +379,38 @@ def spec_from_config(cfg, *, field: str = "theta") -> ThetaSpec:
     )
 
 
+#: MadMiner's ``madminer.sampling`` specifications, ``(kind, argument)`` tuples, as config mappings
+_MADMINER_THETA = {
+    "benchmark": lambda a: {"type": "benchmark", "name": a},
+    "benchmarks": lambda a: {"type": "benchmarks", "names": list(a)},
+    "morphing_point": lambda a: {"type": "point", "values": np.asarray(a, float).tolist()},
+    "morphing_points": lambda a: {"type": "points", "values": np.asarray(a, float).tolist()},
+    "random_morphing_points": lambda a: {"type": "random", "n": a[0], "priors": list(a[1])},
+}
+_MADMINER_NU = {
+    "nominal": lambda a: {"type": "nominal"},
+    "iid": lambda a: {"type": "iid", "prior": list(a)},
+}
+
+
+def _from_madminer_tuple(cfg, kinds: dict):
+    """A MadMiner ``(kind, argument)`` specification (e.g. ``madminer.sampling.benchmark("sm")``
+    is ``("benchmark", "sm")``) as the equivalent config mapping; anything else unchanged."""
+    if isinstance(cfg, tuple) and len(cfg) == 2 and cfg[0] in kinds:
+        try:
+            return kinds[cfg[0]](cfg[1])
+        except (TypeError, ValueError, IndexError):
+            return cfg
+    return cfg
+
+
 def nu_spec_from_config(cfg, *, field: str = "nu") -> NuSpec:
     """A ν spec from its config form: ``nominal``, ``{type: iid, prior: [gaussian, 0, 1]}``, ``{type: point, values}``."""
     if cfg is None or cfg == "nominal":
         return NuSpec("nominal")
     if isinstance(cfg, NuSpec):
         return cfg
+    cfg = _from_madminer_tuple(cfg, _MADMINER_NU)
     if not isinstance(cfg, dict) or "type" not in cfg:
         raise ConfigError(f"expected 'nominal' or a mapping with 'type', got {cfg!r}", field=field)
     kind = cfg["type"]

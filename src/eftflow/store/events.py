@@ -1,6 +1,6 @@
 """The event store: observables and per-benchmark weights in a chunked zarr v3 group.
 
-Layout (format version 1, DESIGN.md §4)::
+Layout (format version 1, docs/layout.md)::
 
     <name>.zarr/
       observables          (n, n_obs)        float64   chunked along events only

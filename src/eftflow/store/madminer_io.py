@@ -52,9 +52,9 @@ import numpy as np
 
 from eftflow.errors import InputError
 from eftflow.store.atomic import atomic_path
-from eftflow.store.combine import count_sampling, setup_fingerprint
+from eftflow.store.combine import count_sampling, setup_fingerprint, split_bounds
 from eftflow.store.events import EventStore, EventStoreWriter, check_finite, make_provenance
-from eftflow.store.setup_h5 import EMPTY, read_setup
+from eftflow.store.setup_h5 import EMPTY, read_setup, reference_flags
 
 __all__ = ["export_madminer", "import_madminer"]
 
@@ -148,12 +148,25 @@ def export_madminer(
     )
     counts = np.zeros(len(store.benchmark_names) + 1, np.int64)
 
+    unreadable = [s["name"] for s in setup["systematics"] if s["type"] in ("norm", "pdf")]
+    if unreadable:
+        log.warning(
+            "%s: MadMiner 0.9.6 cannot load a file with norm or pdf systematics (%s): its "
+            "loader fails with 'Invalid systematic scale: None'; files without them load",
+            out_h5, ", ".join(unreadable),
+        )  # fmt: skip
     with atomic_path(out_h5) as tmp:
         shutil.copyfile(setup_path, tmp)
         with h5py.File(tmp, "a") as f:
             for g in _EVENT_GROUPS:
                 if g in f:
                     del f[g]
+            # the reference benchmark flagged, as MadMiner's nuisance morphing needs (setup
+            # files written before the flag was set have none)
+            flags = np.array(reference_flags(setup["benchmarks"]), np.int64)
+            if "benchmarks/is_reference" in f:
+                del f["benchmarks/is_reference"]
+            f.create_dataset("benchmarks/is_reference", data=flags)
             f.create_dataset("observables/names", data=_enc(store.observable_names), dtype="S256")
             f.create_dataset("observables/definitions", data=_enc(defs), dtype="S256")
             d_obs = f.create_dataset("samples/observations", shape=(n, n_obs), dtype=np.float64)
@@ -182,9 +195,20 @@ def export_madminer(
 
 
 def import_madminer(
-    h5_path: str | Path, out_store: str | Path, *, chunk_size: int = 100_000
+    h5_path: str | Path,
+    out_store: str | Path,
+    *,
+    chunk_size: int = 100_000,
+    validation_split: float = 0.2,
+    test_split: float = 0.2,
 ) -> None:
     """Read a MadMiner event file into an event store, slice by slice.
+
+    The store gets train/validation/test partitions by index, as MadMiner's ``SampleAugmenter``
+    splits the file (its defaults: ``validation_split=0.2``, ``test_split=0.2``; see
+    :func:`~eftflow.store.combine.split_bounds`). They are random subsets only if the file was
+    shuffled (by MadMiner's ``combine_and_shuffle``); otherwise run ``combine-events`` on the
+    imported store. ``validation_split=test_split=0`` puts every event in ``train``.
 
     Raises
     ------
@@ -196,6 +220,7 @@ def import_madminer(
 
     path = str(h5_path)
     setup = read_setup(h5_path)  # also checks the file exists and has a setup
+    split_bounds(1_000_000, validation_split, test_split)  # the splits checked before reading
     try:
         f = h5py.File(path, "r")
     except OSError as err:  # pragma: no cover - read_setup opened it already
@@ -253,6 +278,8 @@ def import_madminer(
             "observable_definitions": [None if d == EMPTY else d for d in defs],
             "setup_hash": setup_fingerprint(h5_path),
             "imported_from": path,
+            "partitions": split_bounds(n, validation_split, test_split),
+            "split": {"validation_split": float(validation_split), "test_split": float(test_split)},
         }
         if "sample_summary/signal_events" in f:
             sig = np.atleast_1d(f["sample_summary/signal_events"][()]).astype(np.int64)

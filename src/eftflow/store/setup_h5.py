@@ -28,7 +28,7 @@ import numpy as np
 from eftflow.errors import InputError
 from eftflow.store.atomic import atomic_path
 
-__all__ = ["write_setup", "read_setup", "EMPTY"]
+__all__ = ["write_setup", "read_setup", "reference_flags", "EMPTY"]
 
 EMPTY = "None"
 
@@ -45,6 +45,23 @@ def _dec(values) -> list[str | None]:
         s = v.decode("ascii") if isinstance(v, bytes) else str(v)
         out.append(None if s == EMPTY else s)
     return out
+
+
+def reference_flags(benches: list[dict]) -> list[bool]:
+    """``is_reference`` of each benchmark, the first physics benchmark flagged if none is.
+
+    MadMiner takes its first benchmark as the reference (the nominal weights of its nuisance
+    morphing) and flags it in ``benchmarks/is_reference``; its ``NuisanceMorpher`` fails on a
+    file that flags none. eftflow uses the same rule and writes the flag this way;
+    :func:`read_setup` returns the flags as written (files from older versions flag none), so
+    the fingerprints recorded in existing stores stay valid.
+    """
+    flags = [bool(b["is_reference"]) for b in benches]
+    if not any(flags):
+        first = next((i for i, b in enumerate(benches) if not b["is_nuisance"]), None)
+        if first is not None:
+            flags[first] = True
+    return flags
 
 
 def write_setup(path: str | Path, data: dict, *, attrs: dict | None = None) -> None:
@@ -97,7 +114,7 @@ def write_setup(path: str | Path, data: dict, *, attrs: dict | None = None) -> N
             )
             f.create_dataset(
                 "benchmarks/is_reference",
-                data=np.array([int(b["is_reference"]) for b in benches], dtype=np.int64),
+                data=np.array(reference_flags(benches), dtype=np.int64),
             )
             if data.get("morphing_matrix") is not None:
                 f.create_dataset(

@@ -38,6 +38,10 @@ class FisherResult:
     luminosity: float | None = None
     extra: dict = field(default_factory=dict)
 
+    def __iter__(self):
+        """``information, covariance = result``, as MadMiner's Fisher methods return them."""
+        return iter((self.information, self.covariance))
+
     @property
     def errors(self) -> np.ndarray | None:
         """Standard errors of the matrix elements, shape (k, k)."""
