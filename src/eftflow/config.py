@@ -31,6 +31,8 @@ from eftflow.errors import ConfigError
 __all__ = [
     "load_config",
     "validate_config",
+    "check_benchmark_references",
+    "refuse_workflow_config",
     "load_schema",
     "config_hash",
     "default_config_path",
@@ -161,6 +163,81 @@ def _check_semantics(config: dict, file: str | None) -> None:
             check_arithmetic(
                 transform, ("theta",), file=file, field=f"parameters[{i}].param_card_transform"
             )
+
+
+def _benchmark_references(config: dict):
+    """(key path, name) of every benchmark the configuration names outside ``benchmarks``."""
+
+    def in_spec(spec, key):
+        if isinstance(spec, str):
+            yield key, spec
+        elif isinstance(spec, dict) and spec.get("type") == "benchmark":
+            yield f"{key}.name", spec.get("name")
+        elif isinstance(spec, dict) and spec.get("type") == "benchmarks":
+            for j, n in enumerate(spec.get("names") or []):
+                yield f"{key}.names[{j}]", n
+
+    samples = (config.get("augmentation") or {}).get("samples") or []
+    for i, sample in enumerate(samples if isinstance(samples, list) else []):
+        if not isinstance(sample, dict):
+            continue
+        method = sample.get("method")
+        roles = ("theta0", "theta1") if method in ("ratio", "more_ratios") else ("theta",)
+        for role in roles:
+            yield from in_spec(sample.get(role), f"augmentation.samples[{i}].{role}")
+        if method == "more_ratios":
+            for j, spec in enumerate(sample.get("additional_thetas") or []):
+                yield from in_spec(spec, f"augmentation.samples[{i}].additional_thetas[{j}]")
+    demo = (config.get("model") or {}).get("demo")
+    if isinstance(demo, dict) and isinstance(demo.get("reference"), str):
+        yield "model.demo.reference", demo["reference"]
+    gen = (config.get("generation") or {}).get("samples")
+    for name, sample in (gen or {}).items() if isinstance(gen, dict) else ():
+        if isinstance(sample, dict) and isinstance(sample.get("sampling_benchmark"), str):
+            yield f"generation.samples.{name}.sampling_benchmark", sample["sampling_benchmark"]
+
+
+def check_benchmark_references(config: dict, *, file: str | None = None) -> None:
+    """Raise :class:`ConfigError` unless every benchmark a validated workflow configuration names
+    outside ``benchmarks`` is declared there (or is one the setup stage adds: the morphing basis
+    completion ``morphing_basis_vector_<k>``, finite-difference ``<b>_plus_<p>``).
+
+    The workflow calls it at start-up, so that a typo, or a default naming ``sm`` in a
+    configuration without it, fails at once and not in the augmentation stage hours later.
+    Single-stage commands do not: they use only part of the configuration.
+    """
+    import re
+
+    declared = [b.get("name") for b in config.get("benchmarks") or [] if isinstance(b, dict)]
+    added = re.compile(r"morphing_basis_vector_\d+|.+_plus_.+")
+    for key, name in _benchmark_references(config):
+        if name in declared or (isinstance(name, str) and added.fullmatch(name)):
+            continue
+        raise ConfigError(
+            f"unknown benchmark {name!r}; declared benchmarks: "
+            f"{', '.join(map(str, declared)) or 'none'} (declare it under `benchmarks`, or set "
+            f"this key: the defaults of augmentation.samples and model.demo.reference use 'sm')",
+            file=file,
+            field=key,
+        )
+
+
+#: top-level keys of a workflow configuration that no spec file (fit, limits, model, scan) has
+WORKFLOW_ONLY_KEYS = frozenset(
+    {"run_name", "morphing", "benchmarks", "generation", "shower", "detector", "analysis",
+     "combine", "augmentation", "training", "ensemble", "evaluation"}
+)  # fmt: skip
+
+
+def refuse_workflow_config(data, *, file, what: str, doc: str) -> None:
+    """Raise :class:`ConfigError` if ``data`` looks like a workflow configuration (two or more
+    of :data:`WORKFLOW_ONLY_KEYS` at its top level) where ``what`` was expected."""
+    if isinstance(data, dict) and len(WORKFLOW_ONLY_KEYS.intersection(data)) >= 2:
+        raise ConfigError(
+            f"this is a workflow configuration (like config/config.yaml), not {what}; "
+            f"see {doc} for its format",
+            file=None if file is None else str(file),
+        )
 
 
 def load_config(path: str | Path | None, overrides: dict | None = None) -> dict:

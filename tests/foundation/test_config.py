@@ -5,7 +5,13 @@ import json
 import pytest
 import yaml
 
-from eftflow.config import config_hash, load_config, load_schema, validate_config
+from eftflow.config import (
+    check_benchmark_references,
+    config_hash,
+    load_config,
+    load_schema,
+    validate_config,
+)
 from eftflow.errors import ConfigError
 
 
@@ -141,3 +147,55 @@ def test_snakemake_validate_uses_same_schema(repo_root):
     assert cfg["morphing"]["n_trials"] == 100
     with pytest.raises(WorkflowError):
         validate({"not_a_key": 1}, schema)
+
+
+def test_benchmark_references_checked_at_once(tmp_path):
+    """A config without `sm` whose defaults name `sm`, or a typo in a θ spec, fails at
+    validation with the key, not in the augmentation stage hours later."""
+    params = [{"name": "W", "lha_block": "eft", "lha_id": 1, "parameter_range": [-1, 1]}]
+    cfg = validate_config({"parameters": params}, file="p.yaml")  # a stage's partial config
+    with pytest.raises(ConfigError) as err:
+        check_benchmark_references(cfg, file="p.yaml")
+    assert err.value.field == "augmentation.samples[0].theta"
+    assert "unknown benchmark 'sm'; declared benchmarks: none" in str(err.value)
+    cfg = {
+        "parameters": params,
+        "benchmarks": [{"name": "sm", "values": {"W": 0.0}}],
+        "augmentation": {"samples": [
+            {"name": "a", "method": "ratio", "n_samples": 10, "theta0": "sm",
+             "theta1": {"type": "benchmarks", "names": ["sm", "smm"]}},
+        ]},
+    }  # fmt: skip
+    with pytest.raises(ConfigError) as err:
+        check_benchmark_references(validate_config(cfg), file="p.yaml")
+    assert err.value.field == "augmentation.samples[0].theta1.names[1]"
+    cfg["augmentation"]["samples"][0]["theta1"] = "morphing_basis_vector_3"  # added by setup
+    check_benchmark_references(validate_config(cfg), file="p.yaml")
+    cfg["generation"] = {"samples": {"s": {"sampling_benchmark": "nope"}}}
+    with pytest.raises(ConfigError, match="unknown benchmark 'nope'") as err:
+        check_benchmark_references(validate_config(cfg), file="p.yaml")
+    assert err.value.field == "generation.samples.s.sampling_benchmark"
+
+
+@pytest.mark.parametrize(
+    ("command", "what"),
+    [
+        ("fit", "a fit description"),
+        ("compute-limits", "a limits description"),
+        ("build-model", "a model spec"),
+        ("scan", "a scan spec"),
+    ],
+)
+def test_workflow_config_given_to_a_spec_command_is_named(
+    command, what, repo_root, tmp_path, capsys
+):
+    from eftflow.cli import main
+
+    toy = str(repo_root / "config/examples/toy.yaml")
+    assert main([command, toy, "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(
+        f"eftflow: error: {toy}: this is a workflow configuration (like config/config.yaml), "
+        f"not {what}; see docs/"
+    )
+    assert err.endswith(".md for its format") and not list(tmp_path.iterdir())

@@ -214,3 +214,24 @@ def test_readme_lists_every_target_rule_and_forcerun_comes_last():
         # --forcerun takes several values: a target after it would be forced too
         bad = re.findall(r"^snakemake .*--forcerun(?:\s+\w+)+\s+all\w*", text, re.M)
         assert not bad, f"{doc}: {bad}"
+
+
+def test_jobs_too_short_to_sample_show_no_cpu_or_memory(tmp_path):
+    """Snakemake samples CPU and memory about once a second: a job that ended sooner has CPU 0 s
+    and the few MB of its shell, which the report must not present as a measurement."""
+    from eftflow.report.sections.resources import read_benchmarks, sampled
+
+    runs = tmp_path / "benchmarks/runs"
+    _tsv(runs / "setup/setup.tsv", 4.0)  # sampled: 100 MB, 4 s CPU
+    short = runs / "combine_events/combine_events.tsv"
+    short.parent.mkdir(parents=True)
+    short.write_text("s\th:m:s\tmax_rss\tcpu_time\n0.6\t0:00:00\t3.09\t0.00\n")
+    rows = {r["rule"]: r for r in read_benchmarks(runs)}
+    assert sampled(rows["setup"]) and not sampled(rows["combine_events"])
+    (tmp_path / "results").mkdir()
+    out = tmp_path / "report.html"
+    build_report(tmp_path / "results", out, benchmarks=runs, workdir=tmp_path)
+    html = out.read_text()
+    row = html[html.index("<td>combine_events</td>") :].split("</tr>")[0]
+    assert row.count("<td>–</td>") == 2 and "3.09" not in row
+    assert "ended before the first sample" in html

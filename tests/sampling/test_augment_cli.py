@@ -127,3 +127,20 @@ def test_cli_bad_inputs_leave_nothing(tmp_path, toy, capsys):
         == 2
     )
     assert "2 components" in capsys.readouterr().err and not res.exists()
+
+
+def test_fisher_barplot_axis_starts_at_the_numerical_floor(tmp_path):
+    """A rate-only matrix has one eigenvalue; the others are rounding noise (~1e-300 or < 0):
+    the log axis starts 10⁻¹⁰ below the largest eigenvalue, not at 10⁻³⁰⁰, and det shows 0."""
+    import numpy as np
+
+    from eftflow.plotting.fisher import EIGEN_FLOOR, plot_fisherinfo_barplot
+
+    v = np.array([1.0, 2.0])
+    rate = 50.0 * np.outer(v, v) + np.array([[0.0, 1e-15], [1e-15, 0.0]])
+    fig = plot_fisherinfo_barplot([np.diag([400.0, 800.0]), rate], ["truth", "rate"],
+                                  luminosity=300.0, output=tmp_path / "bar.png")  # fmt: skip
+    a1, a2 = fig.axes
+    assert a2.get_ylim()[0] == EIGEN_FLOOR * 800.0
+    assert [p.get_height() for p in a1.patches] == [400.0 * 800.0, 0.0]
+    assert "300 pb⁻¹" in a1.get_title() and (tmp_path / "bar.png").stat().st_size > 0

@@ -101,3 +101,13 @@ def test_bad_options_name_the_key(lhe_text, tmp_path, key, value):
 def test_good_options_pass_through():
     cfg = {"batch_size": 10, "chunk_size": 20.0, "max_events": None, "max_failure_fraction": 0}
     assert check_shower_config(cfg) == {**cfg, "chunk_size": 20, "max_failure_fraction": 0.0}
+
+
+def test_event_store_instead_of_lhe_is_named(tmp_path):
+    """An event store (a directory) passed as the shower's input says what it is."""
+    store = tmp_path / "events.zarr"
+    store.mkdir()
+    (store / "zarr.json").write_text("{}")
+    with pytest.raises(InputError, match="is an event store, not an LHE file") as err:
+        shower_lhe(store, tmp_path / "sh.zarr", NAMES, seed=3, config={"mode": "parton"})
+    assert err.value.file == str(store) and not (tmp_path / "sh.zarr").exists()

@@ -254,7 +254,9 @@ def test_reference_benchmark_flagged_for_madminer_nuisance_morphing(tmp_path, to
     assert sa.n_nuisance_parameters == 1
 
 
-def test_export_warns_about_systematics_madminer_cannot_read(make_store, tmp_path, toy_setup, caplog):
+def test_export_warns_about_systematics_madminer_cannot_read(
+    make_store, tmp_path, toy_setup, caplog
+):
     from eftflow.store.setup_h5 import write_setup
 
     data = toy_setup.to_dict()

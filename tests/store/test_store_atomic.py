@@ -70,3 +70,21 @@ def test_temporaries_of_killed_writers_are_removed(tmp_path):
         assert tmp.name.startswith(f".out.zarr.tmp-{_HOST}-{os.getpid()}-")
         tmp.write_text("x")
     assert not stale.exists() and live.exists() and elsewhere.exists()
+
+
+def test_unwritable_directory_named_not_the_temporary():
+    """An output in a directory nobody may write to (even root: /sys) is one clear message
+    naming the output and the directory, not the temporary's name."""
+    import os
+
+    try:
+        os.close(os.open("/sys/.eftflow-probe", os.O_CREAT | os.O_WRONLY))
+        os.unlink("/sys/.eftflow-probe")
+        pytest.skip("needs a directory that refuses new files")
+    except OSError:
+        pass
+    with pytest.raises(InputError) as err:
+        with atomic_path("/sys/out.h5"):
+            pass
+    assert err.value.file == "/sys/out.h5" and "cannot write in /sys" in str(err.value)
+    assert ".tmp-" not in str(err.value)

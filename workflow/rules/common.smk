@@ -14,15 +14,24 @@ def _validate_config():
     must be >= 1`, and the defaults filled, as every eftflow command does; Snakemake's own
     validator when eftflow is not importable here."""
     try:
-        from eftflow.config import validate_config
+        from eftflow.config import check_benchmark_references, validate_config
         from eftflow.errors import ConfigError
     except ImportError:
         validate(config, schema="../schemas/config.schema.yaml")
         return
     files = [str(f) for f in workflow.overwrite_configfiles] or ["config/config.yaml"]
+    # keys given on the command line (`--config key=value`) are named as such
+    cli = sorted(
+        getattr(getattr(workflow, "config_settings", None), "config", None) or {}
+    )
+    source = " + ".join(files + ([f"--config {','.join(cli)}"] if cli else []))
     try:
-        validate_config(config, file=" + ".join(files))
+        validate_config(config, file=source)
+        check_benchmark_references(config, file=source)
     except ConfigError as err:
+        top = (err.field or "").split(".")[0].split("[")[0]
+        if top in cli:
+            err = ConfigError(err.message, file=f"--config {top}=...", field=err.field)
         raise ValueError(f"invalid configuration: {err}") from None
 
 

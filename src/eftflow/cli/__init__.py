@@ -79,7 +79,30 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="<command>")
     for module in _command_modules():
         module.register(sub)
+    for command in sub.choices.values():
+        _show_defaults(command)
     return parser
+
+
+def _show_defaults(parser: argparse.ArgumentParser) -> None:
+    """Append ``(default: X)`` to the help of each option with a default its help does not
+    already state (flags and options without a default are left as they are)."""
+    for action in parser._actions:
+        default = action.default
+        if (
+            not action.option_strings
+            or not action.help
+            or action.help == argparse.SUPPRESS
+            or default is None
+            or default is argparse.SUPPRESS
+            or isinstance(default, bool)
+            or (isinstance(default, list | tuple) and not default)
+            or action.nargs == 0
+            or "default" in action.help
+            or "%(default)" in action.help
+        ):
+            continue
+        action.help += " (default: %(default)s)"
 
 
 def _setup_logging(args: argparse.Namespace) -> None:

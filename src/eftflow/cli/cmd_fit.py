@@ -64,7 +64,7 @@ def register(subparsers) -> None:
         "compute-limits",
         aliases=["limits"],
         help="asymptotic CLs limits / theta-grid exclusion from a spec or the pipeline's likelihoods",
-        description=__doc__,
+        description=__doc__.split("``eftflow fit ")[0].rstrip(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("spec", nargs="?", default=None, help="YAML or JSON description (see above)")
@@ -107,7 +107,9 @@ def run_compute_limits(args: argparse.Namespace) -> int:
         if not args.setup:
             raise InputError("give a limits description, or --setup (pipeline mode)", field="spec")
         return _run_pipeline_limits(args)
-    spec = _read_spec(args.spec)
+    from eftflow.inference.specs import read_spec
+
+    spec = read_spec(args.spec, what="a limits description", doc="docs/statistics.md")
     result, figure_data = compute_limits(spec, file=args.spec)
     _write_json(result, args.output)
     if args.plot:
@@ -171,23 +173,11 @@ def _plot_fit(figures: dict, directory: str) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _read_spec(path: str) -> dict:
-    import yaml
+def check_keys(section, allowed, where: str, file):
+    """:func:`eftflow.inference.specs.check_keys` (imported when first needed)."""
+    from eftflow.inference.specs import check_keys as check
 
-    from eftflow.errors import InputError
-
-    try:
-        with open(path) as fh:
-            text = fh.read()
-    except OSError as err:
-        raise InputError(f"cannot read the limits description: {err.strerror}", file=path) from None
-    try:
-        data = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as err:
-        raise InputError(f"not valid YAML/JSON: {err}", file=path) from None
-    if not isinstance(data, dict):
-        raise InputError("the description must be a mapping", file=path)
-    return data
+    return check(section, allowed, where, file)
 
 
 def _write_json(obj, path: str) -> None:
@@ -229,25 +219,11 @@ def _get(section: dict, key: str, where: str, file, *, kind=float, default=..., 
         ) from None
 
 
-def _check_keys(section, allowed: set, where: str, file) -> None:
-    from eftflow.errors import InputError
-
-    if not isinstance(section, dict):
-        raise InputError("expected a mapping", file=file, field=where)
-    unknown = sorted(set(section) - allowed)
-    if unknown:
-        raise InputError(
-            f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}",
-            file=file,
-            field=f"{where}.{unknown[0]}",
-        )
-
-
 def compute_limits(spec: dict, *, file: str | None = None) -> tuple[dict, dict]:
     """Compute the limits of a description; returns ``(JSON-able result, objects for plots)``."""
     from eftflow.errors import InputError
 
-    _check_keys(
+    check_keys(
         spec, {"kind", "cl", "test_stat", "nuisance_mode", "counting", "histogram"}, "", file
     )
     kind = _get(spec, "kind", "", file, allowed=("counting", "histogram"))
@@ -267,7 +243,7 @@ def _counting(spec, cl, file):
     from eftflow.inference.limits import upper_limit
 
     sec = spec.get("counting")
-    _check_keys(
+    check_keys(
         sec,
         {"signal", "background", "observed", "signal_uncertainty", "background_uncertainty"},
         "counting",
@@ -316,7 +292,7 @@ def _histogram(spec, cl, file):
     from eftflow.inference.limits import model_exclusion
 
     sec = spec["histogram"]
-    _check_keys(
+    check_keys(
         sec,
         {"parameters", "theta", "signal", "background", "observed", "asimov_theta", "systematics"},
         "histogram",
@@ -378,7 +354,7 @@ def _histogram(spec, cl, file):
     systs = []
     for j, item in enumerate(sec.get("systematics") or []):
         where = f"histogram.systematics[{j}]"
-        _check_keys(item, {"name", "signal", "background"}, where, file)
+        check_keys(item, {"name", "signal", "background"}, where, file)
         if "name" not in item:
             raise InputError("missing required key", file=file, field=f"{where}.name")
         effects = {s: item[s] for s in ("signal", "background") if s in item}

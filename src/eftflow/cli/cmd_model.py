@@ -57,12 +57,21 @@ from eftflow.jsonable import to_jsonable
 log = logging.getLogger(__name__)
 
 
+def _description(command: str) -> str:
+    """The part of the module docstring about ``eftflow <command>``, and its closing note."""
+    doc = __doc__.strip()
+    sections = doc.split("\n\n``eftflow ")
+    part = next(p for p in sections[1:] if p.startswith(command + " "))
+    note = doc.rsplit("\n\n", 1)[-1]
+    return f"{sections[0]}\n\n``eftflow {part.split(chr(10) + chr(10))[0]}\n\n{note}"
+
+
 def register(subparsers) -> None:
     fmt = argparse.RawDescriptionHelpFormatter
     b = subparsers.add_parser(
         "build-model",
         help="validate a model spec, build the model and run the Asimov closure gate",
-        description=__doc__,
+        description=_description("build-model"),
         formatter_class=fmt,
     )
     b.add_argument("spec", help="model spec (YAML)")
@@ -76,7 +85,7 @@ def register(subparsers) -> None:
         "infer",
         aliases=["run-inference"],
         help="fit, MINOS, profiles, contours, pulls, impacts, limits, toys of a built model",
-        description=__doc__,
+        description=_description("infer"),
         formatter_class=fmt,
     )
     i.add_argument("model", help="model directory written by build-model")
@@ -88,7 +97,7 @@ def register(subparsers) -> None:
     f = subparsers.add_parser(
         "fit-model",
         help="build-model and infer in one step",
-        description=__doc__,
+        description=_description("fit-model"),
         formatter_class=fmt,
     )
     f.add_argument("spec", help="model spec (YAML)")
@@ -102,7 +111,7 @@ def register(subparsers) -> None:
     w = subparsers.add_parser(
         "write-model-spec",
         help="write the spec of the workflow's model (config model.demo) from the run's outputs",
-        description=__doc__,
+        description=_description("write-model-spec"),
         formatter_class=fmt,
     )
     w.add_argument("--store", required=True, help="combined event store (zarr)")

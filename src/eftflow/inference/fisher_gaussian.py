@@ -23,9 +23,9 @@ log = logging.getLogger(__name__)
 
 def fisher_gaussian(sec: dict, names, file) -> tuple[np.ndarray, np.ndarray]:
     """(mean, inverse covariance) from a Fisher-information JSON."""
-    from eftflow.inference.specs import _check_keys, read_spec
+    from eftflow.inference.specs import check_keys, read_spec
 
-    _check_keys(sec, {"file", "analysis", "profiled", "others"}, "gaussian.fisher", file)
+    check_keys(sec, {"file", "analysis", "profiled", "others"}, "gaussian.fisher", file)
     if "file" not in sec:
         raise InputError("missing required key", file=file, field="gaussian.fisher.file")
     others = str(sec.get("others", "fixed"))

@@ -63,7 +63,7 @@ import numpy as np
 
 from eftflow.errors import EftflowError, InputError
 
-__all__ = ["read_spec", "build_fit", "run_fit_spec", "FIT_KINDS"]
+__all__ = ["read_spec", "check_keys", "build_fit", "run_fit_spec", "FIT_KINDS"]
 
 log = logging.getLogger(__name__)
 
@@ -86,9 +86,15 @@ _TOP_KEYS = {
 _BIG = 1e30
 
 
-def read_spec(path) -> dict:
-    """Read a YAML or JSON mapping (``.json`` is parsed as JSON, anything else as YAML)."""
+def read_spec(path, *, what: str = "a fit description", doc: str = "docs/statistics.md") -> dict:
+    """Read a YAML or JSON mapping (``.json`` is parsed as JSON, anything else as YAML).
+
+    A workflow configuration given by mistake is named as such (``what``: the kind of file
+    expected; ``doc``: where it is described).
+    """
     import yaml
+
+    from eftflow.config import refuse_workflow_config
 
     path = str(path)
     try:
@@ -101,11 +107,14 @@ def read_spec(path) -> dict:
         raise InputError(f"not valid YAML/JSON: {err}", file=path) from None
     if not isinstance(data, dict):
         raise InputError("the description must be a mapping", file=path)
+    refuse_workflow_config(data, file=path, what=what, doc=doc)
     return data
 
 
 # -- small validated getters ------------------------------------------------------------------
-def _check_keys(section, allowed, where: str, file) -> dict:
+def check_keys(section, allowed, where: str, file) -> dict:
+    """``section`` (a mapping) if all its keys are ``allowed``; else :class:`InputError` naming
+    the first unknown key (at ``where``, or at the top level when empty)."""
     if not isinstance(section, dict):
         raise InputError("expected a mapping", file=file, field=where or "(top level)")
     unknown = sorted(set(section) - set(allowed))
@@ -177,7 +186,7 @@ def _parameters(spec, file):
         where = f"parameters.{name}"
         if not isinstance(v, dict):
             v = {"value": v}
-        _check_keys(v, {"value", "lower", "upper", "scale", "fixed"}, where, file)
+        check_keys(v, {"value", "lower", "upper", "scale", "fixed"}, where, file)
         try:
             pars.append(
                 Parameter(
@@ -209,7 +218,7 @@ def _constraints(spec, names, file):
     allowed = {"name", "type", "coefficients", "expression", "lower", "upper", "equal"}
     for i, c in enumerate(raw):
         where = f"constraints[{i}]"
-        _check_keys(c, allowed, where, file)
+        check_keys(c, allowed, where, file)
         name = str(c.get("name", f"constraint_{i}"))
         kind = c.get("type", "nonlinear" if "expression" in c else "linear")
         if "equal" in c:
@@ -303,7 +312,7 @@ def _counts(value, n_bins, field, file) -> np.ndarray:
 
 def _poisson_objective(kind, sec, names, file):
     if kind == "counting":
-        _check_keys(sec, {"observed", "expected", "signal", "background", "poi"}, kind, file)
+        check_keys(sec, {"observed", "expected", "signal", "background", "poi"}, kind, file)
         sec = dict(sec)
         for key in ("observed", "signal", "background"):
             if key in sec and not isinstance(sec[key], list):
@@ -311,7 +320,7 @@ def _poisson_objective(kind, sec, names, file):
         if "expected" in sec and not isinstance(sec["expected"], list):
             sec["expected"] = [sec["expected"]]
     else:
-        _check_keys(sec, {"observed", "expected", "signal", "background", "poi"}, kind, file)
+        check_keys(sec, {"observed", "expected", "signal", "background", "poi"}, kind, file)
     if "observed" not in sec:
         raise InputError("missing required key", file=file, field=f"{kind}.observed")
     if "expected" in sec:
@@ -347,7 +356,7 @@ def _poisson_objective(kind, sec, names, file):
 
 
 def _gaussian_objective(sec, names, file):
-    _check_keys(
+    check_keys(
         sec,
         {"mean", "covariance", "information", "errors", "prediction", "fisher"},
         "gaussian",
@@ -441,7 +450,7 @@ def build_fit(spec: dict, *, file=None):
     """The :class:`~eftflow.inference.fit.Fit` (objective ``-2 ln L``) a fit description defines."""
     from eftflow.inference.fit import Fit
 
-    _check_keys(spec, _TOP_KEYS, "", file)
+    check_keys(spec, _TOP_KEYS, "", file)
     kind = spec.get("kind")
     if kind not in FIT_KINDS:
         raise InputError(

@@ -18,6 +18,7 @@ __all__ = [
     "plot_fisherinfo_barplot",
     "plot_distribution_of_information",
     "plot_cross_sections",
+    "EIGEN_FLOOR",
 ]
 
 
@@ -43,11 +44,15 @@ def plot_fisher_information_contours_2d(
     contour_distance: float = 1.0,
     n_samples: int = 100,
     seed: int = 0,
+    luminosity: float | None = None,
     output=None,
 ):
     """Ellipses {Δθᵀ I Δθ = d²} (d = 1: the 68 % CL direction-wise error ellipse of I⁻¹), one per
     analysis, with an uncertainty band drawn from ``n_samples`` matrices sampled from each
-    covariance. Returns the figure (and saves it if ``output`` is given)."""
+    covariance; the title states d and, if given, the luminosity (pb⁻¹) of I. Returns the figure
+    (and saves it if ``output`` is given)."""
+    from matplotlib.ticker import MaxNLocator
+
     from eftflow.inference.fisher.manipulate import sample_information
 
     plt = use_agg()
@@ -69,6 +74,14 @@ def plot_fisher_information_contours_2d(
             ax.plot(e[0], e[1], color=color, lw=1.5, label=labels[i])
     ax.set_xlabel(parameter_names[0])
     ax.set_ylabel(parameter_names[1])
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(MaxNLocator(5))
+    ax.ticklabel_format(style="sci", scilimits=(-3, 3))
+    lumi = "" if luminosity is None else f", L = {luminosity:g} pb⁻¹"
+    ax.set_title(
+        f"Δθᵀ I Δθ = {contour_distance:g}² ({contour_distance:g}σ on each parameter{lumi})",
+        fontsize="small",
+    )
     ax.legend(loc="best", fontsize="small")
     fig.tight_layout()
     if output is not None:
@@ -77,27 +90,43 @@ def plot_fisher_information_contours_2d(
     return fig
 
 
-def plot_fisherinfo_barplot(informations: Sequence, labels: Sequence[str], *, output=None):
-    """Bars of the determinant (top) and eigenvalues (bottom, log scale) per analysis."""
+#: eigenvalues below this fraction of the largest one are numerically zero (not drawn)
+EIGEN_FLOOR = 1e-10
+
+
+def plot_fisherinfo_barplot(
+    informations: Sequence, labels: Sequence[str], *, luminosity: float | None = None, output=None
+):
+    """Bars of the determinant (top) and eigenvalues (bottom, log scale) per analysis.
+
+    Eigenvalues below :data:`EIGEN_FLOOR` times the largest (directions without information,
+    such as all but one of a rate-only matrix) are not drawn, and the axis starts there; the
+    title gives the luminosity (pb⁻¹), if known.
+    """
     plt = use_agg()
     infos = [0.5 * (np.asarray(i) + np.asarray(i).T) for i in informations]
-    dets = [np.linalg.det(i) for i in infos]
     eig = [np.sort(np.linalg.eigvalsh(i))[::-1] for i in infos]
+    top = max((float(e[0]) for e in eig if len(e)), default=1.0)
+    floor = EIGEN_FLOOR * top if top > 0 else 1e-300
+    dets = [float(np.prod(np.where(e > floor, e, 0.0))) for e in eig]  # numerical zeros are 0
     fig, (a1, a2) = plt.subplots(2, 1, figsize=(max(4, 1.2 * len(infos)), 6))
     x = np.arange(len(infos))
     a1.bar(x, dets, color=[f"C{i}" for i in x])
     a1.set_ylabel("det I")
+    if luminosity is not None:
+        a1.set_title(f"Fisher information at L = {luminosity:g} pb⁻¹", fontsize="small")
     a1.set_xticks(x, labels, rotation=30, ha="right", fontsize="small")
     k = max(len(e) for e in eig)
     width = 0.8 / k
     for j in range(k):
         a2.bar(
             x + (j - (k - 1) / 2) * width,
-            [max(e[j], 1e-300) if j < len(e) else 0 for e in eig],
+            [e[j] if j < len(e) and e[j] > floor else 0.0 for e in eig],
             width,
             label=f"λ{j + 1}",
         )
     a2.set_yscale("log")
+    a2.set_ylim(bottom=floor)
     a2.set_ylabel("eigenvalues of I")
     a2.set_xticks(x, labels, rotation=30, ha="right", fontsize="small")
     a2.legend(fontsize="small")

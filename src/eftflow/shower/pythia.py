@@ -156,6 +156,12 @@ def read_lhe_header(path) -> dict:
     Returns ``{"weight_ids": [...], "provenance": {...}, "n_header_lines": int}``.
     """
     path = Path(path)
+    if path.is_dir():
+        what = "an event store" if (path / "zarr.json").is_file() else "a directory"
+        raise InputError(
+            f"is {what}, not an LHE file: the shower reads generator output (.lhe, .lhe.gz)",
+            file=str(path),
+        )
     if not path.is_file():
         raise InputError("LHE file does not exist", file=str(path))
     lines = []

@@ -107,6 +107,13 @@ def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
         raise InputError(f"cannot create the directory ({err.strerror})", file=str(final)) from None
     _remove_stale(final)
     tmp = final.with_name(f".{final.name}.tmp-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:  # can we write there at all? (one clear message instead of one about the temporary)
+        os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        os.unlink(tmp)
+    except OSError as err:
+        raise InputError(
+            f"cannot write in {final.parent} ({err.strerror})", file=str(final)
+        ) from None
     try:
         yield tmp
         if tmp.is_dir() and not (tmp / "zarr.json").exists():

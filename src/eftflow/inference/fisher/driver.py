@@ -166,12 +166,16 @@ def _plots(out: dict, fi, plot_dir) -> None:
             ]
             infos.append(info)
             covs.append(cov)
-        plot_fisherinfo_barplot(infos, names, output=Path(tmp) / "fisher_barplot.png")
+        lumi = out.get("luminosity")
+        plot_fisherinfo_barplot(
+            infos, names, luminosity=lumi, output=Path(tmp) / "fisher_barplot.png"
+        )
         if n_p >= 2:
             usable = [i for i, m in enumerate(infos) if np.all(np.linalg.eigvalsh(m[:2, :2]) > 0)]
             plot_fisher_information_contours_2d(
                 [infos[i][:2, :2] for i in usable], [covs[i][:2, :2, :2, :2] for i in usable], [names[i] for i in usable],
-                parameter_names=fi.parameter_names[:2], center=out["theta"][:2], output=Path(tmp) / "fisher_contours.png",
+                parameter_names=fi.parameter_names[:2], center=out["theta"][:2], luminosity=lumi,
+                output=Path(tmp) / "fisher_contours.png",
             )  # fmt: skip
         if "distribution" in out:
             d = out["distribution"]

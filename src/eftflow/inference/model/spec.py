@@ -110,6 +110,9 @@ def load_spec(path) -> dict:
         raise ConfigError(f"malformed YAML ({err})", file=str(path)) from None
     if not isinstance(spec, dict):
         raise ConfigError("a model spec must be a mapping", file=str(path))
+    from eftflow.config import refuse_workflow_config
+
+    refuse_workflow_config(spec, file=path, what="a model spec", doc="docs/statistical-model.md")
     unknown = sorted(set(spec) - _TOP)
     if unknown:
         raise ConfigError(

@@ -227,7 +227,10 @@ def load_scan_config(source: str | Path | Mapping) -> ScanSpec:
         Bad YAML, unknown keys, wrong types, a prior outside its range, bad expressions
         (as :class:`~eftflow.errors.ExpressionError`), unknown scanner or bad scanner options.
     """
+    from eftflow.config import refuse_workflow_config
+
     data, file, text = _read(source)
+    refuse_workflow_config(data, file=file, what="a scan spec", doc="docs/scans.md")
     validate_against(data, scan_schema(), file=file)
     data = fill_defaults(data, scan_schema())
     _check_json(data, file)

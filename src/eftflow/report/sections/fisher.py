@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from eftflow.plotting.fisher import EIGEN_FLOOR
 from eftflow.report import html as H
 from eftflow.report.registry import ReportContext, report_section
 
@@ -23,16 +24,22 @@ def fisher(ctx: ReportContext) -> str:
     for name, a in analyses.items():
         info = a.get("information") or []
         names = a.get("parameter_names") or []
+        eig = [float(v) for v in a.get("eigenvalues") or []]
+        zero = EIGEN_FLOOR * max((abs(v) for v in eig), default=0.0)
+        det = a.get("determinant")
+        if eig and min(abs(v) for v in eig) <= zero:
+            det = "≈ 0"  # a direction without information: rounding noise of either sign
         summary.append(
-            [name, a.get("kind"), a.get("determinant"),
+            [name, a.get("kind"), det,
              ", ".join(f"{n}: {H.num(info[i][i])}" for i, n in enumerate(names)),
-             ", ".join(H.num(v) for v in a.get("eigenvalues") or [])]
+             ", ".join("≈ 0" if abs(v) <= zero else H.num(v) for v in eig)]
         )  # fmt: skip
     out.append(
         H.table(
             summary,
             header=["analysis", "kind", "det I", "diagonal I_ii", "eigenvalues"],
-            caption="Summary of the information matrices",
+            caption="Summary of the information matrices (≈ 0: below 10⁻¹⁰ of the largest "
+            "eigenvalue, a direction without information up to rounding)",
         )
     )
     for name, a in analyses.items():

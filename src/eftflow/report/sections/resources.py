@@ -11,7 +11,7 @@ from pathlib import Path
 from eftflow.report import html as H
 from eftflow.report.registry import ReportContext, SectionSkipped, report_section
 
-__all__ = ["read_benchmarks", "other_run_dirs"]
+__all__ = ["read_benchmarks", "other_run_dirs", "sampled"]
 
 #: benchmark files every run writes (single-job rules: ``<rule>/<rule>.tsv``); one of them inside
 #: a sub-directory marks that directory as another run's (``benchmarks/runs/<run_name>/``)
@@ -70,6 +70,13 @@ def read_benchmarks(directory: str | Path, *, exclude: Iterable[str] | None = No
     return rows
 
 
+def sampled(row: dict) -> bool:
+    """Whether Snakemake's benchmark sampler caught the job at all: it samples CPU time and
+    memory every ~1 s, so a job that ends sooner shows CPU 0 s and the few MB of its shell."""
+    cpu, rss = row.get("cpu_time"), row.get("max_rss")
+    return (isinstance(cpu, float) and cpu > 0) or (isinstance(rss, float) and rss >= 20.0)
+
+
 def _bar_chart(per_rule: dict[str, dict]) -> bytes:
     import matplotlib
 
@@ -104,14 +111,18 @@ def resources(ctx: ReportContext) -> str:
     if not rows:
         raise SectionSkipped(f"no benchmark TSV files under {ctx.display(ctx.benchmarks)}")
     per_rule: dict[str, dict] = defaultdict(
-        lambda: {"jobs": 0, "total_s": 0.0, "max_s": 0.0, "cpu_s": 0.0, "max_rss": 0.0}
-    )
+        lambda: {"jobs": 0, "total_s": 0.0, "max_s": 0.0, "cpu_s": 0.0, "max_rss": 0.0,
+                 "sampled": 0}
+    )  # fmt: skip
     for r in rows:
         agg = per_rule[r["rule"]]
         s = float(r.get("s") or 0.0)
         agg["jobs"] += 1
         agg["total_s"] += s
         agg["max_s"] = max(agg["max_s"], s)
+        if not sampled(r):
+            continue
+        agg["sampled"] += 1
         agg["cpu_s"] += (
             float(r.get("cpu_time") or 0.0) if isinstance(r.get("cpu_time"), float) else 0.0
         )
@@ -121,14 +132,17 @@ def resources(ctx: ReportContext) -> str:
     per_rule = {k: per_rule[k] for k in order}
     total = sum(a["total_s"] for a in per_rule.values())
     table = H.table(
-        [[rule, a["jobs"], a["total_s"], a["max_s"], a["cpu_s"], a["max_rss"],
+        [[rule, a["jobs"], a["total_s"], a["max_s"],
+          a["cpu_s"] if a["sampled"] else "–", a["max_rss"] if a["sampled"] else "–",
           f"{100 * a['total_s'] / total:.1f} %" if total else ""]
          for rule, a in per_rule.items()]
         + [["all rules", sum(a["jobs"] for a in per_rule.values()), total, "", "", "", ""]],
         header=["rule", "jobs", "wall time, sum [s]", "longest job [s]", "CPU time [s]",
                 "max RSS [MB]", "share"],
         caption="From the rules' benchmark files (Snakemake `benchmark:`; the sum over jobs is "
-        "not the elapsed time when jobs ran in parallel)",
+        "not the elapsed time when jobs ran in parallel). CPU time and memory are sampled about "
+        "once a second: – marks rules whose jobs all ended before the first sample, and jobs "
+        "not sampled are left out of the sums",
     )  # fmt: skip
     out = [table, H.figure_png(_bar_chart(per_rule), "Wall time and peak memory per rule")]
     if others:
@@ -138,8 +152,9 @@ def resources(ctx: ReportContext) -> str:
         H.details(
             f"all {len(rows)} jobs",
             H.table(
-                [[r["rule"], r["job"], r.get("s"), r.get("cpu_time"), r.get("max_rss"),
-                  r.get("max_vms")] for r in rows],
+                [[r["rule"], r["job"], r.get("s")]
+                 + ([r.get("cpu_time"), r.get("max_rss"), r.get("max_vms")] if sampled(r)
+                    else ["–", "–", "–"]) for r in rows],
                 header=["rule", "job", "wall [s]", "CPU [s]", "max RSS [MB]", "max VMS [MB]"],
             ),
         )
