@@ -41,9 +41,9 @@ def test_whole_config_is_accepted_and_not_modified():
             "before the walltime",
         ),
         (
-            {"slurm": {"walltime": "00:05:00", "lifetime_stagger": "5m"}},
+            {"slurm": {"walltime": "00:01:00", "lifetime_stagger": "5m"}},
             "cluster.slurm.walltime",
-            "no time",
+            "too short",
         ),
         (
             {"slurm": {"adaptive": {"minimum": 5, "maximum": 2}}},

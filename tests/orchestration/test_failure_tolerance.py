@@ -141,6 +141,7 @@ def test_combine_leaves_markers_out_within_the_tolerance(tmp_path, setup_file, r
     assert record["n_lost"] == 1 and record["n_inputs"] == 4 and record["fraction"] == 0.25
     assert record["jobs"][0]["sample"] == "sm" and record["jobs"][0]["reason"] == "node died"
     assert record["k_factors"] == {"sm": 1.0, "bsm": 0.5}
+    assert "sm: 1 of 2 jobs kept, their weights × 2" in proc.stderr and "bsm:" not in proc.stderr
     assert combined.n_events == 3 * 2000 and str(lost) not in combined.attrs["input_files"]
     # each job's weights sum to its sample's σ: the jobs of a sample are averaged (k = 1/n_jobs),
     # and the surviving sm job stands for the sample alone (≈ the mean of both, sm/1 lost)

@@ -124,3 +124,33 @@ def test_killed_cli_scan_resumes(sig, tmp_path):
     assert len(rows["LogLike"][0]) == 800
     assert len(set(rows["pointID"][0])) == 800
     assert json.loads(done.stdout)["n_points"] == 800
+
+
+@pytest.mark.integration
+def test_interrupted_dynesty_scan_says_one_line(tmp_path):
+    """SIGTERM while dynesty runs: exit status 3 and one message, no traceback."""
+    scanfile = _slow_scanfile(tmp_path)
+    text = scanfile.read_text().replace(
+        "scanner: {name: random, options: {n_points: 800, batch_size: 25}}",
+        "scanner: {name: dynesty, options: {nlive: 60, dlogz: 0.001}}",
+    )
+    scanfile.write_text(text.replace("sleep: 0.002", "sleep: 0.005"))
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+    proc = subprocess.Popen(
+        _cli("scan", str(scanfile), "-o", str(out)), env=env, stderr=subprocess.PIPE, text=True
+    )
+    ckpt = out / "checkpoint.json"
+    deadline = time.time() + 60
+    while time.time() < deadline:  # past the initial live points: dynesty's own loop runs
+        if ckpt.exists() and json.loads(ckpt.read_text() or "{}").get("committed_rows", 0) >= 150:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 3, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("eftflow: scan interrupted (SIGTERM received after ")
+    assert "--resume" in lines[0]
+    assert not json.loads(ckpt.read_text())["complete"]

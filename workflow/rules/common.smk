@@ -79,6 +79,11 @@ GEN_BACKEND = config["generation"]["backend"]
 # retries of a generator job; with generation.max_failed_fraction > 0 the attempt after the last
 # retry writes a failure marker instead of failing (`--attempt`/`--retries` of generate-events)
 GEN_RETRIES = 2
+# inside a job that Snakemake spawned (a SLURM job, its job step) each job runs once; retries
+# belong to the main process, which resubmits. The `retries` directive would otherwise be applied
+# again by each inner Snakemake, nesting the attempts (3 x 3 x ... runs of a failing job).
+SPAWNED = workflow.remote_exec or workflow.subprocess_exec
+RULE_RETRIES = 0 if SPAWNED else GEN_RETRIES
 
 
 def generation_jobs():
@@ -124,6 +129,13 @@ def detector_jobs():
 def scan_files():
     """Scan name -> scan file, from the `scan` section."""
     return config["scan"]["files"]
+
+
+# MPI ranks of a scan job: `tasks` (and Snakemake's `mpi` launcher resource, which the SLURM
+# executor turns into one job with that many tasks) only when more than one rank is asked for
+SCAN_TASKS = int(config["scan"]["tasks"])
+SCAN_MPI = {"tasks": SCAN_TASKS, "mpi": config["scan"]["mpi"]} if SCAN_TASKS > 1 else {}
+SCAN_LAUNCHER = f"{config['scan']['mpi']} -n {SCAN_TASKS} " if SCAN_TASKS > 1 else ""
 
 
 DEMO = config["model"]["demo"]

@@ -19,7 +19,7 @@ if GEN_BACKEND == "toy":
             f"{LOGS}/generate_events/{{sample}}/{{job}}.log",
         benchmark:
             f"{BENCH}/generate_events/{{sample}}/{{job}}.tsv"
-        retries: GEN_RETRIES
+        retries: RULE_RETRIES
         conda:
             ENV
         threads: 1
@@ -46,7 +46,7 @@ else:
             f"{LOGS}/generate_events/{{sample}}/{{job}}.log",
         benchmark:
             f"{BENCH}/generate_events/{{sample}}/{{job}}.tsv"
-        retries: GEN_RETRIES
+        retries: RULE_RETRIES
         conda:
             ENV
         threads: 1

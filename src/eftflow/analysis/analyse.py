@@ -68,7 +68,6 @@ def dask_client(
         yield None
         return
     with cluster_client(cluster, threads=int(threads), memory_mb=int(memory_mb)) as client:
-        log.info("Dask dashboard: %s", client.dashboard_link)  # this stage's first line too
         yield client
 
 

@@ -204,10 +204,15 @@ def _drop_lost_jobs(inputs, tolerance: float):
     }
     import logging
 
+    hit = [s for s in planned if surviving[s] < planned[s]]
+    scaled = "; ".join(
+        f"{s}: {surviving[s]} of {planned[s]} jobs kept, their weights × {planned[s] / surviving[s]:g}"
+        if surviving[s] else f"{s}: all {planned[s]} jobs lost"
+        for s in hit
+    )  # fmt: skip
     logging.getLogger("eftflow.combine").warning(
-        "left out %d of %d inputs from failed generator jobs (%s; tolerated fraction %g); "
-        "k-factors for the rest of their samples: %s",
-        len(lost), len(inputs), jobs, tolerance, factors or "none",
+        "left out %d of %d inputs from failed generator jobs (%s; tolerated fraction %g); %s",
+        len(lost), len(inputs), jobs, tolerance, scaled,
     )  # fmt: skip
     return kept, k_factors, record
 

@@ -31,6 +31,13 @@ def register(subparsers) -> None:
     mode.add_argument(
         "--force", action="store_true", help="overwrite an existing scan in the output directory"
     )
+    mode.add_argument(
+        "--resume-if-possible",
+        action="store_true",
+        help="continue the scan in the output directory if it holds a checkpoint of the same scan "
+        "file, else start it afresh, replacing what is there (the workflow's rule run_scan uses "
+        "this, so that a job killed by a time limit continues when rerun)",
+    )
     p.add_argument(
         "--stop-after",
         type=int,
@@ -49,15 +56,21 @@ def _handler(args: argparse.Namespace) -> int:
     from eftflow.inference.scan.checkpoint import EXIT_INTERRUPTED
     from eftflow.inference.scan.run import ScanInterrupted, run_scan
 
-    try:
-        summary = run_scan(
+    def scan(resume: bool, force: bool):
+        return run_scan(
             args.scanfile,
             output=args.output,
-            resume=args.resume,
-            force=args.force,
+            resume=resume,
+            force=force,
             stop_after=args.stop_after,
             use_mpi=False if args.no_mpi else None,
         )
+
+    try:
+        if args.resume_if_possible:
+            summary = _resume_if_possible(args, scan)
+        else:
+            summary = scan(args.resume, args.force)
     except ScanInterrupted as err:
         print(
             f"eftflow: scan interrupted ({err}); checkpoint written, rerun with --resume",
@@ -72,3 +85,34 @@ def _handler(args: argparse.Namespace) -> int:
         plot_scan(summary.output)
     print(json.dumps(summary.to_dict(), default=float))
     return 0
+
+
+def _resume_if_possible(args: argparse.Namespace, scan):
+    """``scan(resume=True)`` when the output holds a checkpoint of the same scan file (the
+    fully defaulted file it recorded, ``scan.updated.yaml``, equals this one); else a fresh scan,
+    ``scan(force=True)``. Errors of the resumed scan (a lock held by a running scan, a damaged
+    checkpoint) are not a reason to start over: they propagate."""
+    import logging
+    from pathlib import Path
+
+    import yaml
+
+    from eftflow.inference.scan.config import first_difference, load_scan_config
+
+    log = logging.getLogger("eftflow.scan")
+    spec = load_scan_config(args.scanfile)
+    output = Path(args.output) if args.output else Path(spec.data["output"])
+    if not (output / "checkpoint.json").is_file():
+        return scan(False, True)
+    try:
+        old = yaml.safe_load((output / "scan.updated.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        old = None
+    key = None if old is None else first_difference(old, spec.data)
+    if old is None or key is not None:
+        log.warning(
+            "the checkpoint in %s is of another scan file (%s differs): starting afresh",
+            output, key or "scan.updated.yaml unreadable",
+        )  # fmt: skip
+        return scan(False, True)
+    return scan(True, False)

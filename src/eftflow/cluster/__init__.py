@@ -18,12 +18,15 @@ Use::
     with dask_client(config["cluster"], threads=args.threads, memory_mb=args.memory_mb) as client:
         results = client.gather(client.map(process_chunk, chunks))
 
-The first log line is ``Dask dashboard: <link>``; workers are released on success, failure,
-Ctrl-C and SIGTERM; workers lost during the step are counted and reported at the end. This
+The first log line is ``Dask dashboard: <link>`` (once per cluster; the node's host name when
+the dashboard listens on all interfaces); workers are released on success, failure, Ctrl-C and
+SIGTERM; workers lost during the step are counted and reported at the end; a task whose workers
+keep dying (out of memory) ends the step with one :class:`WorkerKilledError` naming the memory
+limit per worker. This
 package knows no stage. Heavy imports (dask.distributed, dask_jobqueue) happen inside functions.
 """
 
-from eftflow.cluster.base import ClusterBackend, ClusterReport, get_backend
+from eftflow.cluster.base import ClusterBackend, ClusterReport, WorkerKilledError, get_backend
 from eftflow.cluster.session import dask_client
 from eftflow.cluster.settings import CLUSTER_SCHEMA, MODES, resolve_cluster_settings, use_dask
 
@@ -31,6 +34,7 @@ __all__ = [
     "dask_client",
     "ClusterBackend",
     "ClusterReport",
+    "WorkerKilledError",
     "get_backend",
     "resolve_cluster_settings",
     "use_dask",

@@ -8,6 +8,7 @@ follows :class:`ClusterBackend`. Adding a mode means adding a module (and its na
 from __future__ import annotations
 
 import importlib
+import logging
 import signal
 import threading
 from collections.abc import Iterator, Mapping
@@ -15,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from eftflow.errors import ConfigError
+from eftflow.errors import BackendError, ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
     from distributed import Client
@@ -23,10 +24,23 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "ClusterBackend",
     "ClusterReport",
+    "WorkerKilledError",
     "get_backend",
     "import_jobqueue",
     "keep_sigint_handler",
+    "free_dashboard_address",
+    "listens_everywhere",
 ]
+
+log = logging.getLogger(__name__)
+
+
+class WorkerKilledError(BackendError):
+    """Dask workers kept dying while running a task: most often killed for exceeding their memory.
+
+    Raised by :func:`eftflow.cluster.dask_client` in place of ``distributed``'s ``KilledWorker``;
+    the message names the memory limit per worker and how to raise it in the current mode.
+    """
 
 
 @runtime_checkable
@@ -54,6 +68,14 @@ class ClusterBackend(Protocol):
 
     def describe(self) -> str:
         """One line on the size and where the workers run, logged once they are up."""
+        ...
+
+    def worker_memory(self) -> int | None:
+        """The memory limit of one worker in bytes as configured (None: unknown, e.g. ``'auto'``)."""
+        ...
+
+    def memory_advice(self) -> str:
+        """How to give each worker more memory in this mode (one sentence for error messages)."""
         ...
 
 
@@ -142,3 +164,50 @@ def import_jobqueue():
         import dask_jobqueue
         import dask_jobqueue.slurm  # noqa: F401
     return dask_jobqueue
+
+
+def free_dashboard_address(address: str | None) -> str | None:
+    """``address``, or the same host with port 0 (any free port) when its port is taken.
+
+    Several Snakemake jobs on one node each start a cluster; the second one must not fail or
+    warn because the first one's dashboard holds port 8787. The link actually used is logged.
+
+    >>> free_dashboard_address(":0")
+    ':0'
+    """
+    import socket
+
+    if not address or ":" not in str(address):
+        return address
+    host, _, port = str(address).rpartition(":")
+    if not port.isdigit() or int(port) == 0:
+        return address
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            wildcard = host.strip("[]") in ("::", "*", "0.0.0.0")
+            sock.bind(("" if wildcard else host, int(port)))
+        except OSError:
+            log.debug(
+                "dashboard port %s is taken (another job's cluster?): using a free port", port
+            )
+            return f"{host}:0"
+    return address
+
+
+def listens_everywhere(address: str | int | None) -> bool:
+    """Whether a ``dashboard_address`` makes the dashboard listen on all interfaces.
+
+    ``':8787'``, ``'8787'``, ``'0.0.0.0:8787'`` and ``'[::]:8787'`` do (the link should then name
+    the node, which is reachable through an SSH tunnel); ``'127.0.0.1:0'`` does not.
+
+    >>> listens_everywhere(":8787"), listens_everywhere("0.0.0.0:0"), listens_everywhere("127.0.0.1:0")
+    (True, True, False)
+    """
+    if address is None:
+        return False
+    text = str(address).strip()
+    if ":" not in text or text.isdigit():
+        return True
+    host = text.rpartition(":")[0].strip("[]")
+    return host in ("", "0.0.0.0", "::", "*")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from eftflow.cluster.base import free_dashboard_address
+
 if TYPE_CHECKING:  # pragma: no cover
     from distributed import Client
 
@@ -42,32 +44,6 @@ def local_cluster_kwargs(settings: dict, *, threads: int, memory_mb: int | None)
     }
 
 
-def free_dashboard_address(address: str | None) -> str | None:
-    """``address``, or the same host with port 0 (any free port) when its port is taken.
-
-    Several Snakemake jobs on one node each start a cluster; the second one must not fail or
-    warn because the first one's dashboard holds port 8787. The link actually used is logged.
-
-    >>> free_dashboard_address(":0")
-    ':0'
-    """
-    import socket
-
-    if not address or ":" not in str(address):
-        return address
-    host, _, port = str(address).rpartition(":")
-    if not port.isdigit() or int(port) == 0:
-        return address
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, int(port)))
-        except OSError:
-            log.info("dashboard port %s is taken (another job's cluster?): using a free port", port)
-            return f"{host}:0"
-    return address
-
-
 class LocalBackend:
     """A LocalCluster on this machine (see the module docstring)."""
 
@@ -75,6 +51,7 @@ class LocalBackend:
 
     def __init__(self, settings: dict, *, threads: int = 1, memory_mb: int | None = None) -> None:
         self.settings = settings
+        self.memory_mb = memory_mb
         self.kwargs = local_cluster_kwargs(settings, threads=threads, memory_mb=memory_mb)
         self.cluster = None
 
@@ -97,9 +74,31 @@ class LocalBackend:
     def describe(self) -> str:
         kw = self.kwargs
         kind = "processes" if kw["processes"] else "threads"
+        limit = kw["memory_limit"]
+        if isinstance(limit, int):
+            memory = f"{limit / 1e6:,.0f} MB per worker"
+        else:  # no mem_mb given: distributed shares the machine's memory between the workers
+            memory = "the machine's memory shared by the workers"
         return (
             f"local cluster: {kw['n_workers']} worker {kind} x {kw['threads_per_worker']} thread(s), "
-            f"memory limit {kw['memory_limit']} bytes per worker"
+            f"memory limit {memory}"
+        )
+
+    def worker_memory(self) -> int | None:
+        limit = self.kwargs["memory_limit"]
+        return limit if isinstance(limit, int) else None
+
+    def memory_advice(self) -> str:
+        n = self.kwargs["n_workers"]
+        share = (
+            f"the job's {self.memory_mb} MB are split between {n} worker(s)"
+            if self.memory_mb
+            else f"the machine's memory is split between {n} worker(s)"
+        )
+        return (
+            f"{share}: give the job more memory (the rule's mem_mb, e.g. snakemake "
+            "--set-resources <rule>:mem_mb=<MB>, which the rule passes as --memory-mb) or fewer "
+            "threads (fewer workers, each with a larger share)"
         )
 
     def close(self) -> None:

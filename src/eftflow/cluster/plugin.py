@@ -13,7 +13,7 @@ from typing import Any
 
 from distributed.diagnostics.plugin import SchedulerPlugin
 
-__all__ = ["WorkerLossCounter", "PLUGIN_NAME", "collect_counts"]
+__all__ = ["WorkerLossCounter", "PLUGIN_NAME", "collect_counts", "scheduler_hostname"]
 
 PLUGIN_NAME = "eftflow-worker-loss-counter"
 
@@ -70,3 +70,10 @@ def collect_counts(dask_scheduler: Any = None, closing: bool = False) -> dict:
     if plugin is None:
         return {}
     return plugin.counts(closing=closing)
+
+
+def scheduler_hostname(dask_scheduler: Any = None) -> str:
+    """Run on the scheduler (``client.run_on_scheduler``): the host name of its node."""
+    import socket
+
+    return socket.gethostname()

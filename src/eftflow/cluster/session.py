@@ -2,15 +2,20 @@
 
 Every Dask step of every stage goes through :func:`dask_client`:
 
-* the first log line is ``Dask dashboard: <link>`` (open it through an SSH tunnel, see
-  docs/orchestration.md);
+* the first log line is ``Dask dashboard: <link>``, logged once per cluster (open it through an
+  SSH tunnel, see docs/orchestration.md); when the dashboard listens on all interfaces (the
+  default ``:8787``) the link names the scheduler's node (``http://node042:8787/status``), not
+  ``127.0.0.1`` or an IP address, and so does ``client.dashboard_link`` while the cluster is up;
 * the step waits for the first workers (``cluster.startup_timeout``) and fails with a message
   (worker jobs cancelled) if they never come;
 * workers are released on success, on an exception, on Ctrl-C (SIGINT) and on SIGTERM (what
   SLURM sends at ``scancel`` and at the time limit, and Snakemake when it is interrupted): while
   the cluster is up, SIGTERM raises :class:`KeyboardInterrupt` so the clean-up runs;
 * workers that die (killed, out of memory, job cancelled) are counted on the scheduler and
-  reported at the end (a warning when any were lost).
+  reported at the end (a warning when any were lost); a task whose workers keep dying (Dask's
+  ``KilledWorker``, almost always a worker over its memory limit) ends the step with one
+  :class:`~eftflow.cluster.base.WorkerKilledError` that names the memory limit per worker and
+  how to raise it.
 
 Example
 -------
@@ -28,10 +33,15 @@ import signal
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING
 
-from eftflow.cluster.base import ClusterReport, get_backend
+from eftflow.cluster.base import (
+    ClusterReport,
+    WorkerKilledError,
+    get_backend,
+    listens_everywhere,
+)
 from eftflow.cluster.settings import (
     CLUSTER_ENV,
     cluster_config_from_env,
@@ -42,7 +52,7 @@ from eftflow.errors import BackendError
 if TYPE_CHECKING:  # pragma: no cover
     from distributed import Client
 
-__all__ = ["dask_client"]
+__all__ = ["dask_client", "dashboard_host", "killed_worker_error"]
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +88,9 @@ def dask_client(
         If the settings do not validate.
     BackendError
         If the cluster cannot start or no worker joins within ``cluster.startup_timeout``.
+    WorkerKilledError
+        (a ``BackendError``) In place of Dask's ``KilledWorker`` raised in the ``with`` block:
+        workers died every time they ran a task, most likely over their memory limit.
     """
     if cluster_config is None:
         cluster_config = cluster_config_from_env()
@@ -88,17 +101,93 @@ def dask_client(
     report.mode = settings["mode"]
     client = None
     t0 = time.monotonic()
-    with _terminate_as_interrupt(), _quiet_distributed():
+    with _terminate_as_interrupt(), _quiet_distributed(), ExitStack() as stack:
+        from distributed.scheduler import KilledWorker
+
         try:
             client = backend.start()
+            stack.enter_context(_dashboard_host(client, settings["dashboard_address"]))
             report.dashboard_link = client.dashboard_link
-            log.info("Dask dashboard: %s", report.dashboard_link)
+            log.info("Dask dashboard: %s", report.dashboard_link)  # once per cluster
             _register_counter(client)
             _wait_for_workers(client, backend, settings["startup_timeout"])
             log.info("Dask %s", backend.describe())
-            yield client
+            try:
+                yield client
+            except KilledWorker as err:
+                raise killed_worker_error(err, backend) from err
         finally:
             _shutdown(client, backend, report, time.monotonic() - t0)
+
+
+def dashboard_host(client, address: str | None) -> str | None:
+    """The host a dashboard link should name, or None to keep distributed's (the scheduler's IP).
+
+    A dashboard listening on all interfaces (``':8787'``) is reached as ``<node>:<port>`` (an
+    SSH tunnel from the login node): the scheduler's host name, asked from the scheduler itself
+    (in mode slurm-runner it runs on another task). An explicit host in ``address`` is the only
+    one the dashboard listens on, so the link names it.
+    """
+    if address is None:
+        return None
+    if not listens_everywhere(address):
+        return str(address).rpartition(":")[0] or None
+    from eftflow.cluster.plugin import scheduler_hostname
+
+    try:
+        name = client.run_on_scheduler(scheduler_hostname)
+    except Exception as err:  # no name: keep the address distributed reports
+        log.debug("could not ask the Dask scheduler for its host name: %s", err)
+        return None
+    if not isinstance(name, str) or not name or name.split(".")[0] == "localhost":
+        return None
+    return name
+
+
+@contextmanager
+def _dashboard_host(client, address: str | None) -> Iterator[None]:
+    """While the cluster is up, ``client.dashboard_link`` names :func:`dashboard_host`."""
+    import dask
+
+    host = dashboard_host(client, address)
+    template = dask.config.get("distributed.dashboard.link")
+    if host is None or "{host}" not in template:
+        yield
+        return
+    with dask.config.set({"distributed.dashboard.link": template.replace("{host}", host)}):
+        yield
+
+
+def killed_worker_error(err: BaseException, backend) -> WorkerKilledError:
+    """The eftflow error for Dask's ``KilledWorker`` ``err``: memory limit and how to raise it."""
+    limit = _optional(backend, "worker_memory")
+    if not isinstance(limit, int) or limit <= 0:  # e.g. 'auto': what the last worker had
+        limit = getattr(getattr(err, "last_worker", None), "memory_limit", None)
+    advice = _optional(backend, "memory_advice") or "give the Dask workers more memory"
+    tries = getattr(err, "allowed_failures", None)
+    times = f"{tries + 1} times" if isinstance(tries, int) else "repeatedly"
+    task = getattr(err, "task", None)
+    what = (
+        f"the memory limit of {limit / 1e6:,.0f} MB per worker"
+        if isinstance(limit, int | float) and limit > 0
+        else "its memory limit"
+    )
+    return WorkerKilledError(
+        f"Dask workers died {times} while running task {task!r} ({backend.mode} cluster): most "
+        f"likely each was killed for exceeding {what}; {advice}. If memory is not the cause, "
+        "the worker messages above (or the worker job logs) say why they died"
+    )
+
+
+def _optional(backend, name: str):
+    """``backend.<name>()``, or None when the backend has no such method or it fails."""
+    method = getattr(backend, name, None)
+    if method is None:
+        return None
+    try:
+        return method()
+    except Exception:  # only used to word an error message
+        return None
 
 
 def _register_counter(client) -> None:

@@ -31,7 +31,11 @@ __all__ = [
     "resolve_cluster_settings",
     "parse_duration",
     "worker_lifetime",
+    "slurm_time",
     "use_dask",
+    "STAGGER_FRACTION",
+    "MIN_WORKER_SECONDS",
+    "MIN_WALLTIME",
 ]
 
 MODES = ("local", "slurm-runner", "slurm-cluster")
@@ -40,6 +44,15 @@ MODES = ("local", "slurm-runner", "slurm-cluster")
 #: config (workflow/rules/common.smk) instead of passing the section through the rules' params,
 #: so that changing where Dask runs reruns no job
 CLUSTER_ENV = "EFTFLOW_CLUSTER_CONFIG"
+
+#: the lifetime stagger is cut to at most this fraction of the worker lifetime
+STAGGER_FRACTION = 0.25
+
+#: a worker must be able to run at least this long (start-up and some work) before it is retired
+MIN_WORKER_SECONDS = 60
+
+#: a walltime that always leaves a worker :data:`MIN_WORKER_SECONDS` with the default lifetime
+MIN_WALLTIME = "00:02:00"
 
 _DURATION = {
     "type": ["string", "null"],
@@ -276,15 +289,17 @@ def resolve_cluster_settings(config: Mapping | None, *, file: str | None = None)
             file=file,
             field="cluster.slurm.adaptive",
         )
-    worker_lifetime(slurm, file=file)  # checks lifetime + stagger < walltime
+    worker_lifetime(slurm, file=file)  # checks that workers fit in the walltime
     return settings
 
 
 def parse_duration(value: str, *, file: str | None = None, field: str = "") -> int:
-    """Seconds in a SLURM time (``[D-]HH:MM:SS``, ``MM:SS``, ``MM``) or ``'90s'``/``'55m'``/``'2h'``/``'1d'``.
+    """Seconds in a SLURM time (``[D-]HH:MM:SS``, ``MM:SS``, ``MM``, ``D-HH[:MM]``) or ``'90s'``/``'55m'``/``'2h'``/``'1d'``.
 
     >>> parse_duration("1-00:00:00"), parse_duration("00:30:00"), parse_duration("5m")
     (86400, 1800, 300)
+    >>> parse_duration("1-12"), parse_duration("30")  # SLURM: days-hours; minutes
+    (129600, 1800)
     """
     text = str(value).strip()
     m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([smhd])", text)
@@ -299,8 +314,8 @@ def parse_duration(value: str, *, file: str | None = None, field: str = "") -> i
         )
     days = int(m.group(1) or 0)
     parts = [int(p) for p in m.group(2, 3, 4) if p is not None]
-    if len(parts) == 1:  # SLURM: "MM"
-        seconds = parts[0] * 60
+    if len(parts) == 1:  # SLURM: "MM", or "D-HH" with a day part
+        seconds = parts[0] * 3600 if m.group(1) else parts[0] * 60
     elif len(parts) == 2:  # "MM:SS" (or "HH:MM" with a day part, as SLURM reads "D-HH:MM")
         seconds = parts[0] * 3600 + parts[1] * 60 if m.group(1) else parts[0] * 60 + parts[1]
     else:
@@ -311,38 +326,77 @@ def parse_duration(value: str, *, file: str | None = None, field: str = "") -> i
 def worker_lifetime(slurm: Mapping, *, file: str | None = None) -> tuple[str, str]:
     """The worker ``--lifetime`` and ``--lifetime-stagger`` (as ``'<n>s'``) for a ``cluster.slurm`` section.
 
-    A null ``lifetime`` becomes the walltime minus a margin (5 minutes, or 10% for walltimes under
-    an hour) minus the stagger, so a worker leaves gracefully before SLURM kills its job.
+    Dask gives each worker a lifetime drawn uniformly from ``lifetime +- stagger``. The stagger
+    is therefore cut to at most a quarter of the lifetime (:data:`STAGGER_FRACTION`), so no
+    worker is retired right after it starts, and ``lifetime + stagger`` must end before the
+    walltime. A null ``lifetime`` becomes the walltime minus a margin (5 minutes, or 10% for
+    walltimes under an hour) minus the stagger, so a worker leaves gracefully before SLURM
+    kills its job.
+
+    >>> worker_lifetime({"walltime": "00:10:00", "lifetime_stagger": "5m", "lifetime": None})
+    ('432s', '108s')
 
     Raises
     ------
     ConfigError
-        When lifetime + stagger does not end before the walltime.
+        When lifetime + stagger does not end before the walltime, or when a worker could be
+        retired less than :data:`MIN_WORKER_SECONDS` after it started (walltime or lifetime too
+        short to run a worker at all).
     """
     walltime = parse_duration(slurm["walltime"], file=file, field="cluster.slurm.walltime")
-    stagger = parse_duration(
+    requested = parse_duration(
         slurm["lifetime_stagger"] or "0s", file=file, field="cluster.slurm.lifetime_stagger"
     )
     if slurm.get("lifetime") is None:
         margin = 300 if walltime >= 3600 else max(walltime // 10, 1)
-        lifetime = walltime - margin - stagger
-        if lifetime <= 0:
+        usable = walltime - margin  # every worker must have left by then
+        # lifetime + stagger = usable with stagger <= STAGGER_FRACTION * lifetime
+        stagger = min(requested, int(usable * STAGGER_FRACTION / (1 + STAGGER_FRACTION)))
+        lifetime = usable - stagger
+        if lifetime - stagger < MIN_WORKER_SECONDS:
             raise ConfigError(
-                f"walltime {slurm['walltime']!r} leaves no time for the worker lifetime with a "
-                f"stagger of {slurm['lifetime_stagger']!r}",
+                f"walltime {slurm['walltime']!r} is too short for a Dask worker job: after the "
+                f"margin before SLURM's time limit ({margin} s) and the lifetime stagger, a worker "
+                f"could be retired {max(lifetime - stagger, 0)} s after it started; give at least "
+                f"{MIN_WALLTIME!r}",
                 file=file,
                 field="cluster.slurm.walltime",
             )
     else:
         lifetime = parse_duration(slurm["lifetime"], file=file, field="cluster.slurm.lifetime")
+        stagger = min(requested, int(lifetime * STAGGER_FRACTION))
         if lifetime + stagger >= walltime:
             raise ConfigError(
-                f"lifetime {slurm['lifetime']!r} + stagger {slurm['lifetime_stagger']!r} must end "
-                f"before the walltime {slurm['walltime']!r}, or SLURM kills workers mid-task",
+                f"lifetime {slurm['lifetime']!r} + stagger {stagger} s must end before the "
+                f"walltime {slurm['walltime']!r}, or SLURM kills workers mid-task",
+                file=file,
+                field="cluster.slurm.lifetime",
+            )
+        if lifetime - stagger < MIN_WORKER_SECONDS:
+            raise ConfigError(
+                f"lifetime {slurm['lifetime']!r} is too short: with a stagger of {stagger} s a "
+                f"worker could be retired {max(lifetime - stagger, 0)} s after it started; give "
+                f"at least {MIN_WORKER_SECONDS * 2} s (or null: derived from the walltime)",
                 file=file,
                 field="cluster.slurm.lifetime",
             )
     return f"{lifetime}s", f"{stagger}s"
+
+
+def slurm_time(
+    value: str, *, file: str | None = None, field: str = "cluster.slurm.walltime"
+) -> str:
+    """A duration as SLURM's ``--time`` wants it: ``HH:MM:SS`` or ``D-HH:MM:SS``.
+
+    The schema also accepts ``'2h'`` or ``'90m'``, which ``sbatch`` refuses.
+
+    >>> slurm_time("2h"), slurm_time("01:00:00"), slurm_time("1-12:00"), slurm_time("90s")
+    ('02:00:00', '01:00:00', '1-12:00:00', '00:01:30')
+    """
+    seconds = parse_duration(value, file=file, field=field)
+    days, rest = divmod(seconds, 86400)
+    text = f"{rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
+    return f"{days}-{text}" if days else text
 
 
 def use_dask(config: Mapping | None, threads: int) -> bool:

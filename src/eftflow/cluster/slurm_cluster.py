@@ -19,6 +19,7 @@ The job script can be inspected without a scheduler or SLURM::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -26,8 +27,8 @@ import subprocess
 import tempfile
 from typing import TYPE_CHECKING
 
-from eftflow.cluster.base import import_jobqueue
-from eftflow.cluster.settings import worker_lifetime
+from eftflow.cluster.base import free_dashboard_address, import_jobqueue
+from eftflow.cluster.settings import slurm_time, worker_lifetime
 from eftflow.errors import BackendError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -54,7 +55,7 @@ def slurm_cluster_kwargs(settings: dict) -> dict:
         "cores": slurm["cores"],
         "processes": slurm["processes"],
         "memory": slurm["memory"],
-        "walltime": slurm["walltime"],
+        "walltime": slurm_time(slurm["walltime"]),  # sbatch refuses "2h", "90m"
         "queue": slurm["queue"],
         "account": slurm["account"],
         "interface": slurm["interface"],
@@ -87,6 +88,8 @@ class SLURMClusterBackend:
         self.cluster = None
 
     def start(self) -> Client:
+        import warnings
+
         from distributed import Client
 
         if shutil.which("sbatch") is None:
@@ -96,20 +99,32 @@ class SLURMClusterBackend:
             )
         jq = import_jobqueue()
         slurm = self.settings["slurm"]
-        scheduler_options = {"dashboard_address": self.settings["dashboard_address"]}
+        # the scheduler runs in this process: a port taken by another job's dashboard on this
+        # node falls back to a free one (as in mode local) instead of a warning from distributed
+        address = free_dashboard_address(self.settings["dashboard_address"])
+        scheduler_options = {"dashboard_address": address}
         os.makedirs(slurm["log_directory"], exist_ok=True)
         try:
-            self.cluster = jq.SLURMCluster(scheduler_options=scheduler_options, **self.kwargs)
+            with warnings.catch_warnings():
+                # (a port taken between our check and the bind: distributed picks a free one)
+                warnings.filterwarnings("ignore", message=r"Port \d+ is already in use")
+                self.cluster = jq.SLURMCluster(scheduler_options=scheduler_options, **self.kwargs)
         except (OSError, RuntimeError, ValueError) as err:
             raise BackendError(f"cannot start the Dask scheduler for SLURM workers: {err}") from err
         check_submission(self.cluster.job_script())
         client = Client(self.cluster)
-        if slurm["n_workers"]:
-            self.cluster.scale(jobs=slurm["n_workers"])
-        else:
-            self.cluster.adapt(
-                minimum_jobs=slurm["adaptive"]["minimum"], maximum_jobs=slurm["adaptive"]["maximum"]
-            )
+        try:
+            if slurm["n_workers"]:
+                self.cluster.scale(jobs=slurm["n_workers"])
+            else:
+                self.cluster.adapt(
+                    minimum_jobs=slurm["adaptive"]["minimum"],
+                    maximum_jobs=slurm["adaptive"]["maximum"],
+                )
+        except BaseException:
+            with contextlib.suppress(Exception):
+                client.close()
+            raise
         return client
 
     def expected_workers(self) -> int:
@@ -129,6 +144,23 @@ class SLURMClusterBackend:
             f"SLURM worker jobs: {size} of {slurm['cores']} core(s), {slurm['memory']}, walltime "
             f"{slurm['walltime']} (worker lifetime {lifetime} +- {stagger}), partition "
             f"{slurm['queue'] or '(default)'}; job logs in {slurm['log_directory']}"
+        )
+
+    def worker_memory(self) -> int | None:
+        from dask.utils import parse_bytes
+
+        slurm = self.settings["slurm"]
+        try:
+            return int(parse_bytes(slurm["memory"]) // slurm["processes"])
+        except (TypeError, ValueError):
+            return None
+
+    def memory_advice(self) -> str:
+        slurm = self.settings["slurm"]
+        return (
+            f"raise cluster.slurm.memory (now {slurm['memory']} per worker job, shared by its "
+            f"{slurm['processes']} worker process(es), cluster.slurm.processes) or run fewer "
+            "worker processes per job"
         )
 
     def close(self) -> None:

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from eftflow.cluster.base import import_jobqueue
+from eftflow.cluster.base import free_dashboard_address, import_jobqueue
 from eftflow.errors import BackendError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -96,6 +96,8 @@ class SLURMRunnerBackend:
         return int(env["SLURM_JOB_ID"]), ntasks
 
     def start(self) -> Client:
+        import warnings
+
         from distributed import Client
 
         job_id, _ = self._check_environment()
@@ -103,7 +105,10 @@ class SLURMRunnerBackend:
         slurm = self.settings["slurm"]
         self.scheduler_file = Path(slurm["scheduler_file"].format(job_id=job_id)).absolute()
         self.scheduler_file.parent.mkdir(parents=True, exist_ok=True)
-        scheduler_options = {"dashboard_address": self.settings["dashboard_address"]}
+        address = self.settings["dashboard_address"]
+        if os.environ.get("SLURM_PROCID") == "0":  # the scheduler task: a taken port -> a free one
+            address = free_dashboard_address(address)
+        scheduler_options = {"dashboard_address": address}
         if slurm["interface"]:
             scheduler_options["interface"] = slurm["interface"]
         main = threading.current_thread() is threading.main_thread()
@@ -111,11 +116,13 @@ class SLURMRunnerBackend:
         if main:  # scheduler and worker tasks shut down by sending themselves SIGINT
             signal.signal(signal.SIGINT, _exit_on_signal)
         try:
-            self.runner = jq.slurm.SLURMRunner(
-                scheduler_file=str(self.scheduler_file),
-                scheduler_options=scheduler_options,
-                worker_options=runner_worker_options(self.settings),
-            )
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=r"Port \d+ is already in use")
+                self.runner = jq.slurm.SLURMRunner(
+                    scheduler_file=str(self.scheduler_file),
+                    scheduler_options=scheduler_options,
+                    worker_options=runner_worker_options(self.settings),
+                )
         except jq.slurm.WorldTooSmallException as err:  # pragma: no cover - checked above
             raise BackendError(str(err), field="cluster.mode") from None
         finally:
@@ -131,6 +138,16 @@ class SLURMRunnerBackend:
         return (
             f"SLURM runner: {n} worker task(s) in job {os.environ.get('SLURM_JOB_ID')}, "
             f"scheduler file {self.scheduler_file}"
+        )
+
+    def worker_memory(self) -> int | None:
+        limit = runner_worker_options(self.settings)["memory_limit"]
+        return limit if isinstance(limit, int) else None
+
+    def memory_advice(self) -> str:
+        return (
+            "give each SLURM task more memory (the rule's mem_mb or mem_mb_per_cpu, i.e. sbatch "
+            "--mem / --mem-per-cpu, is shared by the tasks on a node) or use fewer tasks per node"
         )
 
     def close(self) -> None:

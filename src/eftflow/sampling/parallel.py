@@ -10,8 +10,8 @@ fewer than two chunks per thread the calls run serially: the speed-up is then at
 thread idles at the end) while every extra thread is one more to wait for on a busy node — on
 the shared 2-core test machine 3 chunks ran faster serially (0.06 s against 0.08 s).
 ``scheduler="processes"`` computes ``dask.delayed`` calls on Dask's process pool; pass a
-``distributed.Client`` (e.g. from :mod:`eftflow.cluster`) to run on a cluster, its dashboard link
-is logged first. :func:`chunk_scheduler` picks between the two from the
+``distributed.Client`` (e.g. from :mod:`eftflow.cluster`) to run on a cluster (the dashboard
+link is logged once, by :func:`eftflow.cluster.dask_client`). :func:`chunk_scheduler` picks between the two from the
 ``cluster`` config section: mode ``local`` keeps the in-process threads (no data copied between
 processes), the SLURM modes start Dask through :func:`eftflow.cluster.dask_client`.
 """
@@ -75,7 +75,6 @@ def map_chunks(
             if distributed:
                 from distributed import as_completed
 
-                log.info("Dask dashboard: %s", scheduler.dashboard_link)
                 futures = scheduler.map(lambda a: call(*a), list(args), pure=False)
                 for _ in as_completed(futures):
                     bar.update(1)

@@ -15,13 +15,16 @@ flush, checkpoint and exit with :data:`EXIT_INTERRUPTED`.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import logging
 import os
+import secrets
 import signal
 import socket
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -167,42 +170,230 @@ class Checkpoint:
 
 
 class RunLock:
-    """A lock file ``<outdir>/.lock`` so two scans never write the same output."""
+    """A lock file ``<outdir>/.lock`` so two scans never write the same output.
+
+    The lock records who holds it (:func:`_lock_record`): host, pid, when it was taken, the
+    process's identity on Linux (boot id and start time, so a pid since reused by another process
+    is recognised), its pid namespace and its SLURM job. It is created complete (written to a
+    temporary file, then hard-linked to ``.lock``, which fails if one exists; the classic
+    NFS-safe way). A lock is removed automatically only when it is provably stale: taken on this
+    host, in this pid namespace, by a process that no longer runs. A lock taken on another host
+    (or in another container) cannot be checked from here, so it is never removed: the scan is
+    refused, and the message says which file to delete if that scan is really gone.
+    """
+
+    filename = ".lock"
 
     def __init__(self, directory: str | Path):
-        self.path = Path(directory) / ".lock"
+        self.path = Path(directory) / self.filename
         self.held = False
+        self._mine: dict | None = None
 
     def acquire(self) -> None:
-        me = {"pid": os.getpid(), "host": socket.gethostname()}
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                try:
-                    other = json.loads(self.path.read_text())
-                except (OSError, ValueError):
-                    other = {}
-                if other.get("host") == me["host"] and process_alive(other.get("pid")):
-                    raise ConfigError(
-                        f"another scan (pid {other['pid']}) is writing this output directory",
-                        file=str(self.path),
-                    ) from None
-                log.warning("removing stale lock %s (%s)", self.path, other)
-                with contextlib.suppress(OSError):
-                    self.path.unlink()
+        """Take the lock, removing a provably stale one; :class:`InputError` if it is held."""
+        me = _lock_record()
+        for _ in range(5):
+            if self._create(me):
+                self.held, self._mine = True, me
+                return
+            other = self._read()
+            if other is None:  # removed meanwhile
                 continue
-            with os.fdopen(fd, "w") as fh:
-                json.dump(me, fh)
-            self.held = True
-            return
-        raise ConfigError("cannot take the output lock", file=str(self.path))
+            if other == me:  # made, though the filesystem did not say so
+                self.held, self._mine = True, me
+                return
+            reason = _stale_reason(other, me)
+            if reason is None:
+                raise InputError(_held_message(other, me, self.path), file=str(self.path))
+            log.warning("removing stale lock %s (%s): %s", self.path, _who(other), reason)
+            self._remove_if_unchanged(other)
+        raise InputError(
+            "cannot take the output lock: other scans keep taking it", file=str(self.path)
+        )
 
     def release(self) -> None:
-        if self.held:
+        """Remove the lock if this process holds it (and it is still the one it wrote)."""
+        if not self.held:
+            return
+        self.held = False
+        try:
+            current = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError):
+            current = None
+        if current != self._mine:
+            log.warning("lock %s is no longer the one this scan took; left in place", self.path)
+            return
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _create(self, record: dict) -> bool:
+        """Create ``.lock`` holding ``record`` if there is none; whether this call created it."""
+        text = json.dumps(record, sort_keys=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".lock.", suffix=".tmp")
+        try:
+            os.chmod(tmp, 0o644 & ~_umask())  # other users' scans must be able to read it
+            with os.fdopen(fd, "w") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(tmp, self.path)
+            except FileExistsError:
+                pass
+            except OSError:  # a filesystem without hard links: exclusive create instead
+                return self._create_exclusive(text)
+            # a link whose reply was lost (NFS) reports an error although it was made
+            return os.stat(tmp).st_nlink == 2
+        finally:
             with contextlib.suppress(OSError):
-                self.path.unlink()
-            self.held = False
+                os.unlink(tmp)
+
+    def _create_exclusive(self, text: str) -> bool:
+        try:
+            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        return True
+
+    def _read(self) -> dict | None:
+        """The lock's record; None if there is no lock; InputError if it cannot be read."""
+        for attempt in range(2):
+            try:
+                text = self.path.read_text()
+            except FileNotFoundError:
+                return None
+            except OSError as err:
+                raise InputError(
+                    f"cannot read the output lock ({err.strerror})", file=str(self.path)
+                ) from None
+            try:
+                doc = json.loads(text)
+            except ValueError:
+                doc = None
+            if isinstance(doc, dict):
+                return doc
+            if attempt == 0:  # being written by an exclusive create: look again
+                time.sleep(0.5)
+        raise InputError(
+            "the output lock is unreadable, so whether a scan is writing this directory cannot "
+            f"be checked; if no scan is running there, delete {self.path} and rerun",
+            file=str(self.path),
+        )
+
+    def _remove_if_unchanged(self, seen: dict) -> None:
+        """Remove the lock if it still is ``seen`` (atomic rename, then compare)."""
+        grabbed = self.path.with_name(f".lock.stale.{os.getpid()}.{secrets.token_hex(4)}")
+        try:
+            os.rename(self.path, grabbed)
+        except FileNotFoundError:
+            return
+        try:
+            try:
+                now = json.loads(grabbed.read_text())
+            except (OSError, ValueError):
+                now = None
+            if now != seen:  # another scan took the lock meanwhile: give it back
+                with contextlib.suppress(OSError):
+                    os.link(grabbed, self.path)
+        finally:
+            with contextlib.suppress(OSError):
+                grabbed.unlink()
+
+
+def _read_text(path: str) -> str | None:
+    try:
+        with open(path) as fh:
+            return fh.read()
+    except OSError:
+        return None
+
+
+def _process_identity(pid: int) -> str | None:
+    """``<boot id>:<start time>`` of process ``pid`` (Linux ``/proc``), None where unknown.
+
+    Unlike a pid, it is never reused: a different identity under the same pid is another process.
+    """
+    boot, stat = _read_text("/proc/sys/kernel/random/boot_id"), _read_text(f"/proc/{pid}/stat")
+    if not boot or not stat or ")" not in stat:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return f"{boot.strip()}:{fields[19]}" if len(fields) > 19 else None  # field 22: starttime
+
+
+def _pid_namespace() -> str | None:
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+
+
+def _lock_record() -> dict:
+    """What a lock taken by this process records."""
+    pid = os.getpid()
+    record = {
+        "host": socket.gethostname(),
+        "pid": pid,
+        "taken": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "process": _process_identity(pid),
+        "pid_namespace": _pid_namespace(),
+        "token": secrets.token_hex(8),  # tells this lock from any other, even of this process
+    }
+    if os.environ.get("SLURM_JOB_ID"):
+        record["slurm_job"] = os.environ["SLURM_JOB_ID"]
+    return record
+
+
+def _same_machine(other: dict, me: dict) -> bool:
+    """Whether a lock was taken where its pid can be checked: this host and pid namespace."""
+    if other.get("host") != me["host"]:
+        return False
+    ns = other.get("pid_namespace")
+    return ns is None or me["pid_namespace"] is None or ns == me["pid_namespace"]
+
+
+def _stale_reason(other: dict, me: dict) -> str | None:
+    """Why the lock ``other`` is provably stale, or None if it may be held by a running scan."""
+    if not _same_machine(other, me):
+        return None
+    pid = other.get("pid")
+    if not process_alive(pid):
+        return f"process {pid} no longer runs"
+    recorded, now = other.get("process"), _process_identity(pid)
+    if recorded and now and recorded != now:
+        return f"pid {pid} now belongs to another process"
+    return None
+
+
+def _who(other: dict) -> str:
+    parts = [f"host {other.get('host', '?')}", f"pid {other.get('pid', '?')}"]
+    if other.get("taken"):
+        parts.append(f"taken {other['taken']}")
+    if other.get("slurm_job"):
+        parts.append(f"SLURM job {other['slurm_job']}")
+    return ", ".join(parts)
+
+
+def _held_message(other: dict, me: dict, path: Path) -> str:
+    if not _same_machine(other, me):
+        where = "another host" if other.get("host") != me["host"] else "another container"
+        check = f" (squeue -j {other['slurm_job']})" if other.get("slurm_job") else ""
+        return (
+            f"the output directory is locked by a scan on {where} ({_who(other)}); a lock "
+            "taken on another host cannot be checked from here, so it is never removed "
+            f"automatically. If that scan is no longer running{check}, delete {path} and rerun"
+        )
+    return (
+        f"the output directory is locked by another scan that is running ({_who(other)}). "
+        f"If no scan is writing there (pid {other.get('pid')} may since have been reused by "
+        f"another program), delete {path} and rerun"
+    )
 
 
 class SignalTrap:
@@ -218,8 +409,19 @@ class SignalTrap:
         return self.received is not None
 
     def _handler(self, signum, frame):
-        log.warning("received signal %d: checkpointing and stopping", signum)
+        # no logging here: a handler may run while the logging module holds its lock; the
+        # evaluator reports the signal (:attr:`name`) when it stops
         self.received = signum
+
+    @property
+    def name(self) -> str | None:
+        """Name of the signal received (``"SIGTERM"``), None if none was."""
+        if self.received is None:
+            return None
+        try:
+            return signal.Signals(self.received).name
+        except ValueError:
+            return f"signal {self.received}"
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():

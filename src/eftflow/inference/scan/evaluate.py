@@ -242,7 +242,7 @@ class Evaluator:
             # stop at the end of a call, so that the checkpointed generator state is the one
             # a replay reaches at the same row
             if self.should_stop():
-                self._interrupt("signal received")
+                self._interrupt(f"{getattr(self.should_stop, 'name', None) or 'signal'} received")
             if self.stop_after is not None and self.n_new >= self.stop_after:
                 self._interrupt("stop_after reached")
         return loglike, ids
@@ -287,8 +287,8 @@ class Evaluator:
 
     def _interrupt(self, why: str) -> None:
         self.commit()
-        log.warning("scan interrupted (%s) after %d points; checkpoint written", why, self.n_rows)
-        raise ScanInterrupted(why)
+        log.info("scan interrupted (%s) after %d points; checkpoint written", why, self.n_rows)
+        raise ScanInterrupted(f"{why} after {self.n_rows} points")
 
     def close(self) -> None:
         """End of scan (workers released by the MPI version)."""

@@ -6,8 +6,9 @@ prints them (PyPI's h5py has no parallel HDF5, so one writer, as GAMBIT does). W
 ``mpiexec``, or one rank) everything runs in the one process.
 
 Launching several copies without a working MPI (``mpiexec -n 4`` with an mpi4py built for
-another MPI, or with mpi4py missing) would make every copy write the same output; this is
-detected from the launcher's environment and refused.
+another MPI, mpi4py missing, or ``srun -n 4`` without an MPI plugin such as ``--mpi=pmi2``)
+would make every copy write the same output; this is detected from the launcher's environment
+and refused before anything is written.
 """
 
 from __future__ import annotations
@@ -24,16 +25,43 @@ __all__ = ["mpi_comm", "MPIEvaluator", "worker_loop", "launcher_size"]
 
 log = logging.getLogger(__name__)
 
-_SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS")
+#: per-process variables of MPI launchers (mpich/hydra, Open MPI, PMIx, SLURM's pmi2 plugin)
+_SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS")
+
+
+def _launcher() -> tuple[int, str | None]:
+    """(copies started, launcher) from the environment; ``(1, None)`` if none is seen."""
+    for var in _SIZE_VARS:
+        val = os.environ.get(var, "")
+        if val.isdigit():
+            return int(val), "an MPI launcher"
+    # srun sets these in each task of a job step; a batch script of sbatch has none of them
+    # (its SLURM_NTASKS is the allocation's size, also when it runs one serial command)
+    in_step = "SLURM_STEP_ID" in os.environ or "SLURM_STEPID" in os.environ
+    ntasks = os.environ.get("SLURM_STEP_NUM_TASKS", "")
+    if in_step and "SLURM_PROCID" in os.environ and ntasks.isdigit():
+        return int(ntasks), "srun"
+    return 1, None
 
 
 def launcher_size() -> int:
-    """Number of copies the launcher started, from its environment (1 if none)."""
-    for var in _SIZE_VARS[:4]:
-        val = os.environ.get(var)
-        if val and val.isdigit():
-            return int(val)
-    return 1
+    """Number of copies the launcher started, from its environment (1 if none).
+
+    MPI launchers (``mpiexec``, ``srun --mpi=pmi2``) set per-process variables (``PMI_SIZE``,
+    ``OMPI_COMM_WORLD_SIZE``, ...); ``srun -n N`` also sets ``SLURM_STEP_NUM_TASKS`` in each
+    task of its step, with or without MPI. ``SLURM_NTASKS`` alone is not used: a batch script
+    has it for the whole allocation, also when it runs a single serial ``eftflow scan``.
+    """
+    return _launcher()[0]
+
+
+def _fix_hint(launcher: str | None) -> str:
+    if launcher == "srun":
+        return (
+            "Under srun, give it an MPI plugin this MPI speaks (srun --mpi=pmi2; `srun --mpi=list` "
+            "lists them) or use mpiexec; for one copy alone use srun -n 1 or --no-mpi"
+        )
+    return "Is mpi4py built for another MPI than this launcher? For one copy alone use --no-mpi"
 
 
 def mpi_comm(*, use_mpi: bool | None = None):
@@ -43,8 +71,14 @@ def mpi_comm(*, use_mpi: bool | None = None):
     ----------
     use_mpi
         True: require MPI; False: never use it; None: use it when a launcher started us.
+
+    Raises
+    ------
+    ConfigError
+        Started as several copies (``mpiexec -n N``, ``srun -n N``) without a working MPI:
+        every copy would write the same output.
     """
-    expected = launcher_size()
+    expected, launcher = _launcher()
     if use_mpi is False or (use_mpi is None and expected <= 1):
         return None
     try:
@@ -52,15 +86,15 @@ def mpi_comm(*, use_mpi: bool | None = None):
     except ImportError:
         if expected > 1:
             raise ConfigError(
-                f"started as {expected} copies by an MPI launcher but mpi4py is not importable: "
+                f"started as {expected} copies by {launcher} but mpi4py is not importable: "
                 "every copy would write the same output (pip install mpi4py mpich)"
             ) from None
         raise ConfigError("MPI requested but mpi4py is not importable") from None
     comm = MPI.COMM_WORLD
     if expected > 1 and comm.Get_size() == 1:
         raise ConfigError(
-            f"started as {expected} copies but MPI sees 1 rank (mpi4py built for another MPI "
-            "than this mpiexec?): every copy would write the same output"
+            f"started as {expected} copies by {launcher} but MPI sees 1 rank: every copy would "
+            f"run the whole scan into the same output, so this is refused. {_fix_hint(launcher)}"
         )
     return comm if comm.Get_size() > 1 else None
 

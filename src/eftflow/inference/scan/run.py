@@ -12,6 +12,7 @@ Output directory::
     samples.hdf5        (or samples.txt + samples.txt_info) the printed points
     checkpoint.json     committed rows, last pointID per rank, generator state (atomic)
     summary.json        scanner results (logZ, best fit, ...) when complete (atomic)
+    .lock               held while a scan writes (:class:`~.checkpoint.RunLock`)
 """
 
 from __future__ import annotations

@@ -63,6 +63,7 @@ class DynestyScanner(BaseScanner):
             rstate=problem.rng,
             live_points=[live_u.copy(), live_u.copy(), live_ll.copy()],
         )
+        _call_directly(sampler, loglike)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             sampler.run_nested(
@@ -94,3 +95,20 @@ class DynestyScanner(BaseScanner):
             },
             weights=weights,
         )
+
+
+def _call_directly(sampler, loglike) -> None:
+    """Let ``sampler`` call ``loglike`` without dynesty's wrapper around it.
+
+    That wrapper prints the point and a traceback for every exception before re-raising it, so
+    a scan stopped on a signal (:class:`ScanInterrupted`, raised from the likelihood) or by an
+    eftflow error would dump a traceback before its one-line message. Our likelihood does not
+    modify its argument (the wrapper's copy is not needed). If dynesty's internals differ from
+    what this expects, the wrapper stays (the only cost: those tracebacks).
+    """
+    holder = getattr(sampler, "loglikelihood", None)
+    wrapped = getattr(holder, "loglikelihood", None)
+    if wrapped is None or getattr(wrapped, "func", None) is not loglike:
+        log.debug("dynesty: likelihood wrapper not found; its tracebacks stay")
+        return
+    holder.loglikelihood = loglike
