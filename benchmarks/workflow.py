@@ -17,7 +17,6 @@ Writes benchmarks/results/workflow.json and prints a markdown table.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import shutil
 import subprocess
@@ -217,35 +216,31 @@ def slurm_overhead(tmp: Path, n: int = 4) -> list[dict]:
 
 
 def stage_times(run_dir: Path) -> list[dict]:
-    """Wall time, CPU time and peak memory by rule, from the benchmark TSV files of a run."""
-    per = defaultdict(lambda: {"jobs": 0, "s": 0.0, "max_s": 0.0, "cpu": 0.0, "rss": 0.0})
-    bench = run_dir / "benchmarks/runs"
-    for path in bench.rglob("*.tsv"):
-        rows = list(csv.DictReader(path.read_text().splitlines(), delimiter="\t"))
-        if not rows:
-            continue
-        r = rows[-1]
-        agg = per[path.relative_to(bench).parts[0]]
+    """Wall time, CPU time and peak memory by rule, from the benchmark TSV files of a run (as the
+    report reads them: CPU and memory of jobs too short for Snakemake's sampler are not known)."""
+    from eftflow.report.sections.resources import read_benchmarks, sampled
+
+    per = defaultdict(lambda: {"jobs": 0, "s": 0.0, "max_s": 0.0, "cpu": 0.0, "rss": 0.0, "n": 0})
+    for r in read_benchmarks(run_dir / "benchmarks/runs"):
+        agg = per[r["rule"]]
         agg["jobs"] += 1
-        agg["s"] += float(r["s"])
-        agg["max_s"] = max(agg["max_s"], float(r["s"]))
-        agg["cpu"] += float(r.get("cpu_time") or 0)
-        try:
-            agg["rss"] = max(agg["rss"], float(r["max_rss"]))
-        except ValueError:
-            pass
-    out = [
+        agg["s"] += float(r.get("s") or 0.0)
+        agg["max_s"] = max(agg["max_s"], float(r.get("s") or 0.0))
+        if sampled(r):
+            agg["n"] += 1
+            agg["cpu"] += float(r.get("cpu_time") or 0.0)
+            agg["rss"] = max(agg["rss"], float(r.get("max_rss") or 0.0))
+    return [
         {
             "measurement": f"stage {rule}",
             "jobs": a["jobs"],
             "wall, sum of jobs [s]": round(a["s"], 2),
             "longest job [s]": round(a["max_s"], 2),
-            "CPU [s]": round(a["cpu"], 2),
-            "max RSS [MB]": round(a["rss"], 1),
+            "CPU [s]": round(a["cpu"], 2) if a["n"] else "– (too short to sample)",
+            "max RSS [MB]": round(a["rss"], 1) if a["n"] else "–",
         }
         for rule, a in sorted(per.items(), key=lambda kv: -kv[1]["s"])
     ]
-    return out
 
 
 def demo_run(tmp: Path) -> tuple[Path, float]:
