@@ -160,6 +160,8 @@ class HistFactoryModel:
             if not samples:
                 raise self._err("channel has no samples", f"channels[{ci}]")
             nb = len(samples[0].get("data", []))
+            if nb == 0:
+                raise self._err(f"channel {name!r} has no bins", f"channels[{ci}].samples[0].data")
             offsets[name] = total
             self.channels.append((name, nb))
             total += nb
@@ -174,6 +176,10 @@ class HistFactoryModel:
             for si, smp in enumerate(ch["samples"]):
                 where = f"channels[{ci}].samples[{si}]"
                 data = np.asarray(smp.get("data", []), dtype=float)
+                if data.shape == (nb,) and not np.all(np.isfinite(data)):
+                    raise self._err(
+                        f"sample {smp.get('name')!r} has a non-finite yield", f"{where}.data"
+                    )
                 if data.shape != (nb,):
                     raise self._err(
                         f"sample {smp.get('name')!r} has {data.size} bins, channel "
@@ -267,6 +273,7 @@ class HistFactoryModel:
         self._build_parameters(spec, params, measurement)
         self._build_indices(mods)
         obs = {o.get("name"): o.get("data") for o in spec.get("observations", [])}
+        obs_index = {o.get("name"): k for k, o in enumerate(spec.get("observations", []))}
         self.observed = np.zeros(total)
         for cname, nb in self.channels:
             if cname not in obs:
@@ -276,6 +283,14 @@ class HistFactoryModel:
                 raise self._err(
                     f"observation of channel {cname!r} has {d.size} bins, expected {nb}",
                     "observations",
+                )
+            bad = ~np.isfinite(d) | (d < 0)
+            if bad.any():
+                b = int(np.argmax(bad))
+                raise self._err(
+                    f"observation of channel {cname!r} has count {d[b]} in bin {b}; counts must "
+                    "be finite and non-negative",
+                    f"observations[{obs_index[cname]}].data[{b}]",
                 )
             self.observed[offsets[cname] : offsets[cname] + nb] = d
 

@@ -120,8 +120,61 @@ class ModelFitter:
         return self.fit.minos_profile(name, values=values, bounds=bounds, nvalues=nvalues)
 
     def minos(self, name: str, *, cl: float | None = None, sigma: float | None = None):
+        """MINOS interval of ``name``; where Minuit's MINOS fails (typically for a parameter
+        whose best fit sits at a bound), the interval comes from root-finding on the profile
+        likelihood (``method`` says which)."""
         self._best()
-        return self.fit.confidence(name, cl=cl, sigma=sigma if cl is None else None)
+        res = self.fit.confidence(name, cl=cl, sigma=sigma if cl is None else None)
+        if res.success:
+            return res
+        log.info("MINOS of %s failed; the interval comes from the profile likelihood", name)
+        return self._profile_interval(res)
+
+    def _profile_interval(self, res):
+        """(lower, upper) crossings of the profile −ln L at ``res.up`` above the minimum, found
+        with the batched minimiser (the other free parameters profiled at every point)."""
+        from dataclasses import replace
+
+        from scipy.optimize import brentq
+
+        m, i = self.model, self.model.index(res.name)
+        best = self.result.optimize.values.copy()
+        fixed = np.zeros(len(m.names), bool)
+        fixed[i] = True
+
+        def prof(v):
+            x = best.copy()
+            x[i] = v
+            return float(minimize_batched(m, self.data, x, fixed=fixed).nll[0])
+
+        fmin = min(prof(res.value), float(self.result.optimize.fval))
+        err = self.result.covariance.errors.get(res.name) or 0.1
+        ends, hits = [], []
+        for sign, bound in ((-1, m.lower[i]), (+1, m.upper[i])):
+            a, step = res.value, err
+            for _ in range(40):  # 2^40 errors: a flat profile ends at the last point
+                b = res.value + sign * step
+                if (b - bound) * sign >= 0:
+                    b = bound
+                fb = prof(b) - fmin - res.up
+                if fb >= 0 or b == bound:
+                    break
+                a, step = b, 2.0 * step
+            if fb < 0 or a == b:  # the profile stays below UP up to the bound
+                ends.append(b)
+                hits.append(True)
+            else:
+                ends.append(brentq(lambda v: prof(v) - fmin - res.up, min(a, b), max(a, b)))
+                hits.append(False)
+        return replace(
+            res,
+            errn=res.value - ends[0],
+            errp=ends[1] - res.value,
+            success=True,
+            method="profile-root",
+            at_lower_limit=hits[0],
+            at_upper_limit=hits[1],
+        )
 
     def contour(self, x: str, y: str, *, cl: float = 0.68, numpoints: int = 20):
         self._best()
@@ -305,9 +358,11 @@ def cls_upper_limit(
         if not below.size:
             return math.nan
         k = below[0]
-        if k == 0:
-            return float(grid[0])
-        return float(brentq(lambda m: fn(m) - target, grid[k - 1], grid[k], xtol=1e-6))
+        lo = grid[k - 1] if k else 0.0  # CLs(0) = 1: the limit lies below the first scan point
+        if k == 0 and not fn(lo) > target:
+            log.warning("CLs of %s is below %g at %s = 0: no limit", poi, target, poi)
+            return math.nan
+        return float(brentq(lambda m: fn(m) - target, lo, grid[k], xtol=1e-6 * max(grid[k], 1e-3)))
 
     observed = root(obs, lambda m: cls_at(m)[0])
     expected = [root(exp[:, j], lambda m, j=j: cls_at(m)[1][j]) for j in range(5)]

@@ -201,7 +201,7 @@ class StatModel:
             for k, x in values.items():
                 v[self.index(k)] = float(x)
             return v
-        v = np.asarray(values, dtype=float)
+        v = np.array(values, dtype=float)  # a copy: callers set entries of it
         if v.shape[-1:] != (len(self.names),):
             raise InputError(
                 f"expected {len(self.names)} parameter values ({', '.join(self.names)}), got "
@@ -315,7 +315,7 @@ class StatModel:
                 x = x[:, None] if x.ndim == 1 else x
                 w = np.asarray(weights.get(r.name, np.ones(len(x))), float)
                 regions[r.name] = UnbinnedData(self.tensor(w[None]), x)
-            r.check_data(regions[r.name].weights if r.kind == "unbinned" else regions[r.name])
+            r.check_data(regions[r.name])
         return ModelData(regions, self.tensor(self.constraints.nominal_aux[None]))
 
     def toys(self, values, n_toys: int, rng: np.random.Generator) -> ModelData:

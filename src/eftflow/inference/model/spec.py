@@ -8,7 +8,7 @@
       - {name: theta_1, init: 0.0, lower: -0.5, upper: 0.5}
       - {name: nu_shape, init: 0.0, lower: -5, upper: 5, constraint: normal}
     binned:
-      - {name: cr, workspace: cr.json, normsys_code: code1, histosys_code: code0}
+      - {name: cr, workspace: cr.json, normsys_code: code4, histosys_code: code4p}  # pyhf defaults
     unbinned:
       - name: sr
         pool: pool.npy               # reference events (.npy, (n, d)), or an event store:
@@ -65,6 +65,15 @@ import numpy as np
 
 from eftflow.errors import ConfigError, InputError
 
+from .built import (
+    MODEL_FORMAT,
+    hash_path,
+    load_model_dir,
+    parameter_table,
+    resolve_spec,
+    write_model_dir,
+)
+from .options import INFERENCE_DEFAULTS, inference_options
 from .params import ModelParameter
 
 __all__ = [
@@ -80,22 +89,53 @@ __all__ = [
     "MODEL_FORMAT",
 ]
 
-INFERENCE_DEFAULTS = {
-    "profiles": [],
-    "contours": [],
-    "impacts": True,
-    "cls": False,
-    "closure_eps": 0.01,
-    "nvalues": 11,
-    "contour_points": 20,
-    "toys": None,
-    "neyman": None,
-}
-_TOYS_KEYS = {"n_toys", "seed", "truth", "batch"}
-_NEYMAN_KEYS = {"poi", "grid", "n_toys", "cl", "seed", "batch"}
-#: ``format`` of a built model's model.json
-MODEL_FORMAT = "eftflow-model/1"
 _TOP = {"poi", "device", "parameters", "binned", "unbinned", "data", "asimov", "inference"}
+_PARAMETER_KEYS = {"name", "init", "lower", "upper", "kind", "constraint", "aux", "sigma", "tau"}
+_PARAMETER_KEYS |= {"fixed"}
+_BINNED_KEYS = {"name", "workspace", "normsys_code", "histosys_code", "source_workspace"}
+_UNBINNED_KEYS = {"name", "pool", "store", "partition", "observables", "max_events"}
+_UNBINNED_KEYS |= {"pool_weights", "observed", "normalise", "spread", "processes"}
+_PROCESS_KEYS = {"name", "ensemble", "parameters", "rate", "normfactors", "normsys", "updown"}
+_SPREAD_KEYS = {"name", "scale"}
+_DATA_KINDS = ("asimov", "observed")
+
+
+def _entry(item, known: set, file, field: str, what: str) -> dict:
+    """``item`` as a mapping with only ``known`` keys (a typo is an error naming the field)."""
+    if not isinstance(item, dict):
+        raise ConfigError(f"{what} must be a mapping", file=file, field=field)
+    unknown = sorted(set(item) - known, key=str)
+    if unknown:
+        raise ConfigError(
+            f"unknown key {unknown[0]!r}; known: {', '.join(sorted(known))}",
+            file=file,
+            field=f"{field}.{unknown[0]}",
+        )
+    return item
+
+
+def _list(spec: dict, key: str, file) -> list:
+    value = spec.get(key) or []
+    if not isinstance(value, list):
+        raise ConfigError(f"{key} must be a list", file=file, field=key)
+    return value
+
+
+def _region_name(entry: dict, file, field: str) -> str:
+    """A region name usable as a file name (``binned/<name>.json``) and a result key."""
+    name = entry["name"]
+    if (
+        not isinstance(name, str)
+        or not name
+        or name in (".", "..")
+        or any(c in name for c in "/\\\0")
+    ):
+        raise ConfigError(
+            f"region name {name!r} must be a non-empty string without '/' or '\\'",
+            file=file,
+            field=f"{field}.name",
+        )
+    return name
 
 
 def load_spec(path) -> dict:
@@ -130,10 +170,21 @@ def _events(base: Path, entry, file, field):
     if not p.exists():
         raise InputError("file does not exist", file=str(p), field=field)
     if p.suffix == ".npy":
-        return np.load(p, allow_pickle=False)
-    from eftflow.store.events import EventStore
+        try:
+            x = np.load(p, allow_pickle=False)
+        except ValueError as err:
+            raise InputError(
+                f"not a numeric .npy array ({err})", file=str(p), field=field
+            ) from None
+    else:
+        from eftflow.store.events import EventStore
 
-    return EventStore(p).read("observables")
+        x = EventStore(p).read("observables")
+    x = np.asarray(x)
+    if x.dtype.kind not in "iuf" or not np.all(np.isfinite(x)):
+        bad = "not numeric" if x.dtype.kind not in "iuf" else "has non-finite values"
+        raise InputError(f"the event array {bad}", file=str(p), field=field)
+    return x
 
 
 def build_model(spec: dict):
@@ -144,43 +195,84 @@ def build_model(spec: dict):
     from .unbinned import EnsembleLogRatio, Process, UnbinnedRegion, UpDownLogRatio
 
     base, file = Path(spec.get("_base", ".")), spec.get("_file")
-    pars = []
-    for k, p in enumerate(spec.get("parameters", []) or []):
+    data_kind = spec.get("data", "asimov")
+    if data_kind not in _DATA_KINDS:
+        raise ConfigError(
+            f"unknown data {data_kind!r}; use {' or '.join(_DATA_KINDS)}", file=file, field="data"
+        )
+    device = spec.get("device", "auto")
+    if not isinstance(device, str) or not (
+        device in ("auto", "cpu") or device.split(":")[0] == "cuda"
+    ):
+        raise ConfigError(
+            f"unknown device {device!r}; use auto, cpu or cuda", file=file, field="device"
+        )
+    pars, spec_index = [], {}
+    for k, p in enumerate(_list(spec, "parameters", file)):
+        where = f"parameters[{k}]"
+        _entry(p, _PARAMETER_KEYS, file, where, "a parameter")
+        if "name" not in p:
+            raise ConfigError("a parameter needs a name", file=file, field=where)
+        name = str(p["name"])
+        if name in spec_index:
+            raise ConfigError(
+                f"parameter {name!r} is declared twice (also parameters[{spec_index[name]}])",
+                file=file,
+                field=f"{where}.name",
+            )
+        spec_index[name] = k
         try:
+            lower, upper = float(p.get("lower", -np.inf)), float(p.get("upper", np.inf))
+            if not lower < upper:
+                raise ConfigError(
+                    f"lower bound {lower:g} is not below the upper bound {upper:g} (to hold a "
+                    "parameter constant use fixed: true)",
+                    file=file,
+                    field=where,
+                )
             pars.append(
                 ModelParameter(
-                    str(p["name"]),
+                    name,
                     float(p.get("init", 0.0)),
-                    float(p.get("lower", -np.inf)),
-                    float(p.get("upper", np.inf)),
+                    lower,
+                    upper,
                     kind=p.get("kind", "nuisance" if p.get("constraint") else "free"),
                     constraint=p.get("constraint"),
                     aux=float(p.get("aux", 0.0)),
                     sigma=float(p.get("sigma", 1.0)),
+                    tau=float(p.get("tau", 1.0)),
                     fixed=bool(p.get("fixed", False)),
                 )
             )
-        except (KeyError, TypeError, ValueError) as err:
-            raise ConfigError(
-                f"bad parameter ({err})", file=file, field=f"parameters[{k}]"
-            ) from None
+        except InputError as err:
+            raise InputError(err.message, file=file, field=where) from None
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"bad parameter ({err})", file=file, field=where) from None
     regions, observed = [], {}
-    for k, b in enumerate(spec.get("binned", []) or []):
+    for k, b in enumerate(_list(spec, "binned", file)):
+        _entry(b, _BINNED_KEYS, file, f"binned[{k}]", "a binned region")
         if "workspace" not in b or "name" not in b:
             raise ConfigError(
                 "a binned region needs name and workspace", file=file, field=f"binned[{k}]"
             )
+        _region_name(b, file, f"binned[{k}]")
         _check_workspace(base / b["workspace"], file, f"binned[{k}].workspace")
         hf = from_pyhf(
             str(base / b["workspace"]),
-            normsys_code=b.get("normsys_code", "code1"),
-            histosys_code=b.get("histosys_code", "code0"),
+            normsys_code=b.get("normsys_code", "code4"),
+            histosys_code=b.get("histosys_code", "code4p"),
         )
         regions.append(BinnedRegion(b["name"], hf))
-    for k, u in enumerate(spec.get("unbinned", []) or []):
+    for k, u in enumerate(_list(spec, "unbinned", file)):
         where = f"unbinned[{k}]"
+        _entry(u, _UNBINNED_KEYS, file, where, "an unbinned region")
         if "name" not in u or not u.get("processes"):
             raise ConfigError("an unbinned region needs name and processes", file=file, field=where)
+        _region_name(u, file, where)
+        if not isinstance(u["processes"], list):
+            raise ConfigError("processes must be a list", file=file, field=f"{where}.processes")
+        if u.get("spread"):
+            _entry(u["spread"], _SPREAD_KEYS, file, f"{where}.spread", "spread")
         pool_weights = None
         if "pool" in u:
             pool = _events(base, u["pool"], file, f"{where}.pool")
@@ -191,6 +283,7 @@ def build_model(spec: dict):
         procs = []
         for j, pr in enumerate(u["processes"]):
             pw = f"{where}.processes[{j}]"
+            _entry(pr, _PROCESS_KEYS, file, pw, "a process")
             if "ensemble" not in pr:
                 raise ConfigError("a process needs an ensemble directory", file=file, field=pw)
             rate, rate_parameters = spec_rate(base, pr.get("rate", 1.0), file, f"{pw}.rate")
@@ -227,8 +320,8 @@ def build_model(spec: dict):
                 u["spread"].get("name", f"gamma_{u['name']}"),
                 scale=float(u["spread"].get("scale", 1.0)),
             )
-        regions.append(
-            UnbinnedRegion(
+        try:
+            region = UnbinnedRegion(
                 u["name"],
                 pool,
                 procs,
@@ -236,9 +329,30 @@ def build_model(spec: dict):
                 normalise=u.get("normalise", True),
                 spread=spread,
             )
-        )
+        except InputError as err:
+            if err.file is not None:
+                raise
+            field = str(err.field or "")
+            field = where + field[len(u["name"]) :] if field.startswith(u["name"]) else where
+            raise InputError(err.message, file=file, field=field) from None
+        regions.append(region)
         if u.get("observed"):
-            observed[u["name"]] = _events(base, u["observed"], file, f"{where}.observed")
+            x = _events(base, u["observed"], file, f"{where}.observed")
+            x = x[:, None] if x.ndim == 1 else x
+            if x.ndim != 2 or x.shape[1] != region.pool.shape[1]:
+                raise InputError(
+                    f"observed events of shape {x.shape}; the pool has "
+                    f"{region.pool.shape[1]} observables per event",
+                    file=str(base / str(u["observed"])),
+                    field=f"{where}.observed",
+                )
+            observed[u["name"]] = x
+        elif data_kind == "observed":
+            raise ConfigError(
+                "data: observed needs the region's observed events (observed: events.npy)",
+                file=file,
+                field=f"{where}.observed",
+            )
     if not regions:
         raise ConfigError("the model has no regions", file=file, field="binned")
     used = {n for r in regions for n in r.parameter_names}
@@ -250,13 +364,68 @@ def build_model(spec: dict):
                 file=file,
                 field=f"parameters[{k}]",
             )
+    declared = {q.name: q for r in regions for q in r.declared_parameters()}
+    entries = _list(spec, "parameters", file)
+    for k, p in enumerate(pars):
+        q = declared.get(p.name)
+        if q is not None and "constraint" not in entries[k]:
+            # bounds, start value or fixed for a region's parameter: its constraint stays
+            p.constraint, p.aux, p.sigma, p.tau = q.constraint, q.aux, q.sigma, q.tau
+            if "kind" not in entries[k]:
+                p.kind = q.kind
     try:
-        model = StatModel(regions, pars, poi=spec.get("poi"), device=spec.get("device", "auto"))
+        model = StatModel(regions, pars, poi=spec.get("poi"), device=device)
     except InputError as err:
         if err.file is not None:
             raise
-        raise InputError(err.message, file=file, field=err.field) from None
+        field = err.field
+        name = (field or "").split(".", 1)[1] if (field or "").startswith("parameters.") else None
+        if name in spec_index:
+            field = f"parameters[{spec_index[name]}]"
+        raise InputError(err.message, file=file, field=field) from None
+    _check_expected(model, spec, file)
+    for name, k in spec_index.items():
+        i = model.index(name)
+        lo, hi, init = model.lower[i], model.upper[i], model.init[i]
+        if not lo < hi or not lo <= init <= hi:
+            raise InputError(
+                f"the bounds of {name!r} and those its region declares leave [{lo:g}, {hi:g}]"
+                + (f", which does not hold the initial value {init:g}" if lo < hi else ""),
+                file=file,
+                field=f"parameters[{k}]",
+            )
     return model, observed
+
+
+def _check_expected(model, spec: dict, file) -> None:
+    """Every binned region's expected counts at the initial point must be finite and
+    non-negative (pyhf allows a negative sample yield, not a negative total)."""
+    import torch
+
+    binned = {b["name"]: (k, b) for k, b in enumerate(_list(spec, "binned", file))}
+    with torch.no_grad():
+        expected = model._expected(model.tensor(model.init[None]))
+    for region in model.regions:
+        if region.kind != "binned":
+            continue
+        lam = expected[region.name][0].cpu().numpy()
+        bad = ~np.isfinite(lam) | (lam < 0)
+        if bad.any():
+            b = int(np.argmax(bad))
+            channel = next(
+                (c, b - off)
+                for off, (c, nb) in zip(
+                    np.cumsum([0] + [nb for _, nb in region.hf.channels]), region.hf.channels
+                )
+                if off <= b < off + nb
+            )
+            k, entry = binned[region.name]
+            raise InputError(
+                f"the expected count of channel {channel[0]!r} bin {channel[1]} is {lam[b]:g} "
+                "at the initial parameters (the sum of its samples must be non-negative)",
+                file=str(Path(spec.get("_base", ".")) / str(entry["workspace"])),
+                field=f"binned[{k}].workspace",
+            )
 
 
 def _check_workspace(path: Path, file, where: str) -> None:
@@ -306,251 +475,3 @@ def _ensemble(cls, base: Path, entry, parameters, file, where):
     except InputError as err:
         field = f"{where}.parameters" if err.field == "parameters" else where
         raise InputError(f"ensemble {str(path)!r}: {err.message}", file=file, field=field) from None
-
-
-def _in_bounds(model, values: dict, file, field: str) -> None:
-    for name, v in values.items():
-        if name not in model.names:
-            raise InputError(
-                f"unknown parameter {name!r}; known: {', '.join(model.names)}",
-                file=file,
-                field=f"{field}.{name}",
-            )
-        i = model.index(name)
-        try:
-            v = float(v)
-        except (TypeError, ValueError):
-            raise ConfigError(
-                f"{v!r} is not a number", file=file, field=f"{field}.{name}"
-            ) from None
-        if not model.lower[i] <= v <= model.upper[i]:
-            raise InputError(
-                f"{name} = {v:.6g} is outside its bounds [{model.lower[i]:.6g}, "
-                f"{model.upper[i]:.6g}]",
-                file=file,
-                field=f"{field}.{name}",
-            )
-
-
-def inference_options(spec: dict, model) -> dict:
-    """The ``inference`` section merged with :data:`INFERENCE_DEFAULTS` and checked against the
-    model (parameter names, toys and Neyman grids inside the parameters' bounds), plus the
-    ``asimov`` point; errors name the spec file and the field."""
-    file = spec.get("_file")
-    raw = spec.get("inference") or {}
-    if not isinstance(raw, dict):
-        raise ConfigError("inference must be a mapping", file=file, field="inference")
-    unknown = sorted(set(raw) - set(INFERENCE_DEFAULTS))
-    if unknown:
-        raise ConfigError(
-            f"unknown key {unknown[0]!r}; known: {', '.join(sorted(INFERENCE_DEFAULTS))}",
-            file=file,
-            field=f"inference.{unknown[0]}",
-        )
-    inf = {**INFERENCE_DEFAULTS, **raw}
-    _in_bounds(model, spec.get("asimov") or {}, file, "asimov")
-    for k, name in enumerate(inf["profiles"] or []):
-        if name not in model.names:
-            raise InputError(
-                f"unknown parameter {name!r}", file=file, field=f"inference.profiles[{k}]"
-            )
-    for k, pair in enumerate(inf["contours"] or []):
-        if not isinstance(pair, list | tuple) or len(pair) != 2:
-            raise ConfigError(
-                "a contour is a pair [x, y]", file=file, field=f"inference.contours[{k}]"
-            )
-        for name in pair:
-            if name not in model.names:
-                raise InputError(
-                    f"unknown parameter {name!r}", file=file, field=f"inference.contours[{k}]"
-                )
-    if inf["toys"] is not None:
-        t = inf["toys"]
-        if not isinstance(t, dict) or set(t) - _TOYS_KEYS:
-            raise ConfigError(
-                f"toys takes {', '.join(sorted(_TOYS_KEYS))}", file=file, field="inference.toys"
-            )
-        if not int(t.get("n_toys", 200)) >= 2:
-            raise ConfigError("n_toys must be at least 2", file=file, field="inference.toys.n_toys")
-        _in_bounds(model, t.get("truth") or spec.get("asimov") or {}, file, "inference.toys.truth")
-    if inf["neyman"] is not None:
-        ny = inf["neyman"]
-        if not isinstance(ny, dict) or set(ny) - _NEYMAN_KEYS or "grid" not in ny:
-            raise ConfigError(
-                f"neyman takes grid and {', '.join(sorted(_NEYMAN_KEYS - {'grid'}))}",
-                file=file,
-                field="inference.neyman",
-            )
-        poi = ny.get("poi", model.poi[0])
-        if poi not in model.names:
-            raise InputError(f"unknown parameter {poi!r}", file=file, field="inference.neyman.poi")
-        g = ny["grid"]
-        try:
-            if isinstance(g, dict):
-                grid = np.linspace(float(g["min"]), float(g["max"]), int(g["n"]))
-            else:
-                grid = np.asarray(g, float).reshape(-1)
-            if grid.size < 2 or not np.all(np.isfinite(grid)):
-                raise ValueError
-        except (TypeError, ValueError, KeyError):
-            raise ConfigError(
-                "grid is {min, max, n} or a list of at least two values",
-                file=file,
-                field="inference.neyman.grid",
-            ) from None
-        for v in (grid.min(), grid.max()):
-            _in_bounds(model, {poi: v}, file, "inference.neyman.grid")
-        if int(ny.get("n_toys", 100)) < 10:
-            raise ConfigError(
-                "the Neyman construction needs at least 10 toys per point",
-                file=file,
-                field="inference.neyman.n_toys",
-            )
-        inf["neyman"] = {**ny, "poi": poi, "grid": grid.tolist()}
-    return inf
-
-
-# -- built models -------------------------------------------------------------------------------
-def hash_path(path) -> str:
-    """SHA-256 of a file, or of a directory tree (relative paths and contents, sorted)."""
-    import hashlib
-
-    path = Path(path)
-    h = hashlib.sha256()
-    files = [path] if path.is_file() else sorted(q for q in path.rglob("*") if q.is_file())
-    for q in files:
-        if q != path:
-            h.update(str(q.relative_to(path)).encode() + b"\0")
-        with q.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()
-
-
-def _path_fields(spec: dict):
-    """(field, entry) of every file or directory the spec refers to."""
-    for k, b in enumerate(spec.get("binned") or []):
-        if "workspace" in b:
-            yield f"binned[{k}].workspace", b, "workspace"
-    for k, u in enumerate(spec.get("unbinned") or []):
-        for key in ("pool", "store", "observed"):
-            if u.get(key):
-                yield f"unbinned[{k}].{key}", u, key
-        if isinstance(u.get("pool_weights"), dict) and "setup" in u["pool_weights"]:
-            yield f"unbinned[{k}].pool_weights.setup", u["pool_weights"], "setup"
-        for j, pr in enumerate(u.get("processes") or []):
-            if "ensemble" in pr:
-                yield f"unbinned[{k}].processes[{j}].ensemble", pr, "ensemble"
-            if isinstance(pr.get("rate"), dict):
-                for key in ("setup", "store"):
-                    if key in pr["rate"]:
-                        yield f"unbinned[{k}].processes[{j}].rate.{key}", pr["rate"], key
-            for n, d in (pr.get("updown") or {}).items():
-                for side in ("up", "down"):
-                    if side in d:
-                        yield f"unbinned[{k}].processes[{j}].updown.{n}.{side}", d, side
-
-
-def resolve_spec(spec: dict) -> tuple[dict, list[dict]]:
-    """(a copy of ``spec`` with absolute paths and without the private keys, the inputs
-    ``[{field, path, sha256}]``)."""
-    import copy
-
-    base = Path(spec.get("_base", ".")).resolve()
-    out = copy.deepcopy({k: v for k, v in spec.items() if not k.startswith("_")})
-    inputs = []
-    for field, holder, key in _path_fields(out):
-        p = (base / str(holder[key])).resolve()
-        if not p.exists():
-            raise InputError(f"{str(p)!r} does not exist", file=spec.get("_file"), field=field)
-        holder[key] = str(p)
-        inputs.append({"field": field, "path": str(p), "sha256": hash_path(p)})
-    return out, inputs
-
-
-def parameter_table(model) -> list[dict]:
-    """Every model parameter as a dict (name, kind, init, bounds, constraint, aux, sigma, ...)."""
-    rows = []
-    for p in model.parameters:
-        row = dict(p.__dict__)
-        for k in ("lower", "upper"):
-            row[k] = None if not np.isfinite(row[k]) else float(row[k])
-        rows.append(row)
-    return rows
-
-
-def write_model_dir(directory, spec: dict, model, *, closure: dict | None = None) -> dict:
-    """Write the built model (see the module docstring) into ``directory`` (which must exist;
-    the caller writes it atomically); returns the ``model.json`` content."""
-    import json
-
-    from eftflow import __version__
-
-    directory = Path(directory)
-    resolved, inputs = resolve_spec(spec)
-    (directory / "binned").mkdir()
-    for k, b in enumerate(resolved.get("binned") or []):
-        region = next(r for r in model.regions if r.name == b["name"])
-        ws = region.hf.to_pyhf()
-        (directory / "binned" / f"{b['name']}.json").write_text(json.dumps(ws, indent=1))
-        b["source_workspace"] = b["workspace"]
-        b["workspace"] = f"binned/{b['name']}.json"  # relative to the model directory
-        inputs[k]["copied_to"] = b["workspace"]
-    desc = {
-        "format": MODEL_FORMAT,
-        "eftflow_version": __version__,
-        "spec_file": str(Path(spec.get("_file", "")).resolve()) if spec.get("_file") else None,
-        "spec": resolved,
-        "inputs": inputs,
-        "poi": list(model.poi),
-        "parameters": parameter_table(model),
-        "regions": [{"name": r.name, "kind": r.kind} for r in model.regions],
-        "closure": closure,
-    }
-    (directory / "model.json").write_text(json.dumps(desc, indent=2, default=float))
-    return desc
-
-
-def load_model_dir(directory) -> tuple[dict, dict]:
-    """(spec ready for :func:`build_model`, the ``model.json`` content) of a built model; the
-    hashes of the referenced ensembles and event files are checked again."""
-    import json
-
-    directory = Path(directory)
-    mfile = directory / "model.json"
-    if not mfile.is_file():
-        raise InputError(
-            "not a built model (no model.json; run eftflow build-model)", file=str(directory)
-        )
-    try:
-        desc = json.loads(mfile.read_text())
-    except ValueError as err:
-        raise InputError(f"malformed JSON ({err})", file=str(mfile)) from None
-    if not isinstance(desc, dict) or desc.get("format") != MODEL_FORMAT:
-        raise InputError(
-            f"unknown format {desc.get('format') if isinstance(desc, dict) else None!r}; "
-            f"expected {MODEL_FORMAT!r}",
-            file=str(mfile),
-            field="format",
-        )
-    for k, item in enumerate(desc.get("inputs") or []):
-        if "copied_to" in item:  # binned workspaces: the copy in the model directory is used
-            continue
-        p = Path(item["path"])
-        if not p.exists():
-            raise InputError(
-                f"{item['field']}: {str(p)!r} no longer exists",
-                file=str(mfile),
-                field=f"inputs[{k}]",
-            )
-        if hash_path(p) != item["sha256"]:
-            raise InputError(
-                f"{item['field']}: {str(p)!r} changed since the model was built; run "
-                "eftflow build-model again",
-                file=str(mfile),
-                field=f"inputs[{k}]",
-            )
-    spec = dict(desc["spec"])
-    spec["_base"] = str(directory.resolve())
-    spec["_file"] = str(mfile)
-    return spec, desc

@@ -379,6 +379,9 @@ class UnbinnedRegion:
             pool = pool[:, None]
         if pool.ndim != 2 or len(pool) == 0:
             raise InputError("the pool must be a non-empty (n, d) array", field=f"{name}.pool")
+        if not np.all(np.isfinite(pool)):
+            row = int(np.argmax(~np.isfinite(pool).all(1)))
+            raise InputError(f"pool event {row} is not finite", field=f"{name}.pool")
         self.pool = pool
         a = np.ones(len(pool)) if pool_weights is None else np.asarray(pool_weights, float)
         if a.shape != (len(pool),) or np.any(a < 0) or not a.sum() > 0:
@@ -389,6 +392,18 @@ class UnbinnedRegion:
         if not processes:
             raise InputError("an unbinned region needs at least one process", field=name)
         self.processes = list(processes)
+        for j, p in enumerate(self.processes):
+            if not callable(p.rate) and not (np.isfinite(float(p.rate)) and float(p.rate) > 0):
+                raise InputError(
+                    f"process {p.name!r}: the rate must be a positive number, got {p.rate!r}",
+                    field=f"{name}.processes[{j}].rate",
+                )
+            for n, hl in p.normsys.items():
+                if not all(np.isfinite(float(v)) and float(v) > 0 for v in hl):
+                    raise InputError(
+                        f"process {p.name!r}: normsys {n!r} needs positive [hi, lo], got {hl!r}",
+                        field=f"{name}.processes[{j}].normsys.{n}",
+                    )
         self.normalise = bool(normalise)
         self.spread = spread
         names: list[str] = []
