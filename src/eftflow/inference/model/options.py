@@ -101,33 +101,25 @@ def inference_options(spec: dict, model) -> dict:
     inf["closure_eps"] = _number(inf, "closure_eps", float, lambda v: v > 0, "> 0", file)
     inf["nvalues"] = _number(inf, "nvalues", int, lambda v: v >= 2, ">= 2", file)
     inf["contour_points"] = _number(inf, "contour_points", int, lambda v: v >= 4, ">= 4", file)
-    for k, name in enumerate(inf["profiles"] or []):
+
+    def free(name, what: str, field: str) -> None:
+        """``name`` is a parameter of the model and not fixed (it has a ``what``)."""
         if name not in model.names:
-            raise InputError(
-                f"unknown parameter {name!r}", file=file, field=f"inference.profiles[{k}]"
-            )
+            raise InputError(f"unknown parameter {name!r}", file=file, field=field)
         if name in fixed:
             raise InputError(
-                f"parameter {name!r} is fixed: it has no profile",
-                file=file,
-                field=f"inference.profiles[{k}]",
+                f"parameter {name!r} is fixed: it has no {what}", file=file, field=field
             )
+
+    for k, name in enumerate(inf["profiles"] or []):
+        free(name, "profile", f"inference.profiles[{k}]")
     for k, pair in enumerate(inf["contours"] or []):
         if not isinstance(pair, list | tuple) or len(pair) != 2:
             raise ConfigError(
                 "a contour is a pair [x, y]", file=file, field=f"inference.contours[{k}]"
             )
         for name in pair:
-            if name not in model.names:
-                raise InputError(
-                    f"unknown parameter {name!r}", file=file, field=f"inference.contours[{k}]"
-                )
-            if name in fixed:
-                raise InputError(
-                    f"parameter {name!r} is fixed: it has no contour",
-                    file=file,
-                    field=f"inference.contours[{k}]",
-                )
+            free(name, "contour", f"inference.contours[{k}]")
     if inf["toys"] is not None:
         t = inf["toys"]
         if not isinstance(t, dict) or set(t) - _TOYS_KEYS:
@@ -154,8 +146,7 @@ def inference_options(spec: dict, model) -> dict:
                 field="inference.neyman",
             )
         poi = ny.get("poi", model.poi[0])
-        if poi not in model.names:
-            raise InputError(f"unknown parameter {poi!r}", file=file, field="inference.neyman.poi")
+        free(poi, "interval", "inference.neyman.poi")
         g = ny["grid"]
         try:
             if isinstance(g, dict):
@@ -178,9 +169,5 @@ def inference_options(spec: dict, model) -> dict:
         ny["cl"] = _number(ny, "cl", float, lambda v: 0 < v < 1, "in (0, 1)", file, where, 0.68)
         ny["seed"] = _number(ny, "seed", int, lambda v: v >= 0, ">= 0", file, where, 2)
         ny["batch"] = _number(ny, "batch", int, lambda v: v >= 1, ">= 1", file, where, 2000)
-        if poi in fixed:
-            raise InputError(
-                f"parameter {poi!r} is fixed: it has no interval", file=file, field=f"{where}.poi"
-            )
         inf["neyman"] = {**ny, "poi": poi, "grid": grid.tolist()}
     return inf
