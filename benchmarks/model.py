@@ -325,9 +325,9 @@ def bench_binned_vs_unbinned(luminosity=1000.0, kappa=0.05):
 
     from test_model_systematics_coverage import expected_width
 
-    from eftflow.inference.model import BinnedRegion, StatModel, from_pyhf
+    from eftflow.inference.model import StatModel
     from eftflow.inference.model.histogrammed import HistogrammedRegion
-    from eftflow.inference.model.toy import CR_WORKSPACE, SystToy, build_toy_model
+    from eftflow.inference.model.toy import SystToy, build_toy_model
 
     toy = SystToy(luminosity=luminosity, kappa=kappa, delta=math.log(1.1))
     model = build_toy_model(toy, n_pool=4000)
@@ -338,7 +338,7 @@ def bench_binned_vs_unbinned(luminosity=1000.0, kappa=0.05):
         for mode in ("histosys", "exact"):
             hr = HistogrammedRegion("sr_h", sr, edges, mode=mode, histosys=["nu_shape"])
             mb = StatModel(
-                [hr, BinnedRegion("cr", from_pyhf(CR_WORKSPACE))],
+                [hr, model.regions[1]],  # the toy's own control region
                 [p for p in model.parameters if p.name in ("theta_1", "nu_shape")],
                 poi="theta_1",
                 device="cpu",

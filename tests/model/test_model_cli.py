@@ -160,6 +160,20 @@ def test_model_cli_build_model_then_infer(spec_dir, tmp_path):
     np.save(changed / "pool.npy", np.zeros((400, 1)))
     assert main(["infer", str(built), "-o", str(tmp_path / "stale"), *T1]) == 2
     assert not (tmp_path / "stale").exists()
+    # so is the model's own copy of a binned workspace, edited or removed after build-model
+    from eftflow.errors import InputError
+    from eftflow.inference.model.built import load_model_dir
+
+    copy = built / "binned" / "cr.json"
+    edited = json.loads(copy.read_text())
+    edited["observations"][0]["data"][0] += 1
+    copy.write_text(json.dumps(edited))
+    with pytest.raises(InputError, match="binned.0..workspace: the model's copy .* changed") as e:
+        load_model_dir(built)
+    assert e.value.field == "inputs[0].copied_to" and e.value.file.endswith("model.json")
+    copy.unlink()
+    with pytest.raises(InputError, match="copy .* is missing"):
+        load_model_dir(built)
 
 
 def _bad(spec_dir, tmp_path, capsys, edit, *, name="bad.yaml", files=None):

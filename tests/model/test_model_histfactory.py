@@ -107,6 +107,26 @@ def test_model_logpdf_equals_pyhf(codes):
         )
 
 
+def test_model_default_codes_are_pyhfs():
+    """from_pyhf(ws) without codes has the likelihood of pyhf's own default model."""
+    import warnings
+
+    import pyhf
+
+    hf = from_pyhf(WS)
+    with warnings.catch_warnings():  # pyhf's schema validation uses a deprecated resolver
+        warnings.filterwarnings("ignore", "jsonschema.RefResolver", DeprecationWarning)
+        m = pyhf.Workspace(WS).model()  # pyhf's default modifier_settings
+    data = list(hf.bins_for_pyhf(hf.observed, m)) + list(m.config.auxdata)
+    p = hf.init.copy()
+    p[hf.parameter_names.index("bkg_norm")] = 0.4  # |alpha| < 1: code1 and code4 differ
+    p[hf.parameter_names.index("shape")] = -0.6  # code0 and code4p differ
+    ours = float(hf.logpdf(p)[0])
+    assert ours == pytest.approx(float(m.logpdf(hf.pars_for_pyhf(p, m), data)[0]), rel=1e-10)
+    old = from_pyhf(WS, normsys_code="code1", histosys_code="code0")
+    assert abs(float(old.logpdf(p)[0]) - ours) > 1e-6  # the codes matter at this point
+
+
 def test_model_numpy_and_torch_agree():
     import torch
 

@@ -3,8 +3,9 @@
 A built model is a directory with ``model.json`` (format :data:`MODEL_FORMAT`: the resolved spec
 with absolute paths, the SHA-256 of every referenced ensemble / event file, the parameter table,
 the Asimov closure result) and ``binned/<region>.json`` (the pyhf workspace of each binned
-region, which the built model reads instead of the original). :func:`load_model_dir` checks the
-hashes again, so a built model never silently fits other inputs than it was built with.
+region, which the built model reads instead of the original; its SHA-256 is recorded too).
+:func:`load_model_dir` checks the hashes again, so a built model never silently fits other
+inputs than it was built with.
 """
 
 from __future__ import annotations
@@ -109,10 +110,12 @@ def write_model_dir(directory, spec: dict, model, *, closure: dict | None = None
     for k, b in enumerate(resolved.get("binned") or []):
         region = next(r for r in model.regions if r.name == b["name"])
         ws = region.hf.to_pyhf()
-        (directory / "binned" / f"{b['name']}.json").write_text(json.dumps(ws, indent=1))
+        copy = directory / "binned" / f"{b['name']}.json"
+        copy.write_text(json.dumps(ws, indent=1))
         b["source_workspace"] = b["workspace"]
         b["workspace"] = f"binned/{b['name']}.json"  # relative to the model directory
         inputs[k]["copied_to"] = b["workspace"]
+        inputs[k]["copy_sha256"] = hash_path(copy)
     desc = {
         "format": MODEL_FORMAT,
         "eftflow_version": __version__,
@@ -126,6 +129,25 @@ def write_model_dir(directory, spec: dict, model, *, closure: dict | None = None
     }
     (directory / "model.json").write_text(json.dumps(desc, indent=2, default=float))
     return desc
+
+
+def _check_copy(directory: Path, mfile: Path, k: int, item: dict) -> None:
+    """The copy of a binned workspace in a built model exists and is as it was written."""
+    copy = directory / str(item["copied_to"])
+    if not copy.is_file():
+        raise InputError(
+            f"{item['field']}: the model's copy {str(copy)!r} is missing; run eftflow "
+            "build-model again",
+            file=str(mfile),
+            field=f"inputs[{k}].copied_to",
+        )
+    if "copy_sha256" in item and hash_path(copy) != item["copy_sha256"]:
+        raise InputError(
+            f"{item['field']}: the model's copy {str(copy)!r} changed since the model was "
+            "built; run eftflow build-model again",
+            file=str(mfile),
+            field=f"inputs[{k}].copied_to",
+        )
 
 
 def load_model_dir(directory) -> tuple[dict, dict]:
@@ -152,6 +174,7 @@ def load_model_dir(directory) -> tuple[dict, dict]:
         )
     for k, item in enumerate(desc.get("inputs") or []):
         if "copied_to" in item:  # binned workspaces: the copy in the model directory is used
+            _check_copy(directory, mfile, k, item)
             continue
         p = Path(item["path"])
         if not p.exists():

@@ -8,11 +8,12 @@ The expected count in bin b of sample s (pyhf's definition):
 Modifiers and interpolation codes:
 
 =============  ==========================================================================
-normsys        code 1: ``f = hi^a`` (a >= 0), ``lo^-a`` (a < 0) — pyhf's default;
-               code 4: polynomial of order 6 for ``|a| < 1`` (matching value, first and
-               second derivatives of the exponential at ``|a| = 1``), exponential beyond.
-histosys       code 0: piecewise linear ``a (up - nom)`` / ``a (nom - down)`` — pyhf's default;
-               code 4p: polynomial ``a (S + a A (15 + a^2 (3 a^2 - 10)))`` inside,
+normsys        code 1: ``f = hi^a`` (a >= 0), ``lo^-a`` (a < 0);
+               code 4 (pyhf's default): polynomial of order 6 for ``|a| < 1`` (matching value,
+               first and second derivatives of the exponential at ``|a| = 1``),
+               exponential beyond.
+histosys       code 0: piecewise linear ``a (up - nom)`` / ``a (nom - down)``;
+               code 4p (pyhf's default): polynomial ``a (S + a A (15 + a^2 (3 a^2 - 10)))`` inside,
                ``S = (up - down) / 2``, ``A = (up + down - 2 nom) / 16``, linear beyond.
 normfactor     free normalisation (no constraint)
 lumi           Gaussian-constrained normalisation (aux and sigma from the measurement)
@@ -121,8 +122,8 @@ class HistFactoryModel:
         spec: dict,
         *,
         measurement: str | None = None,
-        normsys_code="code1",
-        histosys_code="code0",
+        normsys_code="code4",
+        histosys_code="code4p",
         source: str | None = None,
     ):
         if normsys_code not in _NORMSYS_CODES:
@@ -562,10 +563,15 @@ def from_pyhf(
     workspace,
     *,
     measurement: str | None = None,
-    normsys_code: str = "code1",
-    histosys_code: str = "code0",
+    normsys_code: str = "code4",
+    histosys_code: str = "code4p",
 ) -> HistFactoryModel:
-    """Build a :class:`HistFactoryModel` from a pyhf workspace (dict, JSON text or file path)."""
+    """Build a :class:`HistFactoryModel` from a pyhf workspace (dict, JSON text or file path).
+
+    The interpolation codes default to pyhf's own (``code4`` for normsys, ``code4p`` for
+    histosys), so the likelihood is pyhf's; ``code1``/``code0`` are ROOT HistFactory's older
+    defaults.
+    """
     import json
     from pathlib import Path
 

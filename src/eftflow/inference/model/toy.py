@@ -320,7 +320,9 @@ def build_toy_model(
     pool = toy.reference_pool(n_pool) if pool is None else pool
     regions = [UnbinnedRegion("sr", pool, [proc], spread=spread)]
     if binned:
-        regions.append(BinnedRegion("cr", from_pyhf(CR_WORKSPACE)))
+        # code1/code0: the interpolation the published closure tables were made with
+        cr = from_pyhf(CR_WORKSPACE, normsys_code="code1", histosys_code="code0")
+        regions.append(BinnedRegion("cr", cr))
     pars = [
         ModelParameter("theta_1", 0.0, -0.5, 0.5, kind="poi"),
         ModelParameter("nu_shape", 0.0, -5.0, 5.0, kind="nuisance", constraint="normal"),
