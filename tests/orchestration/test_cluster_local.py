@@ -31,7 +31,8 @@ def test_lifecycle_dashboard_first_and_closed_after(caplog):
         info = client.scheduler_info()
         assert len(info["workers"]) == 2
         assert all(w["nthreads"] == 1 for w in info["workers"].values())
-        assert all(w["memory_limit"] == 500_000_000 for w in info["workers"].values())
+        # thread workers: Dask measures this process against each limit, so each has it all
+        assert all(w["memory_limit"] == 1_000_000_000 for w in info["workers"].values())
         assert sum(client.gather(client.map(_square, range(10)))) == 285
         with urlopen(
             f"http://127.0.0.1:{urlsplit(client.dashboard_link).port}/status", timeout=30
@@ -44,6 +45,20 @@ def test_lifecycle_dashboard_first_and_closed_after(caplog):
     assert port and report.dashboard_link.endswith("/status")
     assert report.workers_joined == 2 and report.workers_lost == []
     assert "2 worker(s) joined, none lost" in records[-1].getMessage()
+
+
+def test_thread_workers_are_not_paused_by_the_stage_process():
+    """Thread workers see this process's memory: with a share of mem_mb each, a process larger
+    than 80 % of the share paused them for good and the step hung."""
+    import psutil
+
+    rss_mb = psutil.Process().memory_info().rss / 1e6
+    memory_mb = int(rss_mb * 1.6)  # a half share (0.8 rss) would be exceeded: paused at once
+    with dask_client(THREADS, threads=2, memory_mb=memory_mb) as client:
+        time.sleep(1.0)  # the workers' memory monitors run every 100 ms
+        statuses = {w["status"] for w in client.scheduler_info()["workers"].values()}
+        assert statuses == {"running"}
+        assert client.submit(_square, 7).result(timeout=30) == 49
 
 
 def test_client_and_workers_released_when_the_step_fails(caplog):

@@ -15,7 +15,7 @@ def test_defaults_fill_an_empty_section():
     s = resolve_cluster_settings(None)
     assert s["mode"] == "local"
     assert s["dashboard_address"] == ":8787"
-    assert s["local"] == {"processes": True, "threads_per_worker": 1}
+    assert s["local"] == {"processes": True, "threads_per_worker": 1, "client_memory_mb": None}
     assert s["slurm"]["walltime"] == "01:00:00"
     assert s["slurm"]["adaptive"] == {"minimum": 1, "maximum": 8}
     assert s["slurm"]["job_extra_directives"] == []
@@ -114,11 +114,11 @@ def test_lifetime_defaults_to_walltime_minus_margin_and_stagger():
 @pytest.mark.parametrize(
     ("threads", "memory_mb", "per_worker", "expected"),
     [
-        (4, 8000, 1, (4, 1, 2_000_000_000)),
-        (4, 8000, 2, (2, 2, 4_000_000_000)),
-        (1, 1000, 4, (1, 1, 1_000_000_000)),
+        (4, 8000, 1, (4, 1, 1_800_000_000)),  # 800 MB kept for the stage
+        (4, 8000, 2, (2, 2, 3_600_000_000)),
+        (1, 1000, 4, (1, 1, 744_000_000)),  # at least 256 MB kept
         (3, None, 1, (3, 1, "auto")),
-        (0, 500, 1, (1, 1, 500_000_000)),
+        (0, 500, 1, (1, 1, 250_000_000)),  # at most half kept
     ],
 )
 def test_local_mode_is_sized_from_the_rule(threads, memory_mb, per_worker, expected):
@@ -126,6 +126,19 @@ def test_local_mode_is_sized_from_the_rule(threads, memory_mb, per_worker, expec
     kw = local_cluster_kwargs(s, threads=threads, memory_mb=memory_mb)
     assert (kw["n_workers"], kw["threads_per_worker"], kw["memory_limit"]) == expected
     assert kw["processes"] is True
+
+
+def test_local_mode_keeps_memory_for_the_stage_process():
+    s = resolve_cluster_settings({"local": {"client_memory_mb": 1500}})
+    assert local_cluster_kwargs(s, threads=2, memory_mb=8000)["memory_limit"] == 3_250_000_000
+    big = local_cluster_kwargs(resolve_cluster_settings({}), threads=2, memory_mb=64000)
+    assert big["memory_limit"] == (64000 - 2048) * 1_000_000 // 2
+    # thread workers are measured by this process's memory: each is given all of it
+    threads = resolve_cluster_settings({"local": {"processes": False}})
+    kw = local_cluster_kwargs(threads, threads=4, memory_mb=8000)
+    assert (kw["n_workers"], kw["memory_limit"]) == (4, 8_000_000_000)
+    with pytest.raises(ConfigError, match="client_memory_mb"):
+        resolve_cluster_settings({"local": {"client_memory_mb": -1}})
 
 
 def test_runner_workers_are_sized_from_the_allocation():

@@ -110,6 +110,17 @@ CLUSTER_SCHEMA: dict[str, Any] = {
                     "default": 1,
                     "description": "Threads per worker; n_workers = rule threads / this.",
                 },
+                "client_memory_mb": {
+                    "type": ["integer", "null"],
+                    "minimum": 0,
+                    "default": None,
+                    "description": (
+                        "MB of the job's mem_mb kept for the stage's own process (scheduler, "
+                        "client, the stage's buffers) when workers are processes; the rest is "
+                        "split between the workers. Default: 10 % of mem_mb, at least 256 MB "
+                        "and at most 2048 MB."
+                    ),
+                },
             },
         },
         "slurm": {
