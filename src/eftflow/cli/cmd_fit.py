@@ -69,7 +69,12 @@ def register(subparsers) -> None:
     )
     p.add_argument("spec", nargs="?", default=None, help="YAML or JSON description (see above)")
     p.add_argument("-o", "--output", required=True, help="output JSON file")
-    p.add_argument("--plot", default=None, help="optional figure of a spec's limits (png/pdf)")
+    p.add_argument(
+        "--plot",
+        default=None,
+        help="optional figure of a description's limits: a figure file (.png, .pdf, ...) or a "
+        "directory (limits.png in it)",
+    )
     p.add_argument("--setup", default=None, help="pipeline mode: the setup file (HDF5)")
     p.add_argument("--store", default=None, help="pipeline mode: the combined event store (zarr)")
     p.add_argument("--fisher", default=None, help="pipeline mode: Fisher information JSON")
@@ -91,7 +96,9 @@ def register(subparsers) -> None:
     )
     f.add_argument("spec", help="fit description (YAML or JSON)")
     f.add_argument("-o", "--output", required=True, help="output JSON file")
-    f.add_argument("--plot", default=None, help="directory for profile/contour plots")
+    f.add_argument(
+        "--plot", default=None, help="directory for the profile and contour plots (omitted: none)"
+    )
     f.set_defaults(handler=run_fit)
 
 
@@ -103,6 +110,10 @@ def run_compute_limits(args: argparse.Namespace) -> int:
         raise InputError(
             "give a limits description or --setup/--store/--fisher, not both", field="spec"
         )
+    if args.plot_dir:
+        from eftflow.cli.common import plot_directory
+
+        plot_directory(args.plot_dir, "--plot-dir")
     if args.spec is None:
         if not args.setup:
             raise InputError("give a limits description, or --setup (pipeline mode)", field="spec")
@@ -113,7 +124,9 @@ def run_compute_limits(args: argparse.Namespace) -> int:
     result, figure_data = compute_limits(spec, file=args.spec)
     _write_json(result, args.output)
     if args.plot:
-        _plot(figure_data, spec, args.plot)
+        from eftflow.cli.common import plot_file
+
+        _plot(figure_data, spec, plot_file(args.plot, "limits.png"))
     log.info("limits written to %s", args.output)
     return 0
 
@@ -146,8 +159,11 @@ def _run_pipeline_limits(args: argparse.Namespace) -> int:
 
 def run_fit(args: argparse.Namespace) -> int:
     """``eftflow fit``: everything is computed before the JSON and the plots are written."""
+    from eftflow.cli.common import plot_directory
     from eftflow.inference.specs import read_spec, run_fit_spec
 
+    if args.plot:
+        plot_directory(args.plot)
     spec = read_spec(args.spec)
     result, figures = run_fit_spec(spec, file=args.spec)
     if args.plot:

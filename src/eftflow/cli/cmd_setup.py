@@ -20,7 +20,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_config_argument(p)
     p.add_argument("-o", "--output", required=True, help="setup file to write (HDF5)")
-    p.add_argument("--plot", default=None, help="also write the morphing-basis plot (PNG/PDF)")
+    p.add_argument(
+        "--plot",
+        default=None,
+        help="also draw the morphing basis: a figure file (.png, .pdf, ...) or a directory "
+        "(morphing_basis.png in it)",
+    )
     p.set_defaults(handler=run)
 
 
@@ -42,8 +47,10 @@ def run(args) -> int:
     )
     log.info("wrote %s: %s", args.output, setup)
     if args.plot:
+        from eftflow.cli.common import plot_file
         from eftflow.plotting.morphing import plot_morphing_basis
 
-        plot_morphing_basis(setup, args.plot)
-        log.info("wrote %s", args.plot)
+        path = plot_file(args.plot, "morphing_basis.png")
+        plot_morphing_basis(setup, path)
+        log.info("wrote %s", path)
     return 0

@@ -15,8 +15,43 @@ __all__ = [
     "add_cluster_argument",
     "load_cluster_config",
     "propagate_failure",
+    "plot_file",
+    "plot_directory",
+    "FIGURE_SUFFIXES",
     "CLUSTER_ENV",
 ]
+
+#: suffixes that make a ``--plot`` value a figure file (the formats matplotlib writes)
+FIGURE_SUFFIXES = (
+    ".png", ".pdf", ".svg", ".svgz", ".eps", ".ps", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".pgf",
+)  # fmt: skip
+
+
+def plot_file(value: str, default_name: str):
+    """Where a command that draws one figure writes it: ``value`` when it names a figure file
+    (a suffix of :data:`FIGURE_SUFFIXES`), else ``value/default_name`` (a directory, as for the
+    commands that draw several)."""
+    from pathlib import Path
+
+    path = Path(value)
+    return path if path.suffix.lower() in FIGURE_SUFFIXES else path / default_name
+
+
+def plot_directory(value: str, flag: str = "--plot") -> str:
+    """``value`` of a command that draws several figures, checked to be a directory name (a
+    figure file name is refused before any work is done)."""
+    from pathlib import Path
+
+    from eftflow.errors import ConfigError
+
+    if Path(value).suffix.lower() in FIGURE_SUFFIXES:
+        raise ConfigError(
+            f"{value!r} is a figure file name, but this command draws several figures: give a "
+            "directory",
+            field=flag,
+        )
+    return value
+
 
 #: Environment variable holding the ``cluster`` config section as JSON (set by the workflow).
 CLUSTER_ENV = "EFTFLOW_CLUSTER_CONFIG"
