@@ -39,6 +39,7 @@ ORDER = (
     "cmd_scan",
     "cmd_report",
     "cmd_profile",
+    "cmd_inspect",
 )
 
 
@@ -58,8 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="eftflow",
         description=(
-            "Simulation-based inference for EFT measurements at colliders. Each sub-command is "
-            "one stage of the workflow (and one Snakemake rule); they are listed in workflow order."
+            "Simulation-based inference for EFT measurements at colliders. Each sub-command from "
+            "setup to make-report is one stage of the workflow (and one Snakemake rule); they are listed "
+            "in workflow order. install-profile and inspect are tools around them."
         ),
         epilog=(
             "`eftflow <command> --help` gives a command's options; docs/index.md has a page per "
