@@ -1,14 +1,17 @@
 """Parton-level "detector": Gaussian smearing of LHE objects (MadMiner's ``LHEReader`` smearing).
 
 Final-state (``status == 1``) LHE particles become objects directly: |pid| 11 → ``e``, 13 → ``mu``
-(both → ``l``), 22 → ``a``, quarks 1–5 and gluons → ``j`` (``btag = 1`` for b quarks),
-neutrinos 12/14/16 and every other id are invisible. The smearing follows MadMiner's
+(both → ``l``), 22 → ``a``, quarks 1–6 (undecayed tops too) and gluons 21 (and 9) → ``j``
+(``btag = 1`` for b quarks), as in MadMiner's ``LHEReader``. Neutrinos 12/14/16 and non-SM ids
+(e.g. 1000022) are invisible; τ leptons and undecayed W/Z/H (|pid| 15, 23–25) form no collection
+but, as in MadMiner, count as visible in MET and HT. The smearing follows MadMiner's
 ``set_smearing``: for each group of PDG ids, Gaussian widths ``abs + rel × value`` for E, pT, η and
 φ; when the pT width is ``null`` the pT follows from the smeared energy and the mass (and the
 energy from pT and mass when the energy width is ``null``; not both). Unlike MadMiner, ids
 without a smearing entry are kept unsmeared rather than dropped, and ids match on |pid|.
-MET is minus the vector sum of the visible (smeared) objects plus Gaussian noise of width
-``met_noise.abs + met_noise.rel × HT`` per component (MadMiner's ``set_met_noise``).
+MET is minus the vector sum of the visible (smeared) particles plus Gaussian noise of width
+``met_noise.abs + met_noise.rel × HT`` per component (MadMiner's ``set_met_noise``), HT being the
+scalar pT sum of the same particles.
 
 Options (the ``detector`` config section)::
 
@@ -39,7 +42,9 @@ from eftflow.errors import ConfigError
 
 __all__ = ["PartonDetector", "Smearing", "create"]
 
-JET_IDS = (1, 2, 3, 4, 5, 21)
+JET_IDS = (1, 2, 3, 4, 5, 6, 9, 21)
+#: |pid| that enter the MET and HT sums: MadMiner's SM elementary particles minus the neutrinos
+MET_VISIBLE_IDS = (1, 2, 3, 4, 5, 6, 11, 13, 15, 21, 22, 23, 24, 25)
 _SMEAR_KEYS = {
     "pdgids",
     "energy_resolution_abs",
@@ -150,7 +155,7 @@ class PartonDetector(ChunkDetector):
                 pt[sel], eta[sel], phi[sel], e[sel] = s.apply(
                     pt[sel], eta[sel], phi[sel], m[sel], rng
                 )
-        visible = np.isin(apid, (11, 13, 22, *JET_IDS))
+        visible = np.isin(apid, MET_VISIBLE_IDS)
         px, py = pt * np.cos(phi), pt * np.sin(phi)
         met_x = -np.bincount(evt[visible], weights=px[visible], minlength=n)
         met_y = -np.bincount(evt[visible], weights=py[visible], minlength=n)

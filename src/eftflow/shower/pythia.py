@@ -10,7 +10,9 @@ construction. Events Pythia rejects (``next()`` fails) are dropped with their we
 (``n_read − n_accepted``, from Pythia's own counters) and logged; if more than
 ``max_failure_fraction`` of the events fail the run stops with an error. The weights of dropped
 events are *not* redistributed: Σ weights of the output = σ × (accepted fraction), the physical
-choice when the failures are kinematic (as in MadMiner's use of Pythia).
+choice when the failures are kinematic (as in MadMiner's use of Pythia). Weights are stored in pb
+per event (Σ over the file = σ): an LHE file written with MadGraph's ``event_norm = average``
+(every event carries σ) has its weights divided by its number of events, as the LHE reader does.
 
 Configuration (the ``shower`` section; see :data:`SHOWER_SCHEMA`): ``mode`` ``full`` (ISR+FSR+
 MPI+hadronisation), ``no_mpi`` or ``parton`` (ISR+FSR, no MPI, no hadronisation: for speed);
@@ -316,7 +318,7 @@ def shower_lhe(
             f"{', '.join(header['weight_ids']) or 'none'})",
             file=str(lhe), field="initrwgt",
         )  # fmt: skip
-    _check_lhe_events(lhe)
+    weight_scale = _check_lhe_events(lhe)
     mode = cfg.get("mode", "full")
     settings = shower_settings(lhe.resolve(), seed, mode=mode, extra=cfg.get("pythia_settings", ()))
     batch = cfg.get("batch_size", 500)
@@ -371,7 +373,7 @@ def shower_lhe(
                 bar.update(info.nTried() - n_tried)
                 n_tried = info.nTried()
                 if len(b) > 0:
-                    all_w = _batch_weights(b, lhe, n_acc)
+                    all_w = _batch_weights(b, lhe, n_acc) * weight_scale
                     if columns is None:
                         columns = _weight_columns(
                             info, benchmark_names, lhe, all_w.shape[1], header["weight_ids"]
@@ -489,19 +491,49 @@ def check_shower_config(config: dict | None, *, file: str | None = None) -> dict
     return cfg
 
 
-def _check_lhe_events(lhe: Path) -> None:
+def _check_lhe_events(lhe: Path) -> float:
     """Read the whole LHE file once before Pythia does: truncation and malformed events.
 
     Pythia stops quietly at a truncated file (showering only the events before the cut) and
     does not check the weights of each event against ``<initrwgt>``; the LHE reader does
     (:class:`~eftflow.generate.lhe.LHEReader` raises an :class:`InputError` naming the file and
     line). Negative weights are allowed here (NLO samples are showered as they are).
+
+    Returns
+    -------
+    float
+        The factor that turns the weights as written into pb per event (Σ over the file = σ):
+        1 for ``event_norm = sum``, 1 / (number of events) for MadGraph's ``event_norm =
+        average``, where every event carries the full cross section (as the LHE reader does).
     """
     from eftflow.generate.lhe import LHEReader
 
     reader = LHEReader(lhe, normalize=None, negative_weights="allow")
+    idwtup = reader.header.init.weighting_strategy
+    if abs(int(idwtup)) != 4:
+        # Pythia unweights ±1/±2 files itself and divides the <rwgt> weights of ±3 files by
+        # XWGTUP: the weights it hands on would no longer be the cross sections per event
+        raise InputError(
+            f"IDWTUP = {idwtup}: the shower needs weighted events with IDWTUP = +4 or -4 (as "
+            "MadGraph and the eftflow generators write), whose <rwgt> weights Pythia passes "
+            "through unchanged",
+            file=str(lhe),
+            field="init.IDWTUP",
+        )
     for _ in reader.iter_chunks():
         pass
+    norm = reader.header.event_norm
+    if norm == "sum":
+        return 1.0
+    if norm == "average":
+        if reader.n_events_read == 0:
+            raise InputError("event_norm = average but the file holds no events", file=str(lhe))
+        return 1.0 / reader.n_events_read
+    raise InputError(
+        f"unsupported event_norm {norm!r}: expected 'average' or 'sum'",
+        file=str(lhe),
+        field="MGRunCard.event_norm",
+    )
 
 
 def _batch_weights(batch, lhe: Path, n_before: int) -> np.ndarray:
