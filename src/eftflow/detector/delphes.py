@@ -3,7 +3,11 @@
 Steps of :meth:`DelphesDetector.simulate`:
 
 1. the particle source is written, streaming, to a HepMC3 ASCII file (final-state particles on one
-   vertex fed by the two beams; event number = position in the input; one weight per benchmark);
+   vertex fed by the two beams; event number = position in the input; one weight per benchmark).
+   The hard-process record of a showered store (Pythia status 21–29) is written too, as
+   non-final particles with that status, as Pythia's own HepMC output has it: Delphes' reader
+   takes the non-final quarks, gluons and τ as its ``partons``, from which it assigns jet flavour
+   for b- and τ-tagging (without them every jet would be light and b-tagging only mistags);
 2. ``DelphesHepMC3 <card> <out.root> <in.hepmc>`` runs in a scratch directory next to the output
    (no shell; its output goes to the log; a non-zero exit is a :class:`~eftflow.errors.BackendError`);
 3. the ``Delphes`` tree is read in chunks with uproot (branches ``Electron.PT``, ``Muon.PT``,
@@ -78,7 +82,8 @@ def find_delphes(executable: str | None = None) -> str:
 def write_hepmc(
     source: ParticleSource, path, *, chunk_size: int = 10_000, beam_energy: float = 6500.0
 ) -> np.ndarray:
-    """Write the source's final-state particles to HepMC3 ASCII; returns all weights (n, n_benchmarks)."""
+    """Write the source's final-state particles (and the hard-process record, non-final, for
+    Delphes' jet flavour) to HepMC3 ASCII; returns all weights (n, n_benchmarks)."""
     import awkward as ak
     import pyhepmc
 
@@ -98,6 +103,7 @@ def write_hepmc(
             }
             final = (flat["status"] > 0) & (flat["status"] != 2)
             offsets = np.concatenate([[0], np.cumsum(counts)])
+            hard = _hard_record(chunk)
             for i in range(len(counts)):
                 ev = pyhepmc.GenEvent(pyhepmc.Units.GEV, pyhepmc.Units.MM)
                 ev.run_info = run
@@ -118,6 +124,13 @@ def write_hepmc(
                             1,
                         )
                         vertex.add_particle_out(gp)
+                if hard is not None:
+                    h_off, h = hard
+                    for k in range(h_off[i], h_off[i + 1]):
+                        mom = pyhepmc.FourVector(h["px"][k], h["py"][k], h["pz"][k], h["e"][k])
+                        vertex.add_particle_out(
+                            pyhepmc.GenParticle(mom, int(h["pid"][k]), int(h["status"][k]))
+                        )
                 ev.add_vertex(vertex)
                 ev.weights = list(w[i]) if w.shape[1] else [1.0]
                 out.write(ev)
@@ -125,6 +138,29 @@ def write_hepmc(
     if not weights:
         raise InputError("no events to simulate: the input is empty", file=source.path)
     return np.concatenate(weights)
+
+
+def _hard_record(chunk):
+    """``(offsets, flat columns)`` of the chunk's hard-process record for the HepMC file, or None.
+
+    Statuses become Pythia's HepMC ones: |status| 21–29 as they are, anything else 3 (never 1
+    or 2: these particles are not final and were not decayed by the generator's own record)."""
+    import awkward as ak
+
+    if "hard" not in ak.fields(chunk):
+        return None
+    hard = chunk["hard"]
+    if not set(("pid", "px", "py", "pz", "e")) <= set(ak.fields(hard)):
+        return None
+    counts = ak.to_numpy(ak.num(hard, axis=1))
+    cols = {f: ak.to_numpy(ak.flatten(hard[f], axis=1)) for f in ("pid", "px", "py", "pz", "e")}
+    status = (
+        np.abs(ak.to_numpy(ak.flatten(hard["status"], axis=1)))
+        if "status" in ak.fields(hard)
+        else np.full(len(cols["pid"]), 3)
+    )
+    cols["status"] = np.where((status >= 21) & (status <= 29), status, 3)
+    return np.concatenate([[0], np.cumsum(counts)]), cols
 
 
 def _missing_branches(keys) -> list[str]:
