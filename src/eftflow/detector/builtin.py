@@ -314,9 +314,11 @@ class BuiltinDetector(ChunkDetector):
                 label[np.unique(ia[near])] = flavour
         ok = self._efficiency("jet", pt, eta, phi, m, rng)
         spt, seta, sphi, _ = self._smear("jet", pt, eta, phi, m, rng)
+        # the jet's four-momentum scales with its pT smearing (mass too); the energy follows from
+        # the smeared pT, η and mass, so that it agrees with a smeared η as well
         scale = np.divide(spt, pt, out=np.ones_like(pt), where=pt > 0)
-        se = je * scale
         sm = m * scale
+        se = np.sqrt((spt * np.cosh(seta)) ** 2 + sm * sm)
         acc = ok & (spt >= ptmin) & (np.abs(seta) < float(card.get("jet.eta_max", np.inf)))
         # MET correction for the smearing of kept jets
         dmx = np.bincount(jevt[acc], weights=spt[acc] * np.cos(sphi[acc]) - jpx[acc], minlength=n)

@@ -104,6 +104,8 @@ class Smearing:
         return out
 
     def apply(self, pt, eta, phi, m, rng):
+        """Smeared ``(pt, eta, phi, e, m)`` of these particles (``m`` changes only when both E
+        and pT are smeared)."""
         e = np.sqrt((pt * np.cosh(eta)) ** 2 + m * m)
         new_eta = self._draw(eta, self.eta, rng)
         new_phi = (self._draw(phi, self.phi, rng) + np.pi) % (2 * np.pi) - np.pi
@@ -114,9 +116,12 @@ class Smearing:
             new_pt = self._draw(pt, self.pt, rng, minimum=0.0)
             if None in self.e:
                 new_e = np.sqrt((new_pt * np.cosh(new_eta)) ** 2 + m * m)
-            else:
+            else:  # E and pT smeared independently: the mass follows from them (MadMiner's
+                # setptetaphie), zero where the smeared energy is below the momentum
                 new_e = self._draw(e, self.e, rng, minimum=0.0)
-        return new_pt, new_eta, new_phi, new_e
+                p2 = (new_pt * np.cosh(new_eta)) ** 2
+                return new_pt, new_eta, new_phi, new_e, np.sqrt(np.maximum(new_e**2 - p2, 0.0))
+        return new_pt, new_eta, new_phi, new_e, m
 
 
 class PartonDetector(ChunkDetector):
@@ -152,7 +157,7 @@ class PartonDetector(ChunkDetector):
         for s in self.smearing:
             sel = np.isin(apid, s.pdgids)
             if sel.any():
-                pt[sel], eta[sel], phi[sel], e[sel] = s.apply(
+                pt[sel], eta[sel], phi[sel], e[sel], m[sel] = s.apply(
                     pt[sel], eta[sel], phi[sel], m[sel], rng
                 )
         visible = np.isin(apid, MET_VISIBLE_IDS)
