@@ -91,7 +91,8 @@ OPTIONS_SCHEMA = {
             "description": (
                 "mℓℓ slices in GeV, each a sample with its own cross section: a mapping "
                 "name -> [mmin, mmax] or a list of [mmin, mmax] (named mll_<mmin>_<mmax>); "
-                "mmax null = no upper limit. The job's sample name selects its slice."
+                "mmax null (or negative, MadGraph's -1) = no upper limit. The job's sample name "
+                "selects its slice."
             ),
             "oneOf": [
                 {"type": "object", "additionalProperties": {"$ref": "#/$defs/mll_range"}},
