@@ -51,8 +51,14 @@ def _config(args, fragment):
     from eftflow.sampling.config import stage_sections
 
     cfg = load_stage_config(args.config)
-    source = args.config if args.config and not args.config.strip().startswith("{") else "--config"
-    return stage_sections(cfg, fragment, file=source)
+    return stage_sections(cfg, fragment, file=_config_source(args))
+
+
+def _config_source(args) -> str | None:
+    """How error messages name the configuration: its file, or ``--config`` for inline JSON."""
+    if args.config is None:
+        return None
+    return "--config" if args.config.strip().startswith("{") else args.config
 
 
 def _limit_blas_threads() -> None:
@@ -105,5 +111,6 @@ def run_fisher(args) -> int:
             plot_dir=args.plot,
             n_workers=args.threads,
             scheduler=scheduler,
+            config_file=_config_source(args),
         )
     return 0

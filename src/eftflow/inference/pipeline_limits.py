@@ -360,6 +360,38 @@ def histogram_grid(hist: HistogramLikelihood, grid: dict, theta_ref, *, mode: st
 
 
 # -- the driver --------------------------------------------------------------------------------
+def _check_fisher_point(fisher: dict, ref: np.ndarray, hcfg: dict, fisher_file: str) -> None:
+    """Warn when the Fisher JSON was computed elsewhere than the limits' reference point or
+    for another luminosity than the histogram likelihood's: the two likelihoods then describe
+    different measurements (the Gaussian is centred at θ_ref with the curvature of the file)."""
+    theta = fisher.get("theta")
+    if theta is not None and (
+        np.shape(theta) != ref.shape or not np.allclose(theta, ref, rtol=1e-9, atol=1e-12)
+    ):
+        log.warning(
+            "the Fisher information in %s is evaluated at θ = %s, the limits' reference point "
+            "(limits.theta_ref) is %s: the Gaussian likelihood uses the information at the "
+            "file's θ around θ_ref (compute the information at θ_ref: fisher.theta)",
+            fisher_file,
+            list(np.atleast_1d(theta)),
+            ref.tolist(),
+        )
+    lum, hlum = fisher.get("luminosity"), hcfg.get("luminosity")
+    if (
+        hcfg.get("enabled")
+        and lum is not None
+        and hlum is not None
+        and not math.isclose(float(lum), float(hlum), rel_tol=1e-9)
+    ):
+        log.warning(
+            "the Fisher information in %s is for %g pb^-1, the histogram likelihood for %g pb^-1 "
+            "(limits.histogram.luminosity): their limits are for different luminosities",
+            fisher_file,
+            float(lum),
+            float(hlum),
+        )
+
+
 def compute_limits_from_pipeline(
     cfg: dict,
     *,
@@ -401,6 +433,7 @@ def compute_limits_from_pipeline(
             )
     infos = {}
     if fisher is not None and fcfg["enabled"]:
+        _check_fisher_point(fisher, ref, hcfg, str(fisher_file))
         wanted = fcfg["analyses"] or list(fisher["analyses"])
         for a in wanted:
             if a not in fisher["analyses"]:

@@ -255,6 +255,9 @@ def run_evaluate(model_path, store, setup_file, cfg: dict, output, *, plot_dir=N
             i1 = min(i1, i0 + ev["max_events"] - got)
         chunks.append((i0, i1))
         got += i1 - i0
+    # weights estimate the partition's cross section only over all its events: a truncated
+    # sample (max_events) is scaled up so that Σ w still estimates σ (the store is shuffled)
+    scale = (wm.stop - wm.start) / got if got else 1.0
     if ensc["vote"] == "expectation" and ens.family == "score":
         ch = load_chunk(wm.ctx, *chunks[0], None, with_x=True)
         ens.vote_expectation_weights(ch.x)
@@ -262,19 +265,38 @@ def run_evaluate(model_path, store, setup_file, cfg: dict, output, *, plot_dir=N
         parts = []
         for i0, i1 in chunks:
             ch = load_chunk(wm.ctx, i0, i1, None, with_x=True)
-            parts.append(ens.fisher_parts(ch.x, ch.weights(m_ref)[:, 0], lum))
+            parts.append(ens.fisher_parts(ch.x, scale * ch.weights(m_ref)[:, 0], lum))
         info, cov = ens.combine_fisher(parts, mode=ensc["mode"])
         k = info.shape[0]
-        info, cov4 = handle_nuisance(info, n_p, ev["nuisance"], covariance=cov.reshape((k,) * 4))
-        names = fi.parameter_names[: info.shape[0]]
+        cov = cov.reshape((k,) * 4)
+        rate_k, truth_k = rate, truth
+        if k > n_p:  # scores also for ν: the rate and truth terms need their ν components too
+            if k != n_p + fi.n_nuisance_parameters:
+                raise InputError(
+                    f"the model predicts {k} score components; the setup and store have {n_p} "
+                    f"parameters and {fi.n_nuisance_parameters} nuisance parameters "
+                    f"({', '.join(fi.parameter_names)})",
+                    file=str(model_path),
+                    field="evaluation.nuisance",
+                )
+            rate_k = fi.rate_information(theta, lum)
+            truth_k = fi.truth_information(theta, lum)
+        # ν is profiled (or projected) in the sum detector + rate: a normalisation nuisance
+        # removes the rate's information on θ, which adding the θ-only rate term would keep
+        mode = ev["nuisance"]
+        det_info, det_cov = handle_nuisance(info, n_p, mode, covariance=cov)
+        tot_info, tot_cov = handle_nuisance(info + rate_k.information, n_p, mode,
+                                            covariance=cov + rate_k.covariance)  # fmt: skip
+        truth_info = handle_nuisance(truth_k.information, n_p, mode)
+        names = fi.parameter_names[: det_info.shape[0]]
         from eftflow.inference.fisher import FisherResult
 
-        det = FisherResult(info, cov4, names, "detector", theta.tolist(), lum,
-                           {"mode": ensc["mode"], "n_events": got, "nuisance": ev["nuisance"]})  # fmt: skip
-        total = FisherResult(info + rate.information, cov4 + rate.covariance, names,
-                             "detector+rate", theta.tolist(), lum)  # fmt: skip
+        det = FisherResult(det_info, det_cov, names, "detector", theta.tolist(), lum,
+                           {"mode": ensc["mode"], "n_events": got, "nuisance": mode})  # fmt: skip
+        total = FisherResult(tot_info, tot_cov, names, "detector+rate", theta.tolist(), lum,
+                             {"nuisance": mode})  # fmt: skip
         out["detector"], out["detector_plus_rate"] = det.to_dict(), total.to_dict()
-        out["ratio_to_truth"] = (np.diag(total.information) / np.diag(truth.information)).tolist()
+        out["ratio_to_truth"] = (np.diag(total.information) / np.diag(truth_info)).tolist()
     else:
         grid, shape = _grid(ev, n_p)
         m_grid = wm.theta_matrix(grid)
@@ -283,15 +305,15 @@ def run_evaluate(model_path, store, setup_file, cfg: dict, output, *, plot_dir=N
         wsum = 0.0
         for i0, i1 in chunks:
             ch = load_chunk(wm.ctx, i0, i1, None, with_x=True)
-            w = ch.weights(m_ref)[:, 0]
-            xsec += ch.weights(m_grid).sum(axis=0)
+            w = scale * ch.weights(m_ref)[:, 0]
+            xsec += scale * ch.weights(m_grid).sum(axis=0)
             if ens.family == "ratio":
                 lr = ens.predict_log_r(ch.x, grid, theta[None, :])[0]
             else:
                 lr = np.mean([predict_log_p(m, ch.x, grid) for m in ens.members], axis=0)
             sums += lr @ w
             wsum += w.sum()
-        ref = float(rate.extra["xsec_pb"])
+        ref = wsum  # σ(θ_ref) from the same events as σ(θ) on the grid (a truncated sample too)
         res = likelihood_ratio_map(grid, (sums / wsum)[:, None], luminosity=lum,
                                    n_events=lum * wsum, xsec=xsec, xsec_reference=ref, shape=shape)  # fmt: skip
         npz, js = save_map(Path(output).with_suffix("").as_posix() + "_map", res)

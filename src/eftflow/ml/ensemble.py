@@ -13,8 +13,10 @@ the member spread gives a covariance. Fisher information modes:
 * ``"score"``: I from the ensemble-mean score, I = L Σ_i w_i t̄_i t̄_iᵀ; covariance from the
   members' own informations' spread (divided by N for the mean).
 * ``"information"``: mean over members of each member's I; covariance = sample covariance / N.
-* ``"modified_score"``: I from the mean score, with the member-spread covariance of the mean score
-  per event subtracted from the information mode's bias, i.e. Ī_info − L Σ_i w_i Cov_k(t_i)/N.
+* ``"modified_score"``: I from the mean score less its bias from the members' spread,
+  L Σ_i w_i [t̄_i t̄_iᵀ − Cov_k(t_i)/K] with Cov_k the members' (unbiased) sample covariance:
+  E[t̄ t̄ᵀ] = t tᵀ + Cov/K, so this is unbiased for member noise around the true score, where
+  ``"score"`` is biased up by L Σ w Cov/K and ``"information"`` by L Σ w Cov.
 """
 
 from __future__ import annotations
@@ -337,8 +339,8 @@ class Ensemble:
             info = info_mean
         elif mode == "score":
             info = tot["mean_score"]
-        else:
-            info = info_mean - tot["spread"]
+        else:  # the mean score's information less the member spread of the mean
+            info = tot["mean_score"] - tot["spread"]
         return info, spread + tot["stat_cov"]
 
     def fisher_information(

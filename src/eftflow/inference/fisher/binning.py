@@ -69,7 +69,13 @@ def boundaries_from_spec(bins, histrange=None, *, pilot=None, field: str = "bins
         if bins < 1:
             raise ConfigError(f"need at least one bin, got {bins}", field=field)
         if histrange is not None:
-            lo, hi = (float(v) for v in histrange)
+            try:
+                lo, hi = (float(v) for v in histrange)
+            except (TypeError, ValueError):
+                raise ConfigError(
+                    f"histogram range must be [low, high], got {histrange!r}",
+                    field=f"{field}.range",
+                ) from None
             if not lo < hi:
                 raise ConfigError(
                     f"histogram range needs low < high, got {histrange}", field=f"{field}.range"

@@ -73,15 +73,44 @@ fisher:
 """
 
 
+#: fields of FisherInformation's errors → keys of a ``fisher.analyses`` entry
+_ANALYSIS_FIELDS = {
+    "observable1": "observable",
+    "bins1": "bins",
+    "bins1.range": "range",
+    "observable2": "observable2",
+    "bins2": "bins2",
+    "bins2.range": "range2",
+}
+
+
+def _config_field(field: str | None, where: str) -> str:
+    """The config key path of a field named by :class:`FisherInformation` for ``where``."""
+    if field in _ANALYSIS_FIELDS:
+        return f"{where}.{_ANALYSIS_FIELDS[field]}"
+    if field in ("theta", "luminosity", "partition"):
+        return f"fisher.{field}"
+    return f"{where}.{field}" if field else where
+
+
 def run_fisher(
-    store, setup_file, cfg: dict, output, *, plot_dir=None, n_workers: int = 1, scheduler=None
+    store,
+    setup_file,
+    cfg: dict,
+    output,
+    *,
+    plot_dir=None,
+    n_workers: int = 1,
+    scheduler=None,
+    config_file: str | None = None,
 ) -> dict:
-    """Compute the configured information matrices, write ``output`` (JSON) and optional plots."""
-    from eftflow.inference.fisher import (
-        FisherInformation,
-        nuisance_constraint_information,
-        profile_information,
-    )
+    """Compute the configured information matrices, write ``output`` (JSON) and optional plots.
+
+    Errors in an analysis's settings name ``config_file`` and the key path
+    (``fisher.analyses[i].bins`` ...); nothing is written before all analyses are computed.
+    """
+    from eftflow.errors import EftflowError
+    from eftflow.inference.fisher import FisherInformation
     from eftflow.store.atomic import atomic_path
 
     fc = cfg["fisher"]
@@ -98,42 +127,34 @@ def run_fisher(
     results = {}
     for i, a in enumerate(fc["analyses"]):
         where = f"fisher.analyses[{i}]"
-        if a["kind"] in ("histo", "histo2d") and not a.get("observable"):
-            raise ConfigError("histogram analyses need an observable", field=f"{where}.observable")
-        if a["kind"] == "truth":
-            r = fi.truth_information(theta, lum)
-        elif a["kind"] == "rate":
-            r = fi.rate_information(theta, lum)
-        elif a["kind"] == "histo":
-            r = fi.histo_information(theta, lum, a["observable"], a["bins"], a["range"])
-        else:
-            if not a.get("observable2"):
-                raise ConfigError("histo2d needs observable2", field=f"{where}.observable2")
-            r = fi.histo_information_2d(
-                theta,
-                lum,
-                a["observable"],
-                a["bins"],
-                a["observable2"],
-                a["bins2"],
-                a["range"],
-                a["range2"],
-            )
-        entry = r.to_dict()
-        k = len(r.parameter_names)
-        if k > fi.n_parameters and fc["constrain_nuisance_parameters"]:
-            c = nuisance_constraint_information(fi.n_parameters, k - fi.n_parameters)
-            p, pc = profile_information(
-                r.information + c, list(range(fi.n_parameters)), r.covariance
-            )
-            entry["profiled"] = {"information": p.tolist(), "covariance": pc.tolist()}
-        results[a["name"]] = entry
+        try:
+            results[a["name"]] = _analysis(fi, a, theta, lum, fc)
+        except EftflowError as err:
+            if err.file is not None:  # an input file at fault (the store): keep its field
+                raise
+            raise type(err)(
+                err.message, file=config_file, field=_config_field(err.field, where)
+            ) from None
     out = {"theta": list(map(float, theta)), "luminosity": lum, "analyses": results}
     if fc.get("distribution"):
         d = fc["distribution"]
-        b, s, rate_bins, full_bins = fi.histogram_of_information(
-            theta, d["observable"], d.get("bins", 20), d.get("range"), lum
-        )
+        try:
+            b, s, rate_bins, full_bins = fi.histogram_of_information(
+                theta, d["observable"], d.get("bins", 20), d.get("range"), lum
+            )
+        except EftflowError as err:
+            if err.file is not None:
+                raise
+            field = {"observable1": "observable", "bins1": "bins", "bins1.range": "range"}.get(
+                err.field, err.field
+            )
+            raise type(err)(
+                err.message, file=config_file, field=f"fisher.distribution.{field}"
+            ) from None
+        except KeyError as err:
+            raise ConfigError(
+                f"missing key {err.args[0]!r}", file=config_file, field="fisher.distribution"
+            ) from None
         out["distribution"] = {"observable": d["observable"], "boundaries": b.tolist(), "xsec_bins_pb": s.tolist(),
                                "truth_bins": full_bins.tolist(), "rate_bins": rate_bins.tolist()}  # fmt: skip
     with atomic_path(output) as tmp:
@@ -141,6 +162,40 @@ def run_fisher(
     if plot_dir is not None:
         _plots(out, fi, plot_dir)
     return out
+
+
+def _analysis(fi, a: dict, theta, lum, fc: dict) -> dict:
+    """One entry of ``fisher.analyses``: the information (and its profiled block) as a dict."""
+    from eftflow.inference.fisher import nuisance_constraint_information, profile_information
+
+    if a["kind"] in ("histo", "histo2d") and not a.get("observable"):
+        raise ConfigError("histogram analyses need an observable", field="observable1")
+    if a["kind"] == "truth":
+        r = fi.truth_information(theta, lum)
+    elif a["kind"] == "rate":
+        r = fi.rate_information(theta, lum)
+    elif a["kind"] == "histo":
+        r = fi.histo_information(theta, lum, a["observable"], a["bins"], a["range"])
+    else:
+        if not a.get("observable2"):
+            raise ConfigError("histo2d needs observable2", field="observable2")
+        r = fi.histo_information_2d(
+            theta,
+            lum,
+            a["observable"],
+            a["bins"],
+            a["observable2"],
+            a["bins2"],
+            a["range"],
+            a["range2"],
+        )
+    entry = r.to_dict()
+    k = len(r.parameter_names)
+    if k > fi.n_parameters and fc["constrain_nuisance_parameters"]:
+        c = nuisance_constraint_information(fi.n_parameters, k - fi.n_parameters)
+        p, pc = profile_information(r.information + c, list(range(fi.n_parameters)), r.covariance)
+        entry["profiled"] = {"information": p.tolist(), "covariance": pc.tolist()}
+    return entry
 
 
 def _plots(out: dict, fi, plot_dir) -> None:
