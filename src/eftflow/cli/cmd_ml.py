@@ -100,7 +100,7 @@ def run_train(args) -> int:
     from eftflow.ml.driver import run_train
 
     res = run_train(args.trainset, _config(args), args.output, member=args.member,
-                    setup_file=args.setup)  # fmt: skip
+                    setup_file=args.setup, threads=args.threads)  # fmt: skip
     logging.getLogger("eftflow.ml").info(
         "trained: best epoch %s, %.0f samples/s",
         res.get("best_epoch"),
@@ -129,7 +129,13 @@ def run_train_ensemble(args) -> int:
 
 
 def run_evaluate(args) -> int:
+    from eftflow.cli.common import plot_directory
     from eftflow.ml.driver import run_evaluate
+    from eftflow.ml.train import torch_threads
 
-    run_evaluate(args.model, args.store, args.setup, _config(args), args.output, plot_dir=args.plot)
+    if args.plot:
+        plot_directory(args.plot)
+    with torch_threads(args.threads):  # the job's cores for the members' predictions
+        run_evaluate(args.model, args.store, args.setup, _config(args), args.output,
+                     plot_dir=args.plot)  # fmt: skip
     return 0

@@ -81,7 +81,13 @@ def run_augment(args) -> int:
     cluster = load_cluster_config(args.cluster_config)
     with chunk_scheduler(cluster, args.threads, args.memory_mb) as scheduler:
         summary = run_augmentation(
-            args.store, args.setup, cfg, args.output, n_workers=args.threads, scheduler=scheduler
+            args.store,
+            args.setup,
+            cfg,
+            args.output,
+            n_workers=args.threads,
+            scheduler=scheduler,
+            memory_mb=max(256.0, args.memory_mb / 2),  # half the job's memory for event buffers
         )
     for name, s in summary.items():
         logging.getLogger("eftflow.sampling").info(
@@ -100,6 +106,10 @@ def run_fisher(args) -> int:
     from eftflow.inference.fisher.driver import SCHEMA_FRAGMENT, run_fisher
     from eftflow.sampling.parallel import chunk_scheduler
 
+    if args.plot:
+        from eftflow.cli.common import plot_directory
+
+        plot_directory(args.plot)
     cfg = _config(args, SCHEMA_FRAGMENT)
     cluster = load_cluster_config(args.cluster_config)
     with chunk_scheduler(cluster, args.threads, args.memory_mb) as scheduler:

@@ -166,12 +166,27 @@ def check_setup(training_set, setup_file) -> None:
             )
 
 
-def run_train(trainset, cfg: dict, output, *, member: int | None = None, setup_file=None) -> dict:
-    """Train one estimator (or ensemble member ``member``) into ``output``."""
+def run_train(
+    trainset,
+    cfg: dict,
+    output,
+    *,
+    member: int | None = None,
+    setup_file=None,
+    threads: int | None = None,
+) -> dict:
+    """Train one estimator (or ensemble member ``member``) into ``output``.
+
+    ``threads`` (the job's cores) caps torch's threads: ``training.threads`` chooses within it
+    (``null``: all of them)."""
+    import dataclasses
+
     from eftflow.ml.ensemble import train_member
     from eftflow.ml.train import train_estimator
 
     tc = training_config(cfg["training"], setup_file=setup_file, training_set=trainset)
+    if threads is not None:
+        tc = dataclasses.replace(tc, threads=min(tc.threads or threads, threads))
     if member is None:
         res = train_estimator(trainset, tc, output)
         return {k: v for k, v in res.items() if k not in ("model", "spec")}

@@ -93,9 +93,19 @@ def stage_sections(cfg: dict, fragment: str = SCHEMA_FRAGMENT, *, file: str | No
 
 
 def run_augmentation(
-    store, setup_file, cfg: dict, outdir, *, n_workers: int = 1, scheduler=None
+    store,
+    setup_file,
+    cfg: dict,
+    outdir,
+    *,
+    n_workers: int = 1,
+    scheduler=None,
+    memory_mb: float = 256.0,
 ) -> dict:
-    """Draw every configured training set into ``outdir`` (written atomically); returns the summary."""
+    """Draw every configured training set into ``outdir`` (written atomically); returns the summary.
+
+    ``memory_mb`` bounds the augmenter's event buffers (:class:`SampleAugmenter`): chunks kept
+    between its two passes and outputs shuffled in memory."""
     from eftflow.generate.seeds import job_seed
     from eftflow.sampling.augment import SampleAugmenter
     from eftflow.store.atomic import atomic_path
@@ -110,6 +120,7 @@ def run_augmentation(
         dtype=aug["dtype"],
         chunk_rows=aug["chunk_rows"],
         min_effective_samples=aug["min_effective_samples"],
+        memory_mb=memory_mb,
     )
     names = [s["name"] for s in aug["samples"]]
     if len(set(names)) != len(names):
