@@ -159,13 +159,23 @@ class TrainingSet:
         return 1 if len(shape) == 1 else int(np.prod(shape[1:]))
 
     def read(self, column: str, start: int, stop: int) -> np.ndarray:
-        """Rows [start, stop) as float32 (n, width); ``y``/``r_xz`` 1-d; NaN/inf raise an error."""
+        """Rows [start, stop) as float32 (n, width); ``y``/``r_xz`` 1-d; NaN/inf (and r_xz <= 0)
+        raise an error."""
         a = np.asarray(self.group[self.stored[column]][start:stop], dtype=np.float32)
         a = a.reshape(len(a)) if column in FLAT else a.reshape(len(a), -1)
         if not np.isfinite(a).all():
             bad = np.argwhere(~np.isfinite(a.reshape(len(a), -1)))[0][0]
             raise InputError(
                 f"non-finite value (NaN or inf) in row {start + int(bad)}",
+                file=str(self.path),
+                field=self.stored[column],
+            )
+        if column == "r_xz" and not (a > 0).all():
+            bad = int(np.flatnonzero(~(a > 0))[0])
+            raise InputError(
+                f"joint likelihood ratio r_xz = {a[bad]:.4g} <= 0 in row {start + bad}: an event "
+                "weight at one of the pair's θ is zero or negative (negative-weight samples); "
+                "such rows have no ratio to learn",
                 file=str(self.path),
                 field=self.stored[column],
             )

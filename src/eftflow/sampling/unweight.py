@@ -227,7 +227,15 @@ def _draw_chunk(
                 add("theta1", np.broadcast_to(theta_out[pts[den]], (k, theta_out.shape[1])))
                 add("y", np.full((k, 1), float(y)))
                 with np.errstate(divide="ignore", invalid="ignore"):
-                    add("r_xz", (p[:, num] / p[:, den])[:, None])
+                    r = p[:, num] / p[:, den]
+                n_bad = int(np.count_nonzero(~((r > 0) & np.isfinite(r))))
+                if n_bad:  # a weight <= 0 at one θ of the pair (negative-weight samples)
+                    log.warning(
+                        "events %d-%d: %d of %d rows get r_xz <= 0 or infinite (an event weight "
+                        "<= 0 at θ0 or θ1); ratio training refuses such rows",
+                        i0, i1, n_bad, len(r),
+                    )  # fmt: skip
+                add("r_xz", r[:, None])
                 if score:
                     add("t_xz0", t[:, num, :n_score])
                     add("t_xz1", t[:, den, :n_score])
