@@ -116,9 +116,14 @@ class GVar:
             return self._binary(o, self.mean + o.mean, 1.0, 1.0)
         if _is_number(o):
             return GVar(self.mean + o, self.der, self.blocks)
+        if isinstance(o, np.ndarray):
+            return np.add(self, o)
         return NotImplemented
 
-    __radd__ = __add__
+    def __radd__(self, o):
+        if isinstance(o, np.ndarray):
+            return np.add(o, self)
+        return self.__add__(o)
 
     def __sub__(self, o):
         if isinstance(o, GVar):
@@ -130,6 +135,8 @@ class GVar:
     def __rsub__(self, o):
         if _is_number(o):
             return GVar(o - self.mean, -self.der, self.blocks)
+        if isinstance(o, np.ndarray):
+            return np.subtract(o, self)
         return NotImplemented
 
     def __mul__(self, o):
@@ -137,9 +144,14 @@ class GVar:
             return self._binary(o, self.mean * o.mean, o.mean, self.mean)
         if _is_number(o):
             return self._chain(self.mean * o, o)
+        if isinstance(o, np.ndarray):
+            return np.multiply(self, o)
         return NotImplemented
 
-    __rmul__ = __mul__
+    def __rmul__(self, o):
+        if isinstance(o, np.ndarray):
+            return np.multiply(o, self)
+        return self.__mul__(o)
 
     def __truediv__(self, o):
         if isinstance(o, GVar):
@@ -151,6 +163,8 @@ class GVar:
     def __rtruediv__(self, o):
         if _is_number(o):
             return self._chain(o / self.mean, -o / self.mean**2)
+        if isinstance(o, np.ndarray):
+            return np.true_divide(o, self)
         return NotImplemented
 
     def __pow__(self, o):
@@ -165,6 +179,8 @@ class GVar:
         if _is_number(o):
             v = o**self.mean
             return self._chain(v, v * math.log(o) if o > 0 else 0.0)
+        if isinstance(o, np.ndarray):
+            return np.power(o, self)
         return NotImplemented
 
     def __neg__(self):
@@ -374,6 +390,8 @@ def _stack(gs: Sequence) -> tuple[np.ndarray, tuple]:
     blocks: tuple = ()
     for g in gs:
         blocks = _union(blocks, g.blocks)
+    if not gs:
+        return np.zeros((0, 0)), blocks
     d = np.array([_remap(g.der, g.blocks, blocks) for g in gs]).reshape(len(gs), -1)
     return d, blocks
 
@@ -423,14 +441,28 @@ def evalcorr(xs) -> np.ndarray:
 
 
 def partial_sdev(f: GVar, *inputs) -> float:
-    """Error of ``f`` due to the primary sources behind ``inputs`` (gvar's ``partialsdev``)."""
+    """Error of ``f`` due to the primary sources behind ``inputs`` (gvar's ``partialsdev``).
+
+    As in gvar, the sources are the primaries the ``inputs`` depend on *and every primary
+    correlated with one of them* (a nonzero covariance element): the variance of correlated
+    primaries cannot be split between them. So for ``b = gvar(means, cov)`` with correlated
+    components, the error due to ``b[0]`` includes what comes from the ``b[1]`` correlated with
+    it, and ``partial_sdev(f, b[0]) == partial_sdev(f, b)`` when all of ``b`` is correlated.
+    """
     ins = [g for x in inputs for g in _flatten(x)]
     d_in, b_in = _stack(ins)
     blocks = _union(f.blocks, b_in)
     df = _remap(f.der, f.blocks, blocks)
     mask = np.zeros(len(df), dtype=bool)
     if ins:
-        mask = np.any(np.array([_remap(r, b_in, blocks) for r in d_in]) != 0, axis=0)
+        direct = np.any(np.array([_remap(r, b_in, blocks) for r in d_in]) != 0, axis=0)
+        # extend to the primaries correlated with those (gvar: rows of the covariance)
+        pos = 0
+        for b in blocks:
+            sel = direct[pos : pos + b.size]
+            if sel.any():
+                mask[pos : pos + b.size] = np.any(b.cov[sel] != 0, axis=0) | sel
+            pos += b.size
     dm = np.where(mask, df, 0.0)
     return math.sqrt(max(float(dm @ _cov_times(blocks, dm)), 0.0))
 
@@ -441,6 +473,8 @@ def fmt(x: GVar, ndigits: int = 2) -> str:
     if s == 0 or not math.isfinite(s):
         return f"{m:g}({'0' if s == 0 else s})"
     d = ndigits - 1 - math.floor(math.log10(s))
+    if round(s, d) >= 10.0 ** (ndigits - d):  # rounding carried into the next decade
+        d -= 1
     if d > 12 + max(0, math.floor(math.log10(abs(m)))) if m else d > 12:
         return f"{m:g} ± {s:.{ndigits}g}"  # error far below the printed precision
     if d > 0:

@@ -65,6 +65,7 @@ __all__ = [
     "evalcorr",
     "partial_sdev",
     "error_budget",
+    "correlate",
     "fmt",
     "fmt_values",
     "fmt_errorbudget",
@@ -81,19 +82,62 @@ __all__ = [
 def error_budget(outputs: Mapping, inputs: Mapping, *, percent: bool = False) -> dict:
     """``{output: {input group: partial error, ..., "total": sdev}}``.
 
-    ``percent`` gives errors in % of ``|mean|`` (as gvar's ``fmt_errorbudget``). For groups
-    built on independent primaries and a linear output the partial errors add in quadrature to
-    the total.
+    ``percent`` gives errors in % of ``|mean|`` (as gvar's ``fmt_errorbudget``); for an output
+    whose mean is 0 they are ``inf`` (0 where the error is 0), never absolute errors under a
+    percent heading. For groups built on independent primaries and a linear output the partial
+    errors add in quadrature to the total.
     """
     out = {}
     for oname, o in outputs.items():
         if not isinstance(o, GVar):
             raise InputError(f"output {oname!r} is not a GVar", field=f"outputs.{oname}")
-        scale = 100.0 / abs(o.mean) if percent and o.mean != 0 else 1.0
-        row = {iname: scale * partial_sdev(o, i) for iname, i in inputs.items()}
-        row["total"] = scale * o.sdev
+        row = {iname: partial_sdev(o, i) for iname, i in inputs.items()}
+        row["total"] = o.sdev
+        if percent:
+            if o.mean != 0:
+                row = {k: 100.0 * v / abs(o.mean) for k, v in row.items()}
+            else:
+                row = {k: (np.inf if v > 0 else 0.0) for k, v in row.items()}
         out[oname] = row
     return out
+
+
+def correlate(xs, corr):
+    """New GVars with the means and standard deviations of ``xs`` and correlation matrix ``corr``.
+
+    As gvar's ``correlate``: ``xs`` (array, list or dict of GVars; flattened, dicts in insertion
+    order) are typically uncorrelated results quoted with a separately known correlation
+    matrix. The result has the structure of ``xs``; its covariance is
+    ``sdev_i corr_ij sdev_j``. The returned GVars are new primaries, independent of every
+    earlier GVar (the correlations of ``xs`` with anything else are not kept).
+    """
+    gs = _flatten(xs)
+    n = len(gs)
+    c = np.asarray(corr, dtype=float)
+    if c.shape != (n, n):
+        raise InputError(f"corr has shape {c.shape}, expected ({n}, {n})", field="corr")
+    if (
+        not np.all(np.isfinite(c))
+        or not np.allclose(c, c.T, rtol=0, atol=1e-12)
+        or not np.allclose(np.diag(c), 1.0, rtol=0, atol=1e-12)
+        or np.any(np.abs(c) > 1 + 1e-12)
+    ):
+        raise InputError(
+            "corr must be a symmetric matrix with unit diagonal and entries in [-1, 1]",
+            field="corr",
+        )
+    s = np.array([g.sdev for g in gs])
+    g = gvar(np.array([x.mean for x in gs]), s[:, None] * c * s[None, :])
+    if isinstance(xs, GVar):
+        return g[0]
+    if isinstance(xs, Mapping):
+        out, pos = {}, 0
+        for k, v in xs.items():
+            size = len(_flatten(v))
+            out[k] = g[pos] if isinstance(v, GVar) else g[pos : pos + size].reshape(np.shape(v))
+            pos += size
+        return out
+    return g.reshape(np.shape(np.asarray(xs, dtype=object)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -135,17 +179,28 @@ def fmt_errorbudget(
 # ---------------------------------------------------------------------------------------------
 
 
+_MIN_REL_STEP = 2.0**-26  # ~1.5e-8, sqrt of the float64 epsilon
+
+
 def propagate(f: Callable[[np.ndarray], np.ndarray], xs, *, rel_step: float = 1e-4):
     """Linear propagation through any function of a float array, Jacobian by central differences.
 
-    Returns GVars of the same shape as ``f(mean(xs))``, correlated with ``xs``.
+    The step for each input is ``rel_step`` times its standard deviation, but never below
+    ``1.5e-8 |mean|`` (a smaller step is lost in the rounding of the mean; inputs with a relative
+    error under ~1e-4 get that floor). Returns GVars of the same shape as ``f(mean(xs))``,
+    correlated with ``xs``.
     """
     from .fit.numdiff import jacobian
 
     gs = _flatten(xs)
     x0 = np.array([g.mean for g in gs])
     sd = np.array([g.sdev for g in gs])
-    steps = np.where(sd > 0, rel_step * sd, rel_step * np.maximum(np.abs(x0), 1.0))
+    # a step far below the rounding of x0 (sdev/|x0| < ~1e-8) would return a garbage derivative:
+    # never step below ~sqrt(machine epsilon) * |x0|
+    floor = _MIN_REL_STEP * np.abs(x0)
+    steps = np.where(
+        sd > 0, np.maximum(rel_step * sd, floor), rel_step * np.maximum(np.abs(x0), 1.0)
+    )
     shape = np.shape(f(x0.reshape(np.shape(mean(xs)) if not isinstance(xs, Mapping) else -1)))
 
     def flat_f(x):

@@ -82,7 +82,12 @@ class ScanOutput:
         return np.where(self.valid, w, 0.0)
 
     def best_fit(self) -> dict[str, float]:
-        """Parameter values and LogLike at the highest valid LogLike."""
+        """Parameter values and LogLike at the highest valid LogLike.
+
+        Raises :class:`InputError` when the scan holds no valid point.
+        """
+        if not np.any(self.valid):
+            raise InputError("the scan holds no valid point: no best fit", file=str(self.directory))
         i = int(np.argmax(np.where(self.valid, self.loglike, -np.inf)))
         out = {q: float(self.rows[lab][0][i]) for q, lab in self.parameters.items()}
         out["LogLike"] = float(self.loglike[i])

@@ -239,11 +239,21 @@ def load_scan_config(source: str | Path | Mapping) -> ScanSpec:
     from eftflow.inference.scan.model import ParameterModel
     from eftflow.inference.scan.scanners import get_scanner
 
-    ParameterModel.from_spec(spec)
+    params = ParameterModel.from_spec(spec)
+    if params.ndim == 0:
+        raise ConfigError(
+            "no sampled parameter: every parameter is fixed or derived, there is nothing to scan "
+            "(give at least one a prior: flat, log, gaussian or lognormal)",
+            file=file,
+            field="models",
+        )
     scanner_cls = get_scanner(data["scanner"]["name"], file=file)
     opts = data["scanner"]["options"]
     try:
         data["scanner"]["options"] = scanner_cls.check_options(opts, file=file)
     except EftflowError:
         raise
+    check_dims = getattr(scanner_cls, "check_dimensions", None)
+    if check_dims is not None:
+        check_dims(data["scanner"]["options"], params.ndim, file=file)
     return spec

@@ -114,6 +114,12 @@ class Pipeline:
                     comp_ok[comp.key][j] = True
                 store[comp.key] = value
                 if comp.key in self._like:
+                    if np.ndim(value) != 0:
+                        raise BackendError(
+                            f"likelihood component {comp.key!r} ({comp.function.name}) returned "
+                            f"a value of shape {np.shape(value)}; a log-likelihood is one number",
+                            field=f"components.{comp.key}",
+                        )
                     total += float(value)
                     if total < self.floor:
                         c = 3

@@ -232,6 +232,12 @@ def _make_parameter(model: str, name: str, pdef: dict, file: str | None) -> Para
                 file=file,
                 field=f"{base}.range",
             )
+        if not np.isfinite(hi - lo):
+            raise ConfigError(
+                f"range [{lo}, {hi}] is too wide: its width overflows float64",
+                file=file,
+                field=f"{base}.range",
+            )
         if prior == "log" and lo <= 0:
             raise ConfigError(
                 f"a log prior needs a positive range, got lower = {lo}",

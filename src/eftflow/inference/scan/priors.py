@@ -47,8 +47,14 @@ def log(u: np.ndarray, *, range: tuple) -> np.ndarray:  # noqa: A002
 def _std_normal_quantile(u, range_std=None):
     if range_std is None:
         return special.ndtri(u)
-    lo, hi = special.ndtr(range_std[0]), special.ndtr(range_std[1])
-    return special.ndtri(lo + u * (hi - lo))
+    a, b = (np.asarray(v, dtype=float) for v in range_std)
+    lo, hi = special.ndtr(a), special.ndtr(b)
+    lower_tail = special.ndtri(lo + u * (hi - lo))
+    # a range in the upper tail: Φ(a), Φ(b) round to 1 there (all points would be +inf beyond
+    # ~8σ, and precision is lost from ~5σ), so use the mirror image Φ(-x) = 1 - Φ(x)
+    qa, qb = special.ndtr(-a), special.ndtr(-b)
+    upper_tail = -special.ndtri(qa - u * (qa - qb))
+    return np.where(a > 0, upper_tail, lower_tail)
 
 
 def gaussian(u: np.ndarray, *, mean, sigma, range: tuple | None = None) -> np.ndarray:  # noqa: A002

@@ -184,6 +184,9 @@ def _best_fit(rows: dict, built: BuiltScan) -> dict:
     if len(ll) == 0:
         return {}
     ok = code == 0
+    if not ok.any():
+        log.warning("no valid point in the scan: no best fit reported")
+        return {}
     i = int(np.argmax(np.where(ok, ll, -np.inf)))
     out = {
         "LogLike": float(ll[i]),

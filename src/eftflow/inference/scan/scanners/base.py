@@ -103,6 +103,11 @@ class BaseScanner:
         validate_against(options, cls.options_schema, file=file, prefix="scanner.options")
         return fill_defaults(dict(options), cls.options_schema)
 
+    @classmethod
+    def check_dimensions(cls, options: dict, ndim: int, *, file: str | None = None) -> None:
+        """Check options that depend on the number of sampled parameters (before any output
+        is written); raise :class:`ConfigError` naming ``scanner.options.<key>``."""
+
     def run(self, problem: ScanProblem, options: dict) -> ScanResult:  # pragma: no cover
         raise NotImplementedError
 

@@ -29,14 +29,20 @@ class GridScanner(BaseScanner):
         }
     )
 
-    def run(self, problem, options) -> ScanResult:
+    @classmethod
+    def check_dimensions(cls, options: dict, ndim: int, *, file: str | None = None) -> None:
         ppd = options["points_per_dim"]
-        ppd = [ppd] * problem.ndim if isinstance(ppd, int) else list(ppd)
-        if len(ppd) != problem.ndim:
+        if not isinstance(ppd, int) and len(ppd) != ndim:
             raise ConfigError(
-                f"points_per_dim has {len(ppd)} entries for {problem.ndim} parameters",
+                f"points_per_dim has {len(ppd)} entries for {ndim} sampled parameters",
+                file=file,
                 field="scanner.options.points_per_dim",
             )
+
+    def run(self, problem, options) -> ScanResult:
+        self.check_dimensions(options, problem.ndim)
+        ppd = options["points_per_dim"]
+        ppd = [ppd] * problem.ndim if isinstance(ppd, int) else list(ppd)
         axes = [(np.arange(k) + 0.5) / k for k in ppd]
         total = int(np.prod(ppd))
         b = options["batch_size"]
