@@ -146,3 +146,19 @@ def test_uncertainties_qa2_correlate_exact_and_bad_input():
     G = pytest.importorskip("gvar")
     ref = G.correlate(G.gvar([1.0, 2.0, 3.0], s), corr)
     np.testing.assert_allclose(gv.evalcov(x), G.evalcov(ref), rtol=1e-12)
+
+
+def test_uncertainties_qa3_power_with_negative_base_is_a_clear_error():
+    import math
+
+    from eftflow.inference.uncertainties import gvar
+
+    x, y = gvar(-2.0, 0.1), gvar(0.5, 0.1)
+    with pytest.raises(ValueError, match="base >= 0"):
+        x**y
+    with pytest.raises(ValueError, match="base >= 0"):
+        (-3.0) ** y
+    z = gvar(0.0, 0.1) ** gvar(2.0, 0.1)  # base 0: value 0, no NaN derivative
+    assert z.mean == 0.0 and math.isfinite(z.sdev)
+    w = gvar(2.0, 0.1) ** gvar(3.0, 0.2)  # d/dx = 3·2² = 12, d/dy = 8 ln 2
+    assert w.sdev == pytest.approx(math.hypot(12 * 0.1, 8 * math.log(2) * 0.2), rel=1e-12)

@@ -169,14 +169,25 @@ class GVar:
 
     def __pow__(self, o):
         if isinstance(o, GVar):
+            if self.mean < 0:
+                raise ValueError(
+                    f"a GVar power of a GVar needs a base >= 0 (got {self.mean:g}): x**y is "
+                    "not real for x < 0 and non-integer y"
+                )
             v = self.mean**o.mean
-            return self._binary(o, v, o.mean * self.mean ** (o.mean - 1), v * math.log(self.mean))
+            dlog = v * math.log(self.mean) if self.mean > 0 else 0.0
+            return self._binary(o, v, o.mean * self.mean ** (o.mean - 1), dlog)
         if _is_number(o):
             return self._chain(self.mean**o, o * self.mean ** (o - 1) if o != 0 else 0.0)
         return NotImplemented
 
     def __rpow__(self, o):
         if _is_number(o):
+            if o < 0:
+                raise ValueError(
+                    f"a number to a GVar power needs a base >= 0 (got {o:g}): x**y is not real "
+                    "for x < 0 and non-integer y"
+                )
             v = o**self.mean
             return self._chain(v, v * math.log(o) if o > 0 else 0.0)
         if isinstance(o, np.ndarray):
