@@ -30,6 +30,8 @@ from eftflow.errors import ConfigError
 
 __all__ = [
     "load_config",
+    "read_config_file",
+    "check_workflow_config",
     "validate_config",
     "check_benchmark_references",
     "refuse_workflow_config",
@@ -246,6 +248,17 @@ def load_config(path: str | Path | None, overrides: dict | None = None) -> dict:
     ``overrides`` is merged on top (nested dicts merged key by key) before validation.
     """
     path = default_config_path() if path is None else Path(path)
+    data = read_config_file(path)
+    if overrides:
+        data = _merge(data, overrides)
+    return validate_config(data, file=str(path))
+
+
+def read_config_file(path: str | Path) -> dict:
+    """The YAML document of a configuration file as a dict, not yet validated (an empty file is
+    ``{}``); unreadable files, malformed YAML (with line and column) and documents that are not
+    mappings raise :class:`ConfigError` naming the file."""
+    path = Path(path)
     try:
         text = path.read_text()
     except OSError as err:
@@ -258,10 +271,28 @@ def load_config(path: str | Path | None, overrides: dict | None = None) -> dict:
         problem = getattr(err, "problem", None) or str(err)
         raise ConfigError(f"malformed YAML: {problem}", file=str(path), field=where) from None
     if data is None:
-        data = {}
-    if overrides:
-        data = _merge(data, overrides)
-    return validate_config(data, file=str(path))
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"a configuration is a mapping of keys, not a {type(data).__name__}", file=str(path)
+        )
+    return data
+
+
+def check_workflow_config(paths: list[str | Path]) -> dict:
+    """What the workflow does with ``--configfile A B …`` before running anything: the files
+    merged in order (later keys win, nested mappings merged), validated and completed, and the
+    benchmark names they use checked (:func:`check_benchmark_references`). Returns the complete
+    configuration; errors name the file (for a merge of several, all of them) and the key."""
+    if not paths:
+        raise ConfigError("no configuration file given", field="configfile")
+    data: dict = {}
+    for p in paths:
+        data = _merge(data, read_config_file(p))
+    source = ", ".join(str(p) for p in paths)
+    config = validate_config(data, file=source)
+    check_benchmark_references(config, file=source)
+    return config
 
 
 def _merge(base: Any, extra: Any) -> Any:

@@ -40,6 +40,7 @@ ORDER = (
     "cmd_report",
     "cmd_profile",
     "cmd_inspect",
+    "cmd_config",
 )
 
 
@@ -61,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Simulation-based inference for EFT measurements at colliders. Each sub-command from "
             "setup to make-report is one stage of the workflow (and one Snakemake rule); they are listed "
-            "in workflow order. install-profile and inspect are tools around them."
+            "in workflow order. install-profile, inspect and check-config are tools around them."
         ),
         epilog=(
             "`eftflow <command> --help` gives a command's options; docs/index.md has a page per "
