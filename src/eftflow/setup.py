@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eftflow.errors import ConfigError, EftflowError, MorphingError
+from eftflow.errors import ConfigError, EftflowError, InputError, MorphingError
 from eftflow.physics.morphing import Morpher, find_components, optimize_basis
 from eftflow.physics.parameters import Benchmark, NuisanceParameter, Parameter, Systematic
 
@@ -395,7 +395,11 @@ class EFTSetup:
         """Replace this setup by the one in ``filename`` (eftflow's or MadMiner's)."""
         from eftflow.store.setup_h5 import read_setup
 
-        other = EFTSetup.from_dict(read_setup(filename))
+        data = read_setup(filename)
+        try:
+            other = EFTSetup.from_dict(data)
+        except EftflowError as err:  # a value the setup refuses: name the file and dataset
+            raise InputError(err.message, file=filename, field=_h5_field(err.field)) from None
         self.__dict__.update(other.__dict__)
 
     @classmethod
@@ -449,6 +453,23 @@ class EFTSetup:
             f"EFTSetup(parameters={self.parameter_names}, benchmarks={list(self.benchmarks)}, "
             f"components={None if self.components is None else self.components.shape[0]})"
         )
+
+
+def _h5_field(field: str | None) -> str | None:
+    """``parameters.<name>.<key>`` → ``parameters/<dataset> (<name>)`` for setup-file errors."""
+    datasets = {
+        "param_card_transform": "transforms",
+        "parameter_range": "val_ranges",
+        "morphing_max_power": "max_power",
+        "type": "types",
+        "scale": "scales",
+        "value": "values",
+    }
+    parts = (field or "").split(".")
+    if len(parts) >= 3 and parts[0] in ("parameters", "systematics", "benchmarks"):
+        key = datasets.get(parts[-1], parts[-1])
+        return f"{parts[0]}/{key} ({'.'.join(parts[1:-1])})"
+    return field
 
 
 def _config_form(err: ConfigError, config: dict, file: str | None) -> ConfigError:

@@ -47,6 +47,7 @@ import numpy as np
 from eftflow.errors import BackendError, ConfigError, InputError
 from eftflow.generate.base import GenerationJob, GenerationResult
 from eftflow.generate.madgraph_cards import (
+    SYSTEMATICS_SKIPPED,
     proc_card,
     process_lines,
     read_mg_version,
@@ -54,6 +55,7 @@ from eftflow.generate.madgraph_cards import (
     scan_log,
     set_param_card,
     set_run_card,
+    systematics_arguments,
 )
 from eftflow.store.atomic import atomic_path, remove_path
 
@@ -79,6 +81,8 @@ DEFAULTS: dict = {
     "negative_weights": "error",
 }
 _FORCED = ("nevents", "iseed")
+#: MadEvent refuses seeds above 30081² ("Random seed too large"); it adds small offsets per step
+MAX_ISEED = 30081 * 30081 - 100_000
 _FIELD = "generation.madgraph"
 
 
@@ -137,6 +141,12 @@ class MadGraphGenerator:
             )
         if job.n_events < 1:
             raise ConfigError("n_events must be positive", field="generation.n_events_per_job")
+        if not 1 <= int(job.seed) <= MAX_ISEED:
+            raise ConfigError(
+                f"the job seed {job.seed} is not a valid MadGraph iseed: it must be in "
+                f"1..{MAX_ISEED} (0 makes MadGraph pick its own seed, larger ones are refused)",
+                field="seed",
+            )
         setup = job.setup
         physics = setup.physics_benchmarks()
         bench_names = [b.name for b in physics]
@@ -186,7 +196,8 @@ class MadGraphGenerator:
             change_helicity=bool(opts.get("change_helicity")),
             mode=opts.get("reweight_mode"),
         )
-        settings = {"event_norm": "sum", "use_syst": bool(opts.get("use_syst"))}
+        settings, syst_args = self._systematics_settings(setup, opts)
+        settings = {"event_norm": "sum", **settings}
         settings.update({k.lower(): v for k, v in run_settings.items()})
         settings.update({"nevents": int(job.n_events), "iseed": int(job.seed)})
         run_text = set_run_card((procdir / "Cards" / "run_card.dat").read_text(), settings)
@@ -220,7 +231,7 @@ class MadGraphGenerator:
             )
             self._run(cmd, work, log_path, opts, what="generate_events")
             lhe = work / "Events" / run_name / "unweighted_events.lhe.gz"
-            self._check(log_path, work, lhe, run_name)
+            self._check(log_path, work, lhe, run_name, systematics=bool(syst_args))
             result = self._finish(
                 job,
                 lhe,
@@ -242,6 +253,7 @@ class MadGraphGenerator:
                     "sampling_benchmark": s_name,
                     "run_name": run_name,
                     "change_helicity": bool(opts.get("change_helicity")),
+                    "systematics_arguments": syst_args or None,
                     "run_card_settings": {k: settings[k] for k in sorted(settings)},
                     "cards_sha256": {
                         "proc_card_mg5.dat": _sha256(proc_text),
@@ -378,14 +390,57 @@ class MadGraphGenerator:
             )
 
     @staticmethod
-    def _check(log_path: Path, work: Path, lhe: Path, run_name: str) -> None:
-        """Raise if the log, a debug file or a missing LHE file says that the run failed."""
-        failed, quote = scan_log(log_path.read_text(errors="replace"))
+    def _systematics_settings(setup, opts: dict) -> tuple[dict, str]:
+        """Run-card systematics settings from the setup's scale/PDF systematics (as MadMiner).
+
+        ``use_syst`` None switches MadGraph's systematics module on exactly when the setup
+        declares ``scale`` or ``pdf`` systematics; ``systematics_arguments`` lists their
+        variations. ``use_syst: false`` (the default: the weights are not yet read into nuisance
+        weights downstream) with such systematics is logged.
+        """
+        systs = [s for s in setup.systematics.values() if s.type in ("scale", "pdf")]
+        args = systematics_arguments(systs)
+        use = opts.get("use_syst")
+        use = bool(args) if use is None else bool(use)
+        if not use:
+            if args:
+                log.warning(
+                    "madgraph: use_syst is false, so MadGraph makes no weights for the scale/PDF "
+                    "systematics %s of the setup",
+                    ", ".join(s.name for s in systs),
+                )
+            return {"use_syst": False}, ""
+        settings: dict = {"use_syst": True}
+        if args:
+            settings.update({"systematics_program": "systematics", "systematics_arguments": args})
+        return settings, args
+
+    @staticmethod
+    def _check(
+        log_path: Path, work: Path, lhe: Path, run_name: str, *, systematics: bool = False
+    ) -> None:
+        """Raise if the log, a debug file or a missing LHE file says that the run failed.
+
+        MadEvent writes its debug file as ``<run>_<tag>_debug.log`` in the process directory
+        (``ME5_debug`` when no run is open). With ``systematics`` (the setup's scale/PDF
+        variations were asked for) a log saying that the systematics module was skipped (no
+        LHAPDF) is a failure too: the run would otherwise lack those weights silently.
+        """
+        text = log_path.read_text(errors="replace")
+        failed, quote = scan_log(text)
         debug = [p for p in (work / "ME5_debug", work / "MG5_debug") if p.exists()]
+        debug += sorted(work.glob(f"{run_name}_*debug.log"))
         debug += sorted((work / "Events" / run_name).glob("*_debug.log"))
         problems = []
         if failed:
             problems.append("MadGraph reported an error")
+        if systematics and (m := SYSTEMATICS_SKIPPED.search(text)):
+            line = text[text.rfind("\n", 0, m.start()) + 1 :].split("\n", 1)[0]
+            problems.append(
+                "the scale/PDF systematics of the setup were asked for but MadGraph skipped its "
+                "systematics module (it needs LHAPDF; set use_syst: false to run without them)"
+            )
+            quote = [*quote, line.strip()]
         if debug:
             problems.append(f"it wrote {', '.join(p.name for p in debug)}")
         if not lhe.is_file() or lhe.stat().st_size == 0:

@@ -43,14 +43,22 @@ __all__ = [
     "set_param_card",
     "reweight_card",
     "scan_log",
+    "systematics_arguments",
+    "format_param_value",
+    "SYSTEMATICS_SKIPPED",
 ]
 
 #: MadGraph release lines the backend accepts (same card formats)
 SUPPORTED_VERSIONS = ("3.5", "3.6")
 
 _VERSION = re.compile(r"^\s*version\s*=\s*(\S+)", re.M)
-_INTERRUPTED = re.compile(r'Command ".*" interrupted')
-_ERROR_HEAD = re.compile(r"^\s*(?:[A-Za-z_]\w*Error|Error|ERROR|InvalidCmd|Invalid\w*)\s*:")
+_INTERRUPTED = re.compile(r'Command ".*" interrupted|^\s*Error detected in "')
+_ERROR_HEAD = re.compile(
+    r"^\s*(?:[A-Za-z_]\w*Error|[A-Za-z_]\w*Exception|Error|ERROR|InvalidCmd|Invalid\w*|ZeroResult)"
+    r"\s*:"
+)
+#: MadGraph skipped its systematics module (no LHAPDF): the run "succeeds" without the weights
+SYSTEMATICS_SKIPPED = re.compile(r"Can not run systematics computation|No version of lhapdf", re.I)
 _ERROR_WORD = re.compile(r"error", re.I)
 _BENIGN = re.compile(r"stty:|Please report this bug|Please attach this file", re.I)
 
@@ -196,6 +204,21 @@ def param_card_entries(text: str) -> dict[tuple[str, int], str]:
     return {(b, i): m.group(4) for _, b, i, m in _scan_param_card(text)}
 
 
+def format_param_value(value: float) -> str:
+    """A param-card value in MadGraph's ``%e`` layout, with as many digits as the value needs.
+
+    ``1.200000e+02`` for 120, but ``2.03950615631196e+00`` (not ``2.039506e+00``) for a value
+    that six decimals would round: the card must hold the benchmark exactly, as the reweight card
+    does (MadMiner writes the full ``repr`` too).
+    """
+    value = float(value)
+    for digits in range(6, 17):
+        text = f"{value:.{digits}e}"
+        if float(text) == value:
+            return text
+    return f"{value:.16e}"
+
+
 def set_param_card(
     text: str,
     values: dict[tuple[str, int], float],
@@ -203,7 +226,7 @@ def set_param_card(
     names: dict[tuple[str, int], str] | None = None,
     path: str | Path | None = None,
 ) -> str:
-    """Set param-card entries ``(block, id) -> value`` in place (MadGraph's ``%e`` layout).
+    """Set param-card entries ``(block, id) -> value`` in place (:func:`format_param_value`).
 
     ``names`` maps each entry to the parameter it belongs to, for the error message: an entry
     missing from the card is a :class:`~eftflow.errors.ConfigError` naming the parameter and
@@ -217,7 +240,8 @@ def set_param_card(
         if key not in want or key in found:
             continue
         end = "\n" if lines[idx].endswith("\n") else ""
-        lines[idx] = f"{m.group(1)}{m.group(2)}{m.group(3)}{want[key]:e}{m.group(5)}{end}"
+        value = format_param_value(want[key])
+        lines[idx] = f"{m.group(1)}{m.group(2)}{m.group(3)}{value}{m.group(5)}{end}"
         found.add(key)
     missing = [k for k in want if k not in found]
     if missing:
@@ -288,3 +312,45 @@ def scan_log(text: str, *, n_lines: int = 10) -> tuple[bool, list[str]]:
     if not rel:
         rel = [ln for ln in lines if ln.strip()]
     return failed, rel[-n_lines:]
+
+
+def systematics_arguments(systematics: Iterable) -> str:
+    """The run card's ``systematics_arguments`` for the setup's scale/PDF systematics.
+
+    The same list as MadMiner's ``create_systematics_arguments``: a ``mu`` scale systematic gives
+    ``'--mur=<v>', '--muf=<v>', '--together=mur,muf', '--dyn=-1'``; ``mur``/``muf`` alone give
+    ``'--mur=<v>'``/``'--muf=<v>'`` and ``'--dyn=-1'``; ``pdf`` gives ``'--pdf=<set>'``. ``norm``
+    systematics need no MadGraph weights and are skipped. Returns ``""`` when there is nothing
+    to vary. Two systematics varying the same scale (or two PDF systematics) are a
+    :class:`~eftflow.errors.ConfigError`.
+
+    ``systematics`` holds objects with ``name``, ``type``, ``value`` and ``scale`` attributes
+    (:class:`~eftflow.physics.parameters.Systematic`).
+    """
+    args: list[str] = []
+    done: dict[str, str] = {}
+
+    def claim(what: str, name: str) -> None:
+        if what in done:
+            raise ConfigError(
+                f"systematics {done[what]!r} and {name!r} both vary {what}: MadGraph's "
+                "systematics module takes one variation per scale and one PDF set",
+                field=f"systematics.{name}",
+            )
+        done[what] = name
+
+    for s in systematics:
+        if s.type == "scale":
+            value = str(s.value).replace(" ", "")
+            if s.scale == "mu":
+                claim("mur", s.name)
+                claim("muf", s.name)
+                args += [f"'--mur={value}'", f"'--muf={value}'", "'--together=mur,muf'"]
+            else:
+                claim(s.scale, s.name)
+                args.append(f"'--{s.scale}={value}'")
+            args.append("'--dyn=-1'")
+        elif s.type == "pdf":
+            claim("pdf", s.name)
+            args.append(f"'--pdf={s.value}'")
+    return f"[{', '.join(args)}]" if args else ""

@@ -182,6 +182,16 @@ def _req(f: h5py.File, name: str, path: str):
     return f[name][()]
 
 
+def _sized(values, n: int, name: str, path: str):
+    """``values`` if it holds ``n`` entries, else an :class:`InputError` naming the dataset."""
+    size = len(values) if isinstance(values, list) else int(np.size(values))
+    if size != n:
+        raise InputError(
+            f"has {size} entries, expected {n} (one per parameter/benchmark)", file=path, field=name
+        )
+    return values
+
+
 def read_setup(path: str | Path) -> dict:
     """Read a setup file written by eftflow or by MadMiner (any version ≥ 0.9)."""
     path = str(path)
@@ -194,12 +204,29 @@ def read_setup(path: str | Path) -> dict:
     with f:
         names = _dec(_req(f, "parameters/names", path))
         n_p = len(names)
-        blocks = _dec(_req(f, "parameters/lha_blocks", path))
-        ids = np.atleast_1d(_req(f, "parameters/lha_ids", path))
-        powers = np.atleast_1d(_req(f, "parameters/max_power", path))
-        ranges = np.asarray(_req(f, "parameters/val_ranges", path), float).reshape(n_p, 2)
+        blocks = _sized(
+            _dec(_req(f, "parameters/lha_blocks", path)), n_p, "parameters/lha_blocks", path
+        )
+        ids = _sized(
+            np.atleast_1d(_req(f, "parameters/lha_ids", path)), n_p, "parameters/lha_ids", path
+        )
+        powers = _sized(
+            np.atleast_1d(_req(f, "parameters/max_power", path)), n_p, "parameters/max_power", path
+        )
+        if not np.array_equal(powers, np.round(powers)) or np.any(np.asarray(powers) < 0):
+            raise InputError(
+                f"max_power must be non-negative integers, got {np.asarray(powers).tolist()}",
+                file=path,
+                field="parameters/max_power",
+            )
+        ranges = _sized(
+            np.asarray(_req(f, "parameters/val_ranges", path), float),
+            2 * n_p,
+            "parameters/val_ranges",
+            path,
+        ).reshape(n_p, 2)
         transforms = (
-            _dec(_req(f, "parameters/transforms", path))
+            _sized(_dec(_req(f, "parameters/transforms", path)), n_p, "parameters/transforms", path)
             if "parameters/transforms" in f
             else [None] * n_p
         )
@@ -217,15 +244,27 @@ def read_setup(path: str | Path) -> dict:
                 }
             )
         b_names = _dec(_req(f, "benchmarks/names", path))
-        b_values = np.asarray(_req(f, "benchmarks/values", path), float).reshape(len(b_names), n_p)
         n_b = len(b_names)
+        b_values = _sized(
+            np.asarray(_req(f, "benchmarks/values", path), float),
+            n_b * n_p,
+            "benchmarks/values",
+            path,
+        ).reshape(n_b, n_p)
         is_nuis = (
-            np.asarray(f["benchmarks/is_nuisance"][()])
+            _sized(
+                np.atleast_1d(f["benchmarks/is_nuisance"][()]), n_b, "benchmarks/is_nuisance", path
+            )
             if "benchmarks/is_nuisance" in f
             else np.zeros(n_b)
         )
         is_ref = (
-            np.asarray(f["benchmarks/is_reference"][()])
+            _sized(
+                np.atleast_1d(f["benchmarks/is_reference"][()]),
+                n_b,
+                "benchmarks/is_reference",
+                path,
+            )
             if "benchmarks/is_reference" in f
             else np.zeros(n_b)
         )
@@ -244,8 +283,21 @@ def read_setup(path: str | Path) -> dict:
             "components": None,
             "morphing_matrix": None,
         }
+        if ("morphing/components" in f) != ("morphing/morphing_matrix" in f):
+            raise InputError(
+                "morphing/components and morphing/morphing_matrix must be stored together",
+                file=path,
+                field="morphing",
+            )
         if "morphing/components" in f:
-            out["components"] = np.asarray(f["morphing/components"][()], dtype=np.int64)
+            comps = np.asarray(f["morphing/components"][()])
+            if comps.dtype.kind not in "iu" and not np.array_equal(comps, np.round(comps)):
+                raise InputError(
+                    "morphing components must be integer powers",
+                    file=path,
+                    field="morphing/components",
+                )
+            out["components"] = comps.astype(np.int64)
             out["morphing_matrix"] = np.asarray(f["morphing/morphing_matrix"][()], dtype=float)
         out["finite_differences"] = None
         if "finite_differences/base_benchmarks" in f:
@@ -279,4 +331,66 @@ def read_setup(path: str | Path) -> dict:
                     {"name": n, "systematic": s, "benchmark_positive": bp, "benchmark_negative": bn}
                 )
         out["attrs"] = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+    _check_setup(out, path)
     return out
+
+
+def _check_setup(data: dict, path: str) -> None:
+    """Reject an inconsistent setup file with an :class:`InputError` naming the dataset.
+
+    Checks that names are unique, benchmark values finite, the morphing components integer
+    powers of the declared parameters and the morphing matrix of shape (n_components,
+    n_physics_benchmarks) and the (pseudo-)inverse of the benchmark basis, ``M · A = 1`` with
+    ``A_bc = Π_p θ_bp^k_cp``: a matrix that does not belong to the stored benchmarks would give
+    wrong morphing weights everywhere without any other sign.
+    """
+    from eftflow.physics.morphing import component_values
+
+    for group, items in (("parameters", data["parameters"]), ("benchmarks", data["benchmarks"])):
+        names = [x["name"] for x in items]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise InputError(f"duplicate name {dup[0]!r}", file=path, field=f"{group}/names")
+    values = np.array([b["values"] for b in data["benchmarks"]], float)
+    if not np.all(np.isfinite(values)):
+        i = int(np.argwhere(~np.isfinite(values))[0, 0])
+        name = data["benchmarks"][i]["name"]
+        raise InputError(
+            f"benchmark {name!r} has a value that is not finite",
+            file=path,
+            field="benchmarks/values",
+        )
+    comps, matrix = data["components"], data["morphing_matrix"]
+    if comps is None:
+        return
+    n_p = len(data["parameters"])
+    phys = [b for b in data["benchmarks"] if not b["is_nuisance"]]
+    if comps.ndim != 2 or comps.shape[1] != n_p or np.any(comps < 0):
+        raise InputError(
+            f"components must be non-negative integer powers of shape (n_components, {n_p}), "
+            f"got shape {comps.shape}",
+            file=path,
+            field="morphing/components",
+        )
+    if matrix.shape != (comps.shape[0], len(phys)):
+        raise InputError(
+            f"morphing matrix must have shape (n_components, n_physics_benchmarks) = "
+            f"({comps.shape[0]}, {len(phys)}), got {matrix.shape}",
+            file=path,
+            field="morphing/morphing_matrix",
+        )
+    basis = np.array([b["values"] for b in phys], float).reshape(len(phys), n_p)
+    a = component_values(basis, comps)  # (n_b, n_c)
+    product = matrix @ a
+    with np.errstate(all="ignore"):
+        sv = np.linalg.svd(a, compute_uv=False) if a.size else np.ones(1)
+        cond = sv[0] / sv[-1] if sv[-1] > 0 else np.inf
+    tol = 1e-8 + 1e3 * np.finfo(float).eps * min(cond, 1e15)
+    err = np.max(np.abs(product - np.eye(comps.shape[0]))) if product.size else 0.0
+    if not np.all(np.isfinite(matrix)) or not err <= tol:
+        raise InputError(
+            f"the morphing matrix does not belong to the stored benchmarks: M·A differs from the "
+            f"identity by {err:.3g} (the benchmarks or the matrix were changed)",
+            file=path,
+            field="morphing/morphing_matrix",
+        )
