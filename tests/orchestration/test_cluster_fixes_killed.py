@@ -34,7 +34,7 @@ def test_killed_worker_becomes_one_eftflow_error(caplog):
     assert isinstance(err, BackendError) and isinstance(err, EftflowError)
     text = str(err)
     assert "\n" not in text  # the CLI prints it as one `eftflow: error:` line
-    assert "500 MB per worker" in text  # 1000 MB split between 2 workers
+    assert "372 MB per worker" in text  # 1000 MB less 256 MB kept, split between 2 workers
     assert "1000 MB" in text and "2 worker(s)" in text
     assert "mem_mb" in text and "--memory-mb" in text and "fewer threads" in text
     assert "2 times" in text and "_die" in text
