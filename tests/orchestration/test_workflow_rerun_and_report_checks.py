@@ -167,7 +167,7 @@ def test_report_marks_interval_ends_at_the_grid_edge(tmp_path, with_open):
     html = limits(ReportContext(results=tmp_path, workdir=tmp_path))
     if with_open:
         assert "[≤ -0.001 (grid edge), ≥ 0.001 (grid edge)]" in html
-        assert "reach the edge of their θ grid: W (fisher:rate, CL 0.68)" in html
+        assert "reach the edge of their θ grid: W (fisher:rate, CL 68 %)" in html
         assert 'class="warn"' in html
     else:  # a limits.json without intervals_open (older versions): plain intervals
         assert "[-0.001, 0.001]" in html and "grid edge" not in html

@@ -1,5 +1,20 @@
 """eftflow.plotting: all figures (matplotlib, headless Agg backend). Plots compute nothing new."""
 
+__all__ = ["use_agg", "save_figure", "finish", "luminosity_text"]
+
+
+def luminosity_text(luminosity) -> str:
+    """An integrated luminosity in pb⁻¹ (eftflow's unit) as text, with fb⁻¹ (or ab⁻¹) beside it.
+
+    >>> luminosity_text(100000.0)
+    '100000 pb⁻¹ (100 fb⁻¹)'
+    >>> luminosity_text(3e6), luminosity_text(36.1)
+    ('3e+06 pb⁻¹ (3 ab⁻¹)', '36.1 pb⁻¹ (0.0361 fb⁻¹)')
+    """
+    lum = float(luminosity)
+    other = f"{lum / 1e6:g} ab⁻¹" if lum >= 1e6 else f"{lum / 1e3:g} fb⁻¹"
+    return f"{lum:g} pb⁻¹ ({other})"
+
 
 def use_agg():
     """Import matplotlib with the non-interactive Agg backend and return pyplot."""

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from eftflow.plotting import save_figure, use_agg
+from eftflow.plotting import luminosity_text, save_figure, use_agg
 
 __all__ = [
     "plot_fisher_information_contours_2d",
@@ -23,10 +23,13 @@ __all__ = [
 
 
 def _ellipse(info, center, contour_distance=1.0, n=200):
-    """Points of {θ: (θ−c)ᵀ I (θ−c) = d²} for a 2×2 information matrix (None if not positive)."""
+    """Points of {θ: (θ−c)ᵀ I (θ−c) = d²} for a 2×2 information matrix; None when I is not
+    positive definite, an eigenvalue at or below :data:`EIGEN_FLOOR` times the largest counting
+    as zero (a direction without information: its "ellipse" would be an open band whose length
+    is rounding noise, and it would swamp every other contour of the figure)."""
     info = 0.5 * (np.asarray(info, float) + np.asarray(info, float).T)
     vals, vecs = np.linalg.eigh(info)
-    if np.any(vals <= 0):
+    if not np.all(np.isfinite(vals)) or vals[-1] <= 0 or vals[0] <= EIGEN_FLOOR * vals[-1]:
         return None
     phi = np.linspace(0, 2 * np.pi, n)
     circle = np.stack([np.cos(phi), np.sin(phi)])
@@ -61,23 +64,33 @@ def plot_fisher_information_contours_2d(
     labels = (
         list(labels) if labels is not None else [f"analysis {i}" for i in range(len(informations))]
     )
+    central = []
     for i, info in enumerate(informations):
         color = f"C{i}"
         cov = None if covariances is None else covariances[i]
+        e = _ellipse(info, center, contour_distance)
+        if e is None:  # named in the legend, so that a missing analysis is not mistaken for a
+            ax.plot([], [], color=color, lw=1.5, ls=":",  # tiny one; no band around nothing
+                    label=f"{labels[i]} (no closed contour: I is singular)")  # fmt: skip
+            continue
         if cov is not None and n_samples > 0:
             for draw in sample_information(info, cov, n_samples, rng):
-                e = _ellipse(draw, center, contour_distance)
-                if e is not None:
-                    ax.plot(e[0], e[1], color=color, alpha=min(0.5, 10.0 / n_samples), lw=0.5)
-        e = _ellipse(info, center, contour_distance)
-        if e is not None:
-            ax.plot(e[0], e[1], color=color, lw=1.5, label=labels[i])
+                d = _ellipse(draw, center, contour_distance)
+                if d is not None:
+                    ax.plot(d[0], d[1], color=color, alpha=min(0.5, 10.0 / n_samples), lw=0.5)
+        ax.plot(e[0], e[1], color=color, lw=1.5, label=labels[i])
+        central.append(e)
+    if central:  # the view is set by the central contours, not by a stray near-singular draw
+        c = np.asarray(center, float)[:2]
+        half = 1.3 * np.max([np.abs(e - c[:, None]).max(axis=1) for e in central], axis=0)
+        ax.set_xlim(c[0] - half[0], c[0] + half[0])
+        ax.set_ylim(c[1] - half[1], c[1] + half[1])
     ax.set_xlabel(parameter_names[0])
     ax.set_ylabel(parameter_names[1])
     for axis in (ax.xaxis, ax.yaxis):
         axis.set_major_locator(MaxNLocator(5))
     ax.ticklabel_format(style="sci", scilimits=(-3, 3))
-    lumi = "" if luminosity is None else f", L = {luminosity:g} pb⁻¹"
+    lumi = "" if luminosity is None else f", L = {luminosity_text(luminosity)}"
     ax.set_title(
         f"Δθᵀ I Δθ = {contour_distance:g}² ({contour_distance:g}σ on each parameter{lumi})",
         fontsize="small",
@@ -114,7 +127,7 @@ def plot_fisherinfo_barplot(
     a1.bar(x, dets, color=[f"C{i}" for i in x])
     a1.set_ylabel("det I")
     if luminosity is not None:
-        a1.set_title(f"Fisher information at L = {luminosity:g} pb⁻¹", fontsize="small")
+        a1.set_title(f"Fisher information at L = {luminosity_text(luminosity)}", fontsize="small")
     a1.set_xticks(x, labels, rotation=30, ha="right", fontsize="small")
     k = max(len(e) for e in eig)
     width = 0.8 / k

@@ -22,6 +22,13 @@ __all__ = [
 ]
 
 
+def _sci_ticks(ax, k: int) -> None:
+    """θ of order 1e-4 on the θ axes (x, and y for 2-D grids): one common exponent instead of
+    long tick labels that run into each other."""
+    if k in (1, 2):
+        ax.ticklabel_format(axis="x" if k == 1 else "both", style="sci", scilimits=(-3, 3))
+
+
 def plot_profiles(profiles, *, levels: Sequence[float] = (1.0, 4.0), path=None, ax=None):
     """``F - F_min`` of :class:`~eftflow.inference.fit.ProfileResult` objects, with UP lines."""
     plt = use_agg()
@@ -129,6 +136,7 @@ def plot_exclusion(results: Mapping, *, names: Sequence[str] | None = None, path
         ax.set_ylabel(names[1])
     else:
         ax.text(0.5, 0.5, f"{k}-dimensional grid: no plot", ha="center", transform=ax.transAxes)
+    _sci_ticks(ax, k)
     ax.legend(frameon=False, fontsize=8)
     return finish(fig, path)
 
@@ -193,5 +201,6 @@ def plot_likelihood_grid(
         )
     else:
         ax.text(0.5, 0.5, f"{k}-dimensional grid: no plot", ha="center", transform=ax.transAxes)
+    _sci_ticks(ax, k)
     ax.legend(frameon=False, fontsize=8)
     return finish(fig, path)

@@ -30,7 +30,8 @@ def plot_loss_curves(histories: Sequence[dict], labels: Sequence[str] | None = N
             ax.plot(epochs[: len(val)], val, color=colour, ls="--", label=f"{label} validation")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
-    ax.set_yscale("log" if all(min(h["train"]) > 0 for h in histories) else "linear")
+    positive = all(min(h["train"], default=0.0) > 0 for h in histories) and len(histories)
+    ax.set_yscale("log" if positive else "linear")
     ax.legend(fontsize=6, ncol=2)
     fig.tight_layout()
     return _finish(fig, path)
@@ -70,7 +71,14 @@ def plot_evaluation(result: dict, ensemble, plot_dir) -> list[Path]:
 
         infos = [np.asarray(result[k]["information"]) for k in ("truth", "detector_plus_rate")]
         if infos[0].shape[0] == 2 and infos[1].shape[0] == 2:
-            fig = plot_fisher_information_contours_2d(infos, labels=["truth", "detector (ML)"])
+            truth = result["truth"]
+            fig = plot_fisher_information_contours_2d(
+                infos,
+                labels=["truth", "detector (ML) + rate"],
+                parameter_names=truth.get("parameter_names") or ("θ₁", "θ₂"),
+                center=truth.get("theta") or result.get("theta") or (0.0, 0.0),
+                luminosity=truth.get("luminosity"),
+            )
             files.append(out / "fisher_contours.png")
             _finish(getattr(fig, "figure", fig), files[-1])
     if "map" in result:
@@ -78,27 +86,37 @@ def plot_evaluation(result: dict, ensemble, plot_dir) -> list[Path]:
 
         m = load_map(result["map"]["npz"])
         files.append(out / "likelihood_map.png")
-        _plot_map(m, files[-1])
+        names = (result.get("truth") or {}).get("parameter_names") or result.get("parameters")
+        _plot_map(m, files[-1], names=names)
     return files
 
 
-def _plot_map(m: dict, path):
+def _plot_map(m: dict, path, names=None):
+    """−2Δln L of a likelihood-ratio map: filled contours with the 95 % CL line (2-D regular
+    grid, 2 degrees of freedom) or the curve along the first parameter."""
+    from scipy.stats import chi2
+
     plt = use_agg()
     theta, t = np.asarray(m["theta"]), np.asarray(m["t"])
     shape = tuple(int(s) for s in np.asarray(m["shape"]).ravel())
+    names = list(names or [])
+    names += [rf"$\theta_{i}$" for i in range(len(names), theta.shape[1])]
     fig, ax = plt.subplots(figsize=(4.5, 3.8))
     if theta.shape[1] == 2 and shape and len(shape) == 2:
         xs, ys = np.unique(theta[:, 0]), np.unique(theta[:, 1])
         c = ax.contourf(xs, ys, t.reshape(shape).T, levels=20)
-        ax.contour(xs, ys, t.reshape(shape).T, levels=[5.99], colors="w")
+        ax.contour(xs, ys, t.reshape(shape).T, levels=[float(chi2.ppf(0.95, 2))], colors="w")
+        ax.plot([], [], color="w", label="95 % CL (2 d.o.f.)")
+        ax.legend(fontsize=7, facecolor="0.6")
         fig.colorbar(c, ax=ax, label=r"$-2\Delta\ln L$")
-        ax.set_xlabel(r"$\theta_0$")
-        ax.set_ylabel(r"$\theta_1$")
+        ax.set_xlabel(names[0])
+        ax.set_ylabel(names[1])
     else:
         order = np.argsort(theta[:, 0])
         ax.plot(theta[order, 0], t[order])
-        ax.set_xlabel(r"$\theta_0$")
+        ax.set_xlabel(names[0])
         ax.set_ylabel(r"$-2\Delta\ln L$")
+    ax.ticklabel_format(style="sci", scilimits=(-3, 3))
     fig.tight_layout()
     return _finish(fig, path)
 

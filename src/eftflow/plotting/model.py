@@ -16,14 +16,17 @@ __all__ = ["plot_profile", "plot_contour", "plot_pulls", "plot_impacts", "plot_c
 
 
 def plot_profile(name: str, values: Sequence[float], delta_nll: Sequence[float], *, path=None):
-    """−2Δln L along a profile scan with the 1σ and 2σ lines."""
+    """−2Δln L (twice the ``delta_nll`` of the scan, Δ of −ln L) along a profile scan, with the
+    one-parameter 68.27 % (1σ, −2Δln L = 1) and 95 % (3.84) CL lines, labelled."""
     plt = use_agg()
     fig, ax = plt.subplots(figsize=(5, 4))
-    ax.plot(values, 2 * np.asarray(delta_nll), "o-", color="C0")
-    for lev in (1.0, 3.84):
-        ax.axhline(lev, color="grey", ls="--", lw=0.8)
+    ax.plot(values, 2 * np.asarray(delta_nll), "o-", color="C0", label="profile")
+    for lev, text, ls in ((1.0, "68.27 % CL (1σ)", "--"), (3.84, "95 % CL", ":")):
+        ax.axhline(lev, color="grey", ls=ls, lw=0.8, label=text)
     ax.set_xlabel(name)
     ax.set_ylabel(r"$-2\Delta\ln L$")
+    ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 3))
+    ax.legend(fontsize=8, frameon=False)
     fig.tight_layout()
     return finish(fig, path)
 
@@ -70,23 +73,26 @@ def plot_impacts(impacts: Sequence[dict], poi: str, *, path=None, top: int = 20)
     plt = use_agg()
     rows = list(impacts)[:top][::-1]
     n = len(rows)
-    fig, ax = plt.subplots(figsize=(6, 0.35 * n + 1.2))
+    height = 0.35 * n + 1.6
+    fig, ax = plt.subplots(figsize=(6, height))
     y = np.arange(n)
     for key, kw in (
         ("prefit", {"fill": False, "edgecolor": "C0"}),
         ("postfit", {"color": "C0", "alpha": 0.7}),
     ):
-        ax.barh(y, [r[f"{key}_up"] for r in rows], height=0.6, **kw)
+        ax.barh(y, [r[f"{key}_up"] for r in rows], height=0.6, label=f"{key}, ν up", **kw)
         kw2 = dict(kw)
         if "edgecolor" in kw2:
             kw2["edgecolor"] = "C1"
         else:
             kw2["color"] = "C1"
-        ax.barh(y, [r[f"{key}_down"] for r in rows], height=0.6, **kw2)
+        ax.barh(y, [r[f"{key}_down"] for r in rows], height=0.6, label=f"{key}, ν down", **kw2)
     ax.set_yticks(y, [r["name"] for r in rows])
     ax.axvline(0, color="k", lw=0.8)
     ax.set_xlabel(rf"$\Delta\hat{{{poi}}}$" if len(poi) == 1 else f"Δ {poi}")
-    fig.tight_layout()
+    ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 3))
+    fig.legend(fontsize=7, ncol=4, loc="lower center", frameon=False)
+    fig.tight_layout(rect=(0, 0.3 / height, 1, 1))
     return finish(fig, path)
 
 

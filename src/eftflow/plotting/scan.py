@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eftflow.plotting import use_agg
+from eftflow.plotting import save_figure, use_agg
 
 __all__ = ["plot_scan", "plot_profile_1d", "plot_marginal_1d", "plot_2d"]
 
@@ -53,6 +53,9 @@ def plot_2d(out, x: str, y: str, ax, *, kind: str = "profile", bins: int = 30) -
             ax.contour(
                 cx, cy, np.nan_to_num(d2, nan=1e9).T, levels=[2.30, 6.18], colors=["k", "grey"]
             )
+            ax.plot([], [], color="k", label="68.27 % CL (1σ, 2 d.o.f.)")
+            ax.plot([], [], color="grey", label="95.45 % CL (2σ, 2 d.o.f.)")
+            ax.legend(fontsize="x-small")
     else:
         cx, cy, dens = marginal_2d(out, x, y, bins=bins)
         ax.pcolormesh(cx, cy, dens.T, shading="nearest", cmap="Oranges")
@@ -97,7 +100,7 @@ def plot_scan(
         ax.legend(fontsize="small")
         path = outdir / f"1d_{name.replace('::', '_')}.png"
         fig.tight_layout()
-        fig.savefig(path, dpi=100)
+        save_figure(fig, path, dpi=100)
         plt.close(fig)
         paths.append(path)
     for x, y in itertools.combinations(parameters, 2):
@@ -107,7 +110,7 @@ def plot_scan(
             plot_2d(out, x, y, ax, kind=kind)
         path = outdir / f"2d_{x.replace('::', '_')}__{y.replace('::', '_')}.png"
         fig.tight_layout()
-        fig.savefig(path, dpi=100)
+        save_figure(fig, path, dpi=100)
         plt.close(fig)
         paths.append(path)
     return paths

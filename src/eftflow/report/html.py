@@ -160,7 +160,11 @@ def page(
     nav = "".join(f'<a href="#{esc(k)}">{esc(t)}</a>' for k, t, _ in sections)
     prov = ""
     if provenance is not None:
-        blob = json.dumps(provenance, sort_keys=True, default=str).replace("</", "<\\/")
+        blob = json.dumps(provenance, sort_keys=True, default=str)
+        # no "<", ">" or "&" at all inside <script>: "</script" and "<!--" cannot end or
+        # derail it, whatever a path or name recorded in the provenance holds
+        for ch, code in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
+            blob = blob.replace(ch, code)
         prov = f'<script type="application/json" id="eftflow-provenance">{blob}</script>\n'
     body = "\n".join(
         f'<section id="{esc(k)}"><h2>{esc(t)}</h2>\n{h}\n</section>' for k, t, h in sections

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+from eftflow.plotting import luminosity_text
 from eftflow.report import html as H
 from eftflow.report.registry import ReportContext, report_section
 
-__all__ = ["interval_text"]
+__all__ = ["interval_text", "cl_text"]
 
 #: how an end that is the grid's edge (``intervals_open`` of limits.json) is marked
 EDGE = "(grid edge)"
+
+
+def cl_text(level) -> str:
+    """A confidence level as recorded (``"0.68"``) as a percentage.
+
+    >>> cl_text("0.68"), cl_text(0.9545), cl_text("x")
+    ('68 %', '95.45 %', 'x')
+    """
+    try:
+        return f"{100 * float(level):.4g} %"
+    except (TypeError, ValueError):
+        return str(level)
 
 
 def interval_text(low: float, high: float, open_low: bool = False, open_high: bool = False) -> str:
@@ -31,6 +44,19 @@ def limits(ctx: ReportContext) -> str:
     out = [
         H.note("Expected (Asimov) intervals as compute_limits recorded them; −2Δln L on θ grids.")
     ]
+    inputs = []
+    fisher = data.get("fisher") or {}
+    if fisher.get("luminosity") is not None:
+        inputs.append(f"Fisher information at L = {luminosity_text(fisher['luminosity'])}")
+    hist = data.get("histogram") or {}
+    if hist.get("luminosity") is not None:
+        inputs.append(
+            f"histogram of {hist.get('observable', '?')} ({hist.get('partition', '?')} events) at "
+            f"L = {luminosity_text(hist['luminosity'])}, nuisance mode "
+            f"{hist.get('nuisance_mode', '?')}"
+        )
+    if inputs:
+        out.append(H.note("Likelihoods: " + "; ".join(inputs) + "."))
     rows, at_edge = [], []
     for grid in data.get("grids") or []:
         if len(grid.get("parameters") or []) != 1:
@@ -45,10 +71,11 @@ def limits(ctx: ReportContext) -> str:
                     for (a, b), (lo, hi) in zip(intervals, flags, strict=False)
                 )
                 if any(lo or hi for lo, hi in flags):
-                    at_edge.append(f"{name} ({source}, CL {level})")
-                rows.append([name, source, level, text or "—"])
+                    at_edge.append(f"{name} ({source}, CL {cl_text(level)})")
+                threshold = (like.get("levels") or {}).get(level, "—")
+                rows.append([name, source, cl_text(level), threshold, text or "—"])
     if rows:
-        out.append(H.table(rows, header=["parameter", "likelihood", "CL", "interval(s)"],
+        out.append(H.table(rows, header=["parameter", "likelihood", "CL", "−2Δln L ≤", "interval(s)"],
                            caption="One-parameter intervals (other parameters at the reference)"))  # fmt: skip
     if at_edge:
         out.append(

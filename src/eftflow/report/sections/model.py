@@ -127,8 +127,15 @@ def _toys(res: dict) -> list[str]:
 
 def _limits(res: dict) -> list[str]:
     out = []
+    if not res.get("cls") and not res.get("neyman"):
+        out.append(
+            H.note("No CLs limit and no Neyman construction were run for this model "
+                   "(inference.cls, inference.neyman in the model spec).")
+        )  # fmt: skip
     for p, c in (res.get("cls") or {}).items():
         exp = c.get("expected") or []
+        if isinstance(exp, dict):  # {"-2sigma": ..., "+0sigma": ...} (UpperLimitResult.to_dict)
+            exp = [exp.get(f"{n:+d}sigma", "—") for n in (-2, -1, 0, 1, 2)]
         out.append(
             H.table(
                 [[p, c.get("cl"), c.get("observed"), *exp]],
@@ -161,7 +168,8 @@ def _figures(base: Path) -> list[str]:
 
 def _model_json(ctx: ReportContext, name: str, res: dict) -> tuple[Path | None, dict | None]:
     """(built model directory, its model.json) of a result, when it is still there."""
-    for d in (res.get("model_dir"), ctx.path("build_model", name)):
+    recorded = ctx.resolve(res["model_dir"]) if res.get("model_dir") else None
+    for d in (recorded, ctx.path("build_model", name)):
         if d and (Path(d) / "model.json").is_file():
             try:
                 return Path(d), ctx.json(Path(d) / "model.json")

@@ -8,10 +8,21 @@ from eftflow.report import html as H
 from eftflow.report.registry import ReportContext, SectionSkipped, report_section
 from eftflow.report.sections._stores import job_stores
 
-__all__: list[str] = []
+__all__ = ["cell"]
 
 _KEYS = ("stage", "date", "eftflow_version", "generator", "backend", "seed", "global_seed",
          "config_hash", "slurm_job_id", "slurm_array_task_id")  # fmt: skip
+
+
+def cell(value):
+    """A provenance value for a table cell: a nested record (the generator's, say) as its name
+    and versions (the whole record stays in the file's provenance), else the value."""
+    if isinstance(value, dict):
+        name = next((value[k] for k in ("generator", "backend", "name") if value.get(k)), "")
+        versions = [f"{k.removesuffix('_version')} {v}" for k, v in value.items()
+                    if k.endswith("version") and isinstance(v, str | int | float)]  # fmt: skip
+        return " · ".join(str(x) for x in [name, *versions] if x) or "(record)"
+    return value
 
 
 def _chain(prov: dict) -> list[dict]:
@@ -32,7 +43,7 @@ def provenance(ctx: ReportContext) -> str:
         setup = ctx.require(ctx.path("setup", "setup.h5"))[0]
         with h5py.File(setup, "r") as f:
             prov = json.loads(f.attrs.get("provenance", "{}"))
-        rows.append([ctx.display(setup), "setup", *[prov.get(k, "") for k in _KEYS[1:]]])
+        rows.append([ctx.display(setup), "setup", *[cell(prov.get(k, "")) for k in _KEYS[1:]]])
     except SectionSkipped:
         pass
     try:
@@ -42,11 +53,13 @@ def provenance(ctx: ReportContext) -> str:
     for j in jobs:
         for k, rec in enumerate(_chain(j["store"].provenance)):
             label = ctx.display(j["path"]) if k == 0 else "  ↳ upstream"
-            rows.append([label, *[rec.get(key, "") for key in _KEYS]][: len(_KEYS) + 1])
+            rows.append([label, *[cell(rec.get(key, "")) for key in _KEYS]][: len(_KEYS) + 1])
     try:
         store = ctx.combined_store()
         prov = store.provenance
-        rows.append([ctx.display(store.path), *[prov.get(k, "") for k in _KEYS]][: len(_KEYS) + 1])
+        rows.append(
+            [ctx.display(store.path), *[cell(prov.get(k, "")) for k in _KEYS]][: len(_KEYS) + 1]
+        )
     except SectionSkipped:
         store = None
     if not rows:
