@@ -73,11 +73,12 @@ def test_fisher_section_shows_profiled_matrices_and_luminosity_in_fb(tmp_path):
         {
             "theta": [0.0, 0.0],
             "luminosity": 1e5,
+            "partition": "all",
             "analyses": {"truth": _fisher_entry(full, names, "truth", prof)},
         },
     )
     sec = _section(_report(results, tmp_path), "Fisher information")
-    assert "100000 pb⁻¹ (100 fb⁻¹)" in sec
+    assert "100000 pb⁻¹ (100 fb⁻¹)" in sec and "events of partition &#x27;all&#x27;" in sec
     (row,) = _rows(sec, "The same with the nuisance parameters profiled")
     assert row[0] == "truth"
     assert float(row[2]) == pytest.approx(np.linalg.det(prof), rel=1e-3)

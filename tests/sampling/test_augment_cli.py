@@ -60,6 +60,7 @@ def test_augment_samples_and_fisher_cli(tmp_path, toy):
                  "-o", str(res), "--plot", str(tmp_path / "plots")]) == 0  # fmt: skip
     data = json.loads(res.read_text())
     assert set(data["analyses"]) == {"truth", "rate", "hist"}
+    assert data["partition"] == "all" and data["luminosity"] == 10.0  # what the numbers are of
     assert np.asarray(data["analyses"]["truth"]["covariance"]).shape == (2, 2, 2, 2)
     assert {p.name for p in (tmp_path / "plots").glob("*.png")} == {
         "fisher_barplot.png", "fisher_contours.png", "information_distribution.png"}  # fmt: skip

@@ -135,7 +135,12 @@ def run_fisher(
             raise type(err)(
                 err.message, file=config_file, field=_config_field(err.field, where)
             ) from None
-    out = {"theta": list(map(float, theta)), "luminosity": lum, "analyses": results}
+    out = {
+        "theta": list(map(float, theta)),
+        "luminosity": lum,
+        "partition": fc.get("partition"),
+        "analyses": results,
+    }
     if fc.get("distribution"):
         d = fc["distribution"]
         try:
@@ -226,7 +231,8 @@ def _plots(out: dict, fi, plot_dir) -> None:
             infos, names, luminosity=lumi, output=Path(tmp) / "fisher_barplot.png"
         )
         if n_p >= 2:
-            usable = [i for i, m in enumerate(infos) if np.all(np.linalg.eigvalsh(m[:2, :2]) > 0)]
+            # the figure names a singular matrix (no closed contour) in its legend: all are passed
+            usable = [i for i, m in enumerate(infos) if np.all(np.isfinite(m[:2, :2]))]
             plot_fisher_information_contours_2d(
                 [infos[i][:2, :2] for i in usable], [covs[i][:2, :2, :2, :2] for i in usable], [names[i] for i in usable],
                 parameter_names=fi.parameter_names[:2], center=out["theta"][:2], luminosity=lumi,

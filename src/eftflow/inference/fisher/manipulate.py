@@ -131,10 +131,25 @@ def nuisance_constraint_information(n_parameters: int, n_nuisance: int) -> np.nd
 
 
 def sample_information(info, covariance, n: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` matrices drawn from N(I, Cov) (symmetrised): shape (n, k, k)."""
+    """``n`` matrices drawn from N(I, Cov) (symmetrised): shape (n, k, k).
+
+    The (k², k²) covariance of a matrix is singular (its symmetric entries repeat), so rounding
+    leaves eigenvalues slightly below zero; numpy's absolute tolerance (1e-8) would call that
+    "not positive-semidefinite" at any luminosity where the entries are large. Eigenvalues below
+    ``-1e-8`` of the largest are a real error (``ValueError``); the rest are rounding.
+    """
     info = np.asarray(info, float)
     k = info.shape[0]
     cov = np.asarray(covariance, float).reshape(k * k, k * k)
     cov = 0.5 * (cov + cov.T)
-    draws = rng.multivariate_normal(info.ravel(), cov, size=int(n), method="eigh").reshape(-1, k, k)
+    if cov.size:
+        ev = np.linalg.eigvalsh(cov)
+        if ev[0] < -1e-8 * max(abs(ev[-1]), np.finfo(float).tiny):
+            raise ValueError(
+                f"the covariance of the information is not positive-semidefinite (eigenvalue "
+                f"{ev[0]:.3g}, largest {ev[-1]:.3g})"
+            )
+    draws = rng.multivariate_normal(
+        info.ravel(), cov, size=int(n), method="eigh", check_valid="ignore"
+    ).reshape(-1, k, k)
     return 0.5 * (draws + np.swapaxes(draws, 1, 2))

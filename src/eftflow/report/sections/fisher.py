@@ -55,7 +55,9 @@ def fisher(ctx: ReportContext) -> str:
     out = [
         H.note(
             f"Luminosity {luminosity_text(lum) if lum is not None else 'not recorded'} at "
-            f"θ = {data.get('theta')}; the numbers as compute_fisher_information recorded them."
+            f"θ = {data.get('theta')}"
+            + (f", events of partition {data['partition']!r}" if data.get("partition") else "")
+            + "; the numbers as compute_fisher_information recorded them."
         )
     ]
     summary, profiled = [], []
