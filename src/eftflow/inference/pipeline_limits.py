@@ -360,6 +360,24 @@ def histogram_grid(hist: HistogramLikelihood, grid: dict, theta_ref, *, mode: st
 
 
 # -- the driver --------------------------------------------------------------------------------
+def _luminosity_note(result: dict) -> str | None:
+    """The luminosity of the likelihoods of ``result`` for a figure's title (one value when the
+    Fisher and histogram likelihoods share it, each named otherwise)."""
+    from eftflow.plotting import luminosity_text
+
+    lums = {
+        k: result[k]["luminosity"]
+        for k in ("fisher", "histogram")
+        if isinstance(result.get(k), dict) and result[k].get("luminosity") is not None
+    }
+    if not lums:
+        return None
+    values = {float(v) for v in lums.values()}
+    if len(values) == 1:
+        return f"L = {luminosity_text(values.pop())}"
+    return ", ".join(f"{k}: L = {luminosity_text(v)}" for k, v in lums.items())
+
+
 def _check_fisher_point(fisher: dict, ref: np.ndarray, hcfg: dict, fisher_file: str) -> None:
     """Warn when the Fisher JSON was computed elsewhere than the limits' reference point or
     for another luminosity than the histogram likelihood's: the two likelihoods then describe
@@ -569,6 +587,7 @@ def run_limits(
     if plot_dir is not None:
         from eftflow.plotting.fit import plot_likelihood_grid
 
+        note = _luminosity_note(result)
         with atomic_path(plot_dir) as tmp:
             tmp.mkdir(parents=True)
             for grid, ts in plot_data["grids"]:
@@ -578,6 +597,7 @@ def run_limits(
                     names=grid["parameters"],
                     cls=plot_data["cl"],
                     path=Path(tmp) / f"limits_{grid['name']}.png",
+                    note=note,
                 )
     with atomic_path(output) as tmp:
         tmp.write_text(json.dumps(result, indent=1))

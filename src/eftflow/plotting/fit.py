@@ -149,12 +149,14 @@ def plot_likelihood_grid(
     cls: Sequence[float] = (0.68, 0.95),
     path=None,
     ax=None,
+    note: str | None = None,
 ):
     """``-2 Delta ln L`` of several likelihoods on one theta grid, with the CL levels.
 
     ``axes`` are the grid axes (one or two); ``curves`` maps a label to ``t`` on the grid points
     (Cartesian product in ``ij`` order). 1D: curves and horizontal level lines; 2D: one contour per
-    level (solid: the last level, dashed: the others) and colour per likelihood.
+    level (solid: the last level, dashed: the others) and colour per likelihood. ``note`` (e.g.
+    the luminosity) goes into the title.
     """
     from scipy.stats import chi2
 
@@ -177,6 +179,8 @@ def plot_likelihood_grid(
         ax.set_ylim(0, top)
         ax.set_xlabel(names[0])
         ax.set_ylabel(r"$-2\,\Delta \ln L$")
+        if note:
+            ax.set_title(note, fontsize=8)
     elif k == 2:
         shape = (axes[0].size, axes[1].size)
         xg, yg = np.meshgrid(axes[0], axes[1], indexing="ij")
@@ -196,9 +200,8 @@ def plot_likelihood_grid(
             ax.plot([], [], color=colours[i % 10], label=label)
         ax.set_xlabel(names[0])
         ax.set_ylabel(names[1])
-        ax.set_title(
-            ", ".join(f"{100 * cls[j]:g}% CL {s}" for j, s in zip(order, styles)), fontsize=8
-        )
+        title = ", ".join(f"{100 * cls[j]:g}% CL {s}" for j, s in zip(order, styles))
+        ax.set_title(title + (f"\n{note}" if note else ""), fontsize=8)
     else:
         ax.text(0.5, 0.5, f"{k}-dimensional grid: no plot", ha="center", transform=ax.transAxes)
     _sci_ticks(ax, k)
