@@ -69,7 +69,8 @@ def plot_pulls(pulls: Sequence[dict], *, path=None):
 
 
 def plot_impacts(impacts: Sequence[dict], poi: str, *, path=None, top: int = 20):
-    """Ranked pre-fit (open) and post-fit (filled) impacts on ``poi``."""
+    """Ranked pre-fit (open) and post-fit (filled) impacts on ``poi``; a "≥" marks an impact
+    stopped at the bound of ``poi`` (``at_bound`` of :meth:`ModelFitter.impacts`)."""
     plt = use_agg()
     rows = list(impacts)[:top][::-1]
     n = len(rows)
@@ -87,6 +88,12 @@ def plot_impacts(impacts: Sequence[dict], poi: str, *, path=None, top: int = 20)
         else:
             kw2["color"] = "C1"
         ax.barh(y, [r[f"{key}_down"] for r in rows], height=0.6, label=f"{key}, ν down", **kw2)
+    for k, r in enumerate(rows):  # impacts stopped by the POI's bound are lower limits
+        for key in r.get("at_bound") or ():
+            ax.annotate("≥", (r[key], y[k]), ha="left" if r[key] >= 0 else "right",
+                        va="center", fontsize=8, color="C3")  # fmt: skip
+    if any(r.get("at_bound") for r in rows):
+        ax.set_title(f"≥: stopped at the bound of {poi} (a lower limit)", fontsize=7)
     ax.set_yticks(y, [r["name"] for r in rows])
     ax.axvline(0, color="k", lw=0.8)
     ax.set_xlabel(rf"$\Delta\hat{{{poi}}}$" if len(poi) == 1 else f"Δ {poi}")

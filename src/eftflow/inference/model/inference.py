@@ -209,7 +209,11 @@ class ModelFitter:
         nuisances: Sequence[str] | None = None,
         batched: bool = True,
     ) -> list[dict]:
-        """Pre- and post-fit impacts on ``poi`` of every constrained nuisance, ranked."""
+        """Pre- and post-fit impacts on ``poi`` of every constrained nuisance, ranked.
+
+        Each row lists in ``at_bound`` the impacts whose refit ended at a bound of ``poi``:
+        those are lower limits of the impact's size (widen the POI's bounds to get them), and a
+        warning says so."""
         poi = _poi(self.model, poi)
         res = self._best()
         best = res.optimize.values
@@ -249,12 +253,23 @@ class ModelFitter:
                 mus.append(f.fit.optimize().parameters[poi])
             mus = np.array(mus)
         mu_hat = best[m.index(poi)]
+        pp = m.parameters[m.index(poi)]
+        span = max(abs(pp.upper - pp.lower), 1.0) if np.isfinite(pp.upper - pp.lower) else 1.0
         table = {}
         for (n, tag, sign), mu in zip(rows, mus):
-            table.setdefault(n, {"name": n})[f"{tag}_{'up' if sign > 0 else 'down'}"] = float(
-                mu - mu_hat
-            )
+            key = f"{tag}_{'up' if sign > 0 else 'down'}"
+            row = table.setdefault(n, {"name": n, "at_bound": []})
+            row[key] = float(mu - mu_hat)
+            if min(abs(mu - pp.lower), abs(mu - pp.upper)) <= 1e-9 * span:
+                row["at_bound"].append(key)  # the shift was stopped by the POI's bound
         out = list(table.values())
+        clipped = [f"{r['name']} ({', '.join(r['at_bound'])})" for r in out if r["at_bound"]]
+        if clipped:
+            log.warning(
+                "impacts on %s stopped at its bound [%g, %g], so they are lower limits of their "
+                "size: %s",
+                poi, pp.lower, pp.upper, "; ".join(clipped),
+            )  # fmt: skip
         for row in out:
             row["pull"] = (best[m.index(row["name"])] - m.parameters[m.index(row["name"])].aux) / (
                 m.parameters[m.index(row["name"])].sigma
