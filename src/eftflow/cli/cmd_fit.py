@@ -175,15 +175,46 @@ def run_fit(args: argparse.Namespace) -> int:
 
 
 def _plot_fit(figures: dict, directory: str) -> None:
+    """Profile and contour figures whose axes and titles say what they show."""
+    from eftflow.plotting import save_figure, use_agg
     from eftflow.plotting.fit import plot_contours, plot_profiles
     from eftflow.store.atomic import atomic_path
 
+    plt = use_agg()
+    up = figures["up"]
     with atomic_path(directory) as tmp:
         tmp.mkdir(parents=True)
         for prof in figures["profiles"]:
-            plot_profiles(prof, levels=(figures["up"],), path=tmp / f"profile_{prof.name}.png")
+            fig = plot_profiles(prof, levels=(up,))
+            ax = fig.axes[0]
+            ax.set_ylabel(r"$\Delta(-2\ln L)$")
+            ax.set_title(
+                f"{prof.kind} of {prof.name} (others re-optimised); "
+                f"dashed: {figures['level']} ({up:.3g})",
+                fontsize=9,
+            )
+            save_figure(fig, tmp / f"profile_{prof.name}.png", bbox_inches="tight")
+            plt.close(fig)
         for c in figures["contours"]:
-            plot_contours(c, path=tmp / f"contour_{c.x_name}_{c.y_name}.png")
+            fig = plot_contours(c)
+            fig.axes[0].set_title(
+                f"{figures['contour_level']} region of ({c.x_name}, {c.y_name}): "
+                f"$\\Delta(-2\\ln L)$ = {c.up:.3g}",
+                fontsize=9,
+            )
+            save_figure(fig, tmp / f"contour_{c.x_name}_{c.y_name}.png", bbox_inches="tight")
+            plt.close(fig)
+
+
+def _json_safe(value):
+    """``value`` with non-finite floats as ``None``: the output stays strict JSON."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -202,7 +233,7 @@ def _write_json(obj, path: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as fh:
-            json.dump(obj, fh, indent=2)
+            json.dump(_json_safe(obj), fh, indent=2, allow_nan=False)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -292,7 +323,12 @@ def _counting(spec, cl, file):
     test_stat = _get(spec, "test_stat", "", file, default="qtilde", allowed=("q", "qtilde"))
     model = counting_model(s, b, signal_uncertainty=su, background_uncertainty=bu)
     data = model.make_data([b if n is None else n])
-    ul = upper_limit(model, data, cl=cl, test_stat=test_stat)
+    try:
+        ul = upper_limit(model, data, cl=cl, test_stat=test_stat)
+    except InputError as err:  # name the file: the limit of this description is not defined
+        if err.file is not None:
+            raise
+        raise InputError(err.message, file=file, field="counting") from None
     out = {"kind": "counting", **ul.to_dict()}
     if n is None:
         out["observed"] = None

@@ -283,6 +283,10 @@ class UpperLimitResult:
         }
 
 
+class _NoCrossing(InputError):
+    """CLs does not fall to alpha inside the POI range."""
+
+
 def _root(f: Callable[[float], float], lo: float, hi: float, what: str) -> float:
     """Root of a decreasing ``f`` in ``[lo, hi]``, doubling the bracket inside the bounds."""
     from scipy.optimize import brentq
@@ -298,7 +302,7 @@ def _root(f: Callable[[float], float], lo: float, hi: float, what: str) -> float
         if fb < 0:
             return float(brentq(f, b, b_new, xtol=1e-10 * max(1.0, b_new), rtol=1e-12))
         if b_new >= hi:
-            raise InputError(
+            raise _NoCrossing(
                 f"{what}: CLs stays above alpha up to mu = {hi:g}; widen poi_bounds",
                 field="poi_bounds",
             )
@@ -315,16 +319,32 @@ def upper_limit(
 ) -> UpperLimitResult:
     """CLs upper limits: observed (root of ``CLs(mu) = 1 - cl``) and expected bands.
 
-    The roots are searched in ``(0, poi upper bound]`` (default :func:`poi_bounds_auto`).
+    The roots are searched in ``(0, poi upper bound]``. With the default ``poi_bounds``
+    (:func:`poi_bounds_auto`) the range is widened (by 4, up to 4^5 times) while CLs stays above
+    ``1 - cl`` in it, so that a large excess still gets its limit; explicit ``poi_bounds`` are
+    kept and an :class:`InputError` says when they are too narrow.
     """
     if not 0 < cl < 1:
         raise InputError(f"cl must be in (0, 1), got {cl}", field="cl")
     if test_stat not in ("q", "qtilde"):
         raise InputError("CLs needs test_stat 'q' or 'qtilde'", field="test_stat")
-    if poi_bounds is None:
+    auto = poi_bounds is None
+    if auto:
         poi_bounds = poi_bounds_auto(model, data)
-    alpha = 1.0 - cl
     asimov = asimov_data(model, data, 0.0)
+    for attempt in range(6):
+        try:
+            return _upper_limit(model, data, asimov, cl, test_stat, poi_bounds)
+        except _NoCrossing:
+            if not auto or attempt == 5:
+                raise
+            poi_bounds = (4.0 * poi_bounds[0], 4.0 * poi_bounds[1])
+            log.info("CLs above alpha in the POI range: widening it to %s", poi_bounds)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _upper_limit(model, data, asimov, cl, test_stat, poi_bounds) -> UpperLimitResult:
+    alpha = 1.0 - cl
     ts_obs = _TestStatistic(model, data, test_stat, poi_bounds)
     ts_asimov = _TestStatistic(model, asimov, test_stat, poi_bounds)
     qa_cache: dict[float, float] = {}

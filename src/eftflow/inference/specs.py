@@ -61,7 +61,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eftflow.errors import EftflowError, InputError
+from eftflow.errors import BackendError, EftflowError, InputError
 
 __all__ = ["read_spec", "check_keys", "build_fit", "run_fit_spec", "FIT_KINDS"]
 
@@ -84,6 +84,11 @@ _TOP_KEYS = {
     *FIT_KINDS,
 }
 _BIG = 1e30
+_OBJECTIVE_LABEL = {
+    "gaussian": "-2lnL",
+    "counting": "-2lnL (saturated Poisson deviance -2 ln(L / L_saturated))",
+    "histogram": "-2lnL (saturated Poisson deviance -2 ln(L / L_saturated))",
+}
 
 
 def read_spec(path, *, what: str = "a fit description", doc: str = "docs/statistics.md") -> dict:
@@ -438,8 +443,9 @@ def _gaussian_objective(sec, names, file):
         prediction = _expressions_fn(pred_texts, names, "gaussian.prediction", file)
 
     def objective(p):
-        r = mean - prediction(p)
-        v = float(r @ inv @ r)
+        with np.errstate(all="ignore"):  # an overflowing prediction is handled just below
+            r = mean - prediction(p)
+            v = float(r @ inv @ r)
         return v if math.isfinite(v) else _BIG
 
     return objective
@@ -523,8 +529,27 @@ def run_fit_spec(spec: dict, *, file=None) -> tuple[dict, dict]:
         raise InputError(f"sigma must be > 0, got {sigma}", file=file, field="sigma")
     try:
         opt = fit.optimize()
+        if not opt.success:
+            raise BackendError(
+                f"the fit did not converge ({opt.message}); nothing written: check the "
+                "starting values, scales and bounds",
+                field="parameters",
+            )
         cov = fit.covariance()
+        if not cov.success:
+            raise BackendError(
+                "the covariance at the minimum is not positive definite (a parameter the "
+                "likelihood does not depend on, or a flat direction); nothing written",
+                field="parameters",
+            )
         conf = {n: fit.confidence(n, sigma=sigma, cl=cl) for n in minos}
+        bad = [n for n, c in conf.items() if not c.success]
+        if bad:
+            raise BackendError(
+                f"the MINOS interval of {', '.join(bad)} is not valid (no crossing of UP, or "
+                "the profile found a lower minimum); nothing written",
+                field=f"minos.{bad[0]}",
+            )
         npts = int(spec.get("profile_points", 21))
         bounds = 2.0 * math.sqrt(fit.up(sigma=sigma, cl=cl, n_params=1))
         profs = [fit.minos_profile(n, bounds=bounds, nvalues=npts) for n in profiles]
@@ -538,13 +563,17 @@ def run_fit_spec(spec: dict, *, file=None) -> tuple[dict, dict]:
         if err.file is not None:
             raise
         raise type(err)(err.message, file=file, field=err.field) from None
+    up = fit.up(sigma=sigma, cl=cl)
     out = {
         "kind": spec["kind"],
-        "objective": "-2lnL",
+        "objective": _OBJECTIVE_LABEL[spec["kind"]],
+        "errordef": fit.errordef,
         "parameters": fit.parameters.names,
         "best_fit": opt.parameters,
         "minimum": opt.fval,
-        "success": bool(opt.success),
+        "success": bool(opt.success and cov.success and all(c.success for c in conts)),
+        "errors_level": "1 sigma (covariance = 2 errordef H^-1)",
+        "minos_level": {"sigma": sigma, "cl": cl, "up": up},
         "backend": opt.backend,
         "active_constraints": opt.active_constraints,
         "errors": cov.errors,
@@ -553,4 +582,22 @@ def run_fit_spec(spec: dict, *, file=None) -> tuple[dict, dict]:
         "profiles": [p.to_dict() for p in profs],
         "contours": [c.to_dict() for c in conts],
     }
-    return out, {"profiles": profs, "contours": conts, "up": fit.up(sigma=sigma, cl=cl)}
+    return out, {
+        "profiles": profs,
+        "contours": conts,
+        "up": up,
+        "level": _level_text(sigma, cl, 1),
+        "contour_level": _level_text(sigma, cl, 2),
+    }
+
+
+def _level_text(sigma, cl, n_params: int) -> str:
+    """Words for the confidence level of a region of ``n_params`` parameters."""
+    from eftflow.inference.fit import coverage_of_sigma
+
+    if cl is None:
+        cl = coverage_of_sigma(1.0 if sigma is None else sigma)
+        what = f"{1.0 if sigma is None else sigma:g} sigma ({100 * cl:.4g}%)"
+    else:
+        what = f"{100 * cl:.4g}% CL"
+    return what + (f", {n_params}-parameter" if n_params > 1 else "")

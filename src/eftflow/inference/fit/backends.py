@@ -138,9 +138,7 @@ class MinuitBackend:
             raise InputError(f"unknown minuit options: {', '.join(sorted(opts))}", field="options")
         m.migrad(ncall=ncall)
         fmin = m.fmin
-        msg = "valid minimum" if m.valid else f"invalid minimum: {fmin}".splitlines()[0]
-        if fmin.has_reached_call_limit:
-            msg = "call limit reached"
+        msg = "valid minimum" if m.valid else "invalid minimum: " + _minuit_reasons(fmin)
         return MinimizeOutcome(
             x=np.array(m.values, dtype=float),
             fval=float(m.fval),
@@ -151,6 +149,22 @@ class MinuitBackend:
             native=m,
             ngrad=int(m.ngrad),
         )
+
+
+def _minuit_reasons(fmin) -> str:
+    """Why Migrad's minimum is not valid, in words (iminuit's ``FMin`` flags)."""
+    reasons = []
+    if fmin.has_reached_call_limit:
+        reasons.append("call limit reached")
+    if fmin.is_above_max_edm:
+        reasons.append(f"EDM {fmin.edm:.3g} above the goal {fmin.edm_goal:.3g}")
+    if fmin.hesse_failed:
+        reasons.append("Hesse failed")
+    elif not fmin.has_posdef_covar:
+        reasons.append("covariance not positive definite (a flat direction?)")
+    if fmin.has_made_posdef_covar:
+        reasons.append("covariance forced positive definite")
+    return "; ".join(reasons) or "Migrad did not converge"
 
 
 class ScipyBackend:

@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from eftflow.errors import InputError
+from eftflow.errors import BackendError, InputError
 
 from .result import ConfidenceResult, ContourResult, ProfileResult
 
@@ -24,6 +24,19 @@ __all__ = ["confidence", "scan", "contour"]
 log = logging.getLogger(__name__)
 
 _OUTSIDE = 1e30
+
+
+def _require_valid_optimum(fit, what: str):
+    """The optimum, or :class:`BackendError` when the minimisation did not converge: MINOS
+    intervals and contours are only defined around a valid minimum (as in Minuit)."""
+    opt = fit._require_optimum()
+    if not opt.success:
+        raise BackendError(
+            f"{what} needs a valid minimum, but the fit did not converge ({opt.message}); "
+            "check the starting values, scales and bounds, or the call limit",
+            field="minimum",
+        )
+    return opt
 
 
 def _free_index(fit, name: str) -> int:
@@ -42,6 +55,7 @@ class _Profiler:
         self.best = fit._opt.values.copy()
         self.last = self.best.copy()
         self.ok = True
+        self.lowest = self.fmin  # a profile value below F_min: the optimum was not the minimum
         scales = fit.parameters.scales
         self.ctol = 1e-6 * max(1.0, float(np.abs(scales).max()))
         # an infeasible fixing makes SLSQP run to its iteration limit: keep that short
@@ -59,14 +73,23 @@ class _Profiler:
             return _OUTSIDE
         self.ok = self.ok and out.success
         self.last = full
+        self.lowest = min(self.lowest, out.fval)
         return out.fval
+
+    @property
+    def new_minimum(self) -> bool:
+        """Whether a profile point fell below ``F_min`` by more than 1e-6 UP (Minuit's
+        "new minimum found": the interval around the old optimum is then not valid)."""
+        return self.lowest < self.fmin - 1e-6 * self.fit.errordef
 
 
 def _bracket_root(g, x0: float, step: float, limit: float, direction: int, tol: float):
-    """Root of ``g`` (``g(x0) < 0``) along ``direction``; returns (root, hit_limit).
+    """Root of ``g`` (``g(x0) < 0``) along ``direction``; returns (root, hit_limit, found).
 
     ``hit_limit`` is true when the region ends first: at the parameter's bound, or where the
     constraints can no longer be met (the edge is then found by bisection, to ``tol``).
+    ``found`` is false when ``g`` stays below 0 for 10^6 steps without a bound (a flat
+    direction: no crossing, the returned point is only where the search gave up).
     """
     from scipy.optimize import brentq
 
@@ -81,11 +104,11 @@ def _bracket_root(g, x0: float, step: float, limit: float, direction: int, tol: 
         if gb >= 0:
             break
         if hit:
-            return b, True
+            return b, True, True
         a = b
         dist *= 2.0
         if dist > 1e6 * step:
-            return b, True
+            return b, False, False
     if gb >= _OUTSIDE / 2:  # b is infeasible: is the crossing before the edge of the region?
         inside, outside = a, b
         while abs(outside - inside) > 1e3 * tol:  # the edge is known to the constraints' tolerance
@@ -99,10 +122,10 @@ def _bracket_root(g, x0: float, step: float, limit: float, direction: int, tol: 
             else:
                 inside = mid
         else:
-            return inside, True
+            return inside, True, True
         a = inside
     root = brentq(g, min(a, b), max(a, b), xtol=tol, rtol=4 * np.finfo(float).eps, maxiter=200)
-    return root, False
+    return root, False, True
 
 
 def _error_guess(fit, name: str) -> float:
@@ -117,29 +140,40 @@ def confidence(fit, name: str, *, sigma=None, cl=None) -> ConfidenceResult:
     """MINOS interval; see :meth:`Fit.confidence`."""
     from scipy.stats import chi2
 
-    opt = fit._require_optimum()
+    opt = _require_valid_optimum(fit, f"the MINOS interval of {name!r}")
     i = _free_index(fit, name)
     target = fit.up(sigma=sigma, cl=cl, n_params=1)
     value = float(opt.values[i])
     nfev0 = fit.nfev
+    method = "profile-root"
     if fit._native is not None and not fit.constraints:
         m = fit._native
         ratio = target / fit.errordef
         clarg = math.sqrt(ratio) if ratio >= 1 else float(chi2.cdf(ratio, 1))
-        m.minos(name, cl=clarg)
-        me = m.merrors[name]
-        return ConfidenceResult(
-            name=name,
-            value=value,
-            errn=-float(me.lower),
-            errp=float(me.upper),
-            up=target,
-            success=bool(me.is_valid),
-            nfev=int(me.nfcn),
-            method="minuit-minos",
-            at_lower_limit=bool(me.at_lower_limit),
-            at_upper_limit=bool(me.at_upper_limit),
-        )
+        try:
+            m.minos(name, cl=clarg)
+            me = m.merrors[name]
+        except RuntimeError as err:  # iminuit refuses (e.g. after a failed Hesse)
+            log.warning("Minuit's MINOS failed for %s (%s): using the profile", name, err)
+            me = None
+        if me is not None and me.is_valid:
+            return ConfidenceResult(
+                name=name,
+                value=value,
+                errn=-float(me.lower),
+                errp=float(me.upper),
+                up=target,
+                success=True,
+                nfev=int(me.nfcn),
+                method="minuit-minos",
+                at_lower_limit=bool(me.at_lower_limit),
+                at_upper_limit=bool(me.at_upper_limit),
+            )
+        # an invalid MINOS side (typically a parameter on its bound, where Minuit reports a
+        # crossing outside the bound): the profile definition handles bounds exactly
+        if me is not None:
+            log.info("Minuit's MINOS is not valid for %s: using the profile", name)
+        method = "profile-root (minuit-minos invalid)"
     prof = _Profiler(fit)
     step = _error_guess(fit, name) * math.sqrt(target / fit.errordef)
 
@@ -148,18 +182,28 @@ def confidence(fit, name: str, *, sigma=None, cl=None) -> ConfidenceResult:
 
     par = fit.parameters[name]
     tol = 1e-9 * step
-    hi, hit_hi = _bracket_root(g, value, step, par.upper, +1, tol)
+    hi, hit_hi, found_hi = _bracket_root(g, value, step, par.upper, +1, tol)
     prof.last = prof.best.copy()
-    lo, hit_lo = _bracket_root(g, value, step, par.lower, -1, tol)
+    lo, hit_lo, found_lo = _bracket_root(g, value, step, par.lower, -1, tol)
+    success = prof.ok and found_hi and found_lo and not prof.new_minimum
+    if prof.new_minimum:
+        log.warning(
+            "the profile of %s went below the minimum by %.3g: the fit had not found the "
+            "minimum; the interval is not valid",
+            name,
+            prof.fmin - prof.lowest,
+        )
+    if not (found_hi and found_lo):
+        log.warning("the profile of %s does not reach UP = %g on one side (flat)", name, target)
     return ConfidenceResult(
         name=name,
         value=value,
-        errn=value - lo,
-        errp=hi - value,
+        errn=value - lo if found_lo else math.inf,
+        errp=hi - value if found_hi else math.inf,
         up=target,
-        success=prof.ok,
+        success=success,
         nfev=fit.nfev - nfev0,
-        method="profile-root",
+        method=method,
         at_lower_limit=hit_lo,
         at_upper_limit=hit_hi,
     )
@@ -199,6 +243,13 @@ def scan(
             full[i] = values[k]
             stat[k] = fit.total_stat(full)
             ok[k] = math.isfinite(stat[k])
+    if not opt.success:
+        log.warning("the fit did not converge (%s): the scan of %s is not valid", opt.message, name)
+        ok[:] = False
+    # a point below the minimum: the optimum was not the minimum, no point is trustworthy
+    if np.any(stat < opt.fval - 1e-6 * fit.errordef):
+        log.warning("the scan of %s went below the minimum: the fit had not converged", name)
+        ok[:] = False
     return ProfileResult(name, values, stat, opt.fval, "profile" if profile else "slice", ok)
 
 
@@ -206,7 +257,7 @@ def contour(fit, x: str, y: str, *, numpoints=20, sigma=None, cl=None, n_params=
     """MINOS contour; see :meth:`Fit.minos_contour`."""
     from scipy.stats import chi2
 
-    opt = fit._require_optimum()
+    opt = _require_valid_optimum(fit, f"the contour of {x!r} and {y!r}")
     ix, iy = _free_index(fit, x), _free_index(fit, y)
     if ix == iy:
         raise InputError("a contour needs two different parameters", field=y)
@@ -216,9 +267,12 @@ def contour(fit, x: str, y: str, *, numpoints=20, sigma=None, cl=None, n_params=
     center = (float(opt.values[ix]), float(opt.values[iy]))
     if fit._native is not None and not fit.constraints:
         m = fit._native
-        pts = np.asarray(
-            m.mncontour(x, y, cl=float(chi2.cdf(target / fit.errordef, 2)), size=int(numpoints))
-        )
+        try:
+            pts = np.asarray(
+                m.mncontour(x, y, cl=float(chi2.cdf(target / fit.errordef, 2)), size=int(numpoints))
+            )
+        except RuntimeError as err:
+            raise BackendError(f"Minuit's contour of {x!r} and {y!r} failed: {err}") from None
         if len(pts) > int(numpoints) and np.array_equal(pts[0], pts[-1]):
             pts = pts[:-1]  # iminuit closes the polygon; numpoints distinct points, as scipy's
         ok = bool(len(pts) == int(numpoints) and np.isfinite(pts).all())
@@ -227,6 +281,7 @@ def contour(fit, x: str, y: str, *, numpoints=20, sigma=None, cl=None, n_params=
     prof = _Profiler(fit)
     px, py = fit.parameters[x], fit.parameters[y]
     xs, ys = [], []
+    all_found = True
     for phi in np.linspace(0.0, 2 * np.pi, int(numpoints), endpoint=False):
         dx, dy = sx * math.cos(phi), sy * math.sin(phi)
         # largest r that keeps the ray inside the bounds
@@ -241,7 +296,11 @@ def contour(fit, x: str, y: str, *, numpoints=20, sigma=None, cl=None, n_params=
             return prof({x: center[0] + r * dx, y: center[1] + r * dy}) - prof.fmin - target
 
         r0 = math.sqrt(target / fit.errordef)
-        r, _ = _bracket_root(g, 0.0, min(r0, 0.5 * rmax), rmax, +1, 1e-9 * r0)
+        r, _, found = _bracket_root(g, 0.0, min(r0, 0.5 * rmax), rmax, +1, 1e-9 * r0)
+        all_found = all_found and found
         xs.append(center[0] + r * dx)
         ys.append(center[1] + r * dy)
-    return ContourResult(x, y, np.array(xs), np.array(ys), target, center, prof.ok, "profile-rays")
+    if prof.new_minimum:
+        log.warning("the contour's profile went below the minimum: the contour is not valid")
+    ok = prof.ok and all_found and not prof.new_minimum
+    return ContourResult(x, y, np.array(xs), np.array(ys), target, center, ok, "profile-rays")
