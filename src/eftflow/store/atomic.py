@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import socket
@@ -10,7 +11,15 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "remove_path", "replaceable", "process_alive", "MARKER"]
+__all__ = [
+    "atomic_path",
+    "remove_path",
+    "remove_stale",
+    "stale_prefix",
+    "replaceable",
+    "process_alive",
+    "MARKER",
+]
 
 
 def remove_path(path: str | os.PathLike) -> None:
@@ -25,21 +34,35 @@ def remove_path(path: str | os.PathLike) -> None:
 _HOST = socket.gethostname().split(".")[0].replace("-", "_") or "host"
 
 
-def _remove_stale(final: Path) -> None:
-    """Remove temporary siblings of ``final`` left by killed writers (SIGKILL, a node lost).
+def stale_prefix(final: str | os.PathLike, kind: str = "tmp") -> str:
+    """Name prefix of this host's temporary siblings of ``final`` of one ``kind`` (``tmp``:
+    a store being written, ``old``: a replaced output being removed, ``shuffle``: the block
+    files of a shuffle); the writer's process id and a random tag follow it."""
+    return f".{Path(final).name}.{kind}-{_HOST}-"
 
-    Their names carry the host and process id of the writer: one from this host whose process
-    is gone is removed; others (live writers, other hosts) are left alone.
+
+def remove_stale(parent: str | os.PathLike, prefix: str) -> None:
+    """Remove entries of ``parent`` named ``<prefix><pid>-…`` whose process is gone.
+
+    Such names carry the host (in ``prefix``) and the process id of their writer: one whose
+    process no longer runs on this host was left by a killed writer (SIGKILL, a node lost) and
+    is removed; others (live writers, other hosts) are left alone.
     """
-    prefix = f".{final.name}.tmp-{_HOST}-"
     try:
-        siblings = [p for p in final.parent.iterdir() if p.name.startswith(prefix)]
+        siblings = [p for p in Path(parent).iterdir() if p.name.startswith(prefix)]
     except OSError:
         return
     for p in siblings:
         pid = p.name[len(prefix) :].split("-", 1)[0]
         if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
-            remove_path(p)
+            with contextlib.suppress(OSError):
+                remove_path(p)
+
+
+def _remove_stale(final: Path) -> None:
+    """Remove temporary siblings of ``final`` left by killed writers (see :func:`remove_stale`)."""
+    for kind in ("tmp", "old"):
+        remove_stale(final.parent, stale_prefix(final, kind))
 
 
 def process_alive(pid) -> bool:
@@ -65,7 +88,11 @@ def replaceable(path: str | os.PathLike) -> bool:
     p = Path(path)
     if not p.is_dir() or p.is_symlink():
         return True
-    return (p / MARKER).exists() or (p / "zarr.json").exists() or not any(p.iterdir())
+    try:  # one listing: another writer may replace the directory meanwhile
+        names = set(os.listdir(p))
+    except FileNotFoundError:
+        return True
+    return MARKER in names or "zarr.json" in names or not names
 
 
 @contextlib.contextmanager
@@ -106,7 +133,7 @@ def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
     except OSError as err:
         raise InputError(f"cannot create the directory ({err.strerror})", file=str(final)) from None
     _remove_stale(final)
-    tmp = final.with_name(f".{final.name}.tmp-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    tmp = final.with_name(f"{stale_prefix(final)}{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:  # can we write there at all? (one clear message instead of one about the temporary)
         os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
         os.unlink(tmp)
@@ -118,16 +145,56 @@ def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
         yield tmp
         if tmp.is_dir() and not (tmp / "zarr.json").exists():
             (tmp / MARKER).write_text("written by eftflow; a new run may replace this directory\n")
+        _commit(tmp, final)
     except BaseException:
         remove_path(tmp)
         raise
-    if final.is_dir() and not final.is_symlink():
-        old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
-        os.replace(final, old)
-        os.replace(tmp, final)
-        remove_path(old)
-    elif tmp.is_dir() and final.exists():
-        final.unlink()
-        os.replace(tmp, final)
-    else:
-        os.replace(tmp, final)
+
+
+#: attempts to put an output in place while other writers replace the same path
+_COMMIT_TRIES = 100
+
+
+def _commit(tmp: Path, final: Path) -> None:
+    """Rename ``tmp`` to ``final``, replacing what is there (the last writer wins).
+
+    A directory cannot be renamed over a non-empty one, so an existing directory is first moved
+    aside (``.<name>.old-…``) and removed after. Other processes writing the same output at the
+    same time may move or place ``final`` between these steps: each step that finds ``final``
+    changed is retried, so that every writer ends with a complete output at ``final`` (its own
+    or a later one) and leaves no temporary behind.
+    """
+    from eftflow.errors import InputError
+
+    for _ in range(_COMMIT_TRIES):
+        if final.is_dir() and not final.is_symlink():
+            old = final.with_name(
+                f"{stale_prefix(final, 'old')}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            )
+            try:
+                os.replace(final, old)
+            except FileNotFoundError:  # another writer moved it aside first
+                continue
+            try:
+                os.replace(tmp, final)
+            except OSError as err:
+                if err.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.EISDIR):
+                    raise
+                continue  # another writer's output arrived first: move it aside too
+            finally:
+                remove_path(old)
+            return
+        try:
+            if tmp.is_dir() and (final.exists() or final.is_symlink()):
+                with contextlib.suppress(FileNotFoundError):
+                    final.unlink()
+            os.replace(tmp, final)
+            return
+        except OSError as err:  # a directory appeared at ``final`` meanwhile
+            if err.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.EISDIR, errno.ENOTDIR):
+                raise
+    raise InputError(
+        f"could not put the output in place: {_COMMIT_TRIES} other writes of the same path "
+        "got in between",
+        file=str(final),
+    )

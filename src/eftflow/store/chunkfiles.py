@@ -131,6 +131,7 @@ def _layout(meta: dict) -> tuple[tuple[int, ...], int, str, float | int | bool] 
             and codecs[1].get("name") == "blosc"
             and len(shape) in (1, 2)
             and len(chunks) == len(shape)
+            and int(chunks[0]) >= 1
             and (len(shape) == 1 or chunks[1] == shape[1])
             and isinstance(meta.get("fill_value"), int | float | bool)
         )
@@ -258,6 +259,9 @@ class ChunkFiles:
                 if scratch is None:
                     scratch = _scratch(full).view(self.dtype).reshape(self.rows, *tail)
                 dest = scratch
+            if os.fstat(f.fileno()).st_size == 0:  # mmap refuses empty files
+                f.close()
+                raise ValueError(f"chunk {k} is an empty file (truncated)")
             with f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
                 # blosc header: bytes 4–8 the uncompressed size, 12–16 the size of the frame
                 size = int.from_bytes(data[4:8], "little")
@@ -396,5 +400,8 @@ class ChunkEncoder:
         if key.parent not in self._made:
             key.parent.mkdir(parents=True, exist_ok=True)
             self._made.add(key.parent)
-        with open(key, "wb") as f:
-            f.write(frame)
+        try:
+            with open(key, "wb") as f:
+                f.write(frame)
+        except OSError as err:  # e.g. a full disk: name the chunk file (write() does not)
+            raise OSError(err.errno, err.strerror, str(key)) from None

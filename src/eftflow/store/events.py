@@ -29,7 +29,6 @@ Example
 
 from __future__ import annotations
 
-import datetime as _dt
 import logging
 import os
 import threading
@@ -41,6 +40,7 @@ import numpy as np
 from eftflow.errors import InputError
 from eftflow.store.atomic import atomic_path
 from eftflow.store.group import lazy_group, read_store_attrs
+from eftflow.store.helpers import _names, check_finite, make_provenance, wait_all
 
 __all__ = [
     "EventStoreWriter",
@@ -59,49 +59,8 @@ FORMAT_VERSION = 1
 COLUMNS = ("observables", "weights", "sampling_benchmark", "nuisance_weights")
 
 
-def make_provenance(**fields) -> dict:
-    """Provenance record: eftflow version, date, plus the given fields (seeds, generator, config hash).
-
-    Inside a SLURM job it also records ``slurm_job_id`` (and, for a task of a job array,
-    ``slurm_array_job_id`` and ``slurm_array_task_id``: SLURM names it ``<array>_<task>``) from the
-    environment, so every output names the batch job that wrote it.
-    """
-    from eftflow import __version__
-
-    out = {
-        "eftflow_version": __version__,
-        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "slurm_job_id": os.environ.get("SLURM_JOB_ID") or None,
-        "slurm_array_job_id": os.environ.get("SLURM_ARRAY_JOB_ID") or None,
-        "slurm_array_task_id": os.environ.get("SLURM_ARRAY_TASK_ID") or None,
-    }
-    out.update(fields)
-    return {k: v for k, v in out.items() if v is not None}
-
-
 #: threads compressing and writing the chunks of one append (Blosc releases the GIL)
 WRITE_THREADS = min(2, os.cpu_count() or 1)
-
-
-def check_finite(values: np.ndarray, *, file, field: str, start: int = 0) -> None:
-    """Raise :class:`InputError` naming the first event (row ``start + i``) with a NaN or
-    infinite value in ``values``. One reduction when all is well (a sum is finite exactly when
-    no entry is NaN or infinite, barring overflow, which the exact search then clears)."""
-    if np.isfinite(np.add.reduce(values, axis=None)):
-        return
-    bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise InputError(f"non-finite weight in event {start + i}", file=str(file), field=field)
-
-
-def wait_all(futures) -> list:
-    """Results of ``futures`` in order; on the first error the ones not yet started are cancelled."""
-    try:
-        return [f.result() for f in futures]
-    finally:
-        for f in futures:
-            f.cancel()
 
 
 class EventStoreWriter:
@@ -195,9 +154,14 @@ class EventStoreWriter:
     def append(
         self, *, observables, weights, sampling_benchmark=None, nuisance_weights=None
     ) -> None:
-        """Append a block of events (any length)."""
-        obs = np.asarray(observables, dtype=np.float64).reshape(-1, len(self.observable_names))
-        w = np.asarray(weights, dtype=np.float64).reshape(-1, len(self.benchmark_names))
+        """Append a block of events (any length).
+
+        ``observables`` is (n, n_observables) (1-d for one observable), ``weights`` (n,
+        n_benchmarks), ``sampling_benchmark`` (n,) and ``nuisance_weights`` (n, n_nuisance); any
+        other shape is an :class:`InputError` naming the column.
+        """
+        obs = self._columns(observables, len(self.observable_names), "observables")
+        w = self._columns(weights, len(self.benchmark_names), "weights")
         n = obs.shape[0]
         if w.shape[0] != n:
             raise InputError(
@@ -209,17 +173,56 @@ class EventStoreWriter:
             if sampling_benchmark is None
             else np.asarray(sampling_benchmark, np.int64)
         )
+        if s.size != n or s.ndim > 2:
+            raise InputError(
+                f"shape {s.shape} for {n} events, expected ({n},)",
+                file=str(self.path),
+                field="sampling_benchmark",
+            )
         cols = {"observables": obs, "weights": w, "sampling_benchmark": s.reshape(n)}
         if self.nuisance_names is not None:
             if nuisance_weights is None:
                 raise InputError(
                     "this store has nuisance weights: pass nuisance_weights", file=str(self.path)
                 )
-            cols["nuisance_weights"] = np.asarray(nuisance_weights, np.float64).reshape(
-                n, len(self.nuisance_names)
-            )
-        self._put(cols, n)
+            nu = self._columns(nuisance_weights, len(self.nuisance_names), "nuisance_weights")
+            if nu.shape[0] != n:
+                raise InputError(
+                    f"{nu.shape[0]} rows for {n} events",
+                    file=str(self.path),
+                    field="nuisance_weights",
+                )
+            cols["nuisance_weights"] = nu
+        try:
+            self._put(cols, n)
+        except OSError as err:
+            raise self._io_error(err) from None
         self.n_events += n
+
+    def _columns(self, values, width: int, field: str) -> np.ndarray:
+        """``values`` as a float64 (n, width) array; 1-d input only for width 1 (or n = 0)."""
+        a = np.asarray(values, dtype=np.float64)
+        if a.ndim == 2 and a.shape[1] == width:
+            return a
+        if a.ndim == 1 and (width == 1 or a.size == 0):
+            return a.reshape(-1, width)
+        raise InputError(
+            f"shape {a.shape}, expected (n, {width})", file=str(self.path), field=field
+        )
+
+    def _io_error(self, err: OSError) -> InputError:
+        """A write failure (full disk, quota, permissions) as an error naming store and array."""
+        field = None
+        try:
+            field = Path(err.filename).relative_to(self._tmp).parts[0]
+        except (TypeError, ValueError, IndexError):
+            pass
+        where = f": {err.filename}" if err.filename else ""
+        return InputError(
+            f"cannot write the store ({err.strerror or err}{where})",
+            file=str(self.path),
+            field=field,
+        )
 
     def write_chunk(self, k: int, cols: dict) -> None:
         """Compress and write chunk ``k`` (rows ``k·chunk_size`` onwards) from ``cols`` (one
@@ -233,8 +236,11 @@ class EventStoreWriter:
         """
         if self._n_carry:
             raise ValueError("write_chunk cannot follow a partial append")
-        for name, v in cols.items():
-            self._encoders[name].write(k, v)
+        try:
+            for name, v in cols.items():
+                self._encoders[name].write(k, v)
+        except OSError as err:
+            raise self._io_error(err) from None
         if "weights" in cols:
             with self._lock:
                 self.n_events += len(cols["weights"])
@@ -296,7 +302,10 @@ class EventStoreWriter:
             if exc_type is None:
                 if self.n_events == 0:
                     raise InputError("no events to write: the sample is empty", file=str(self.path))
-                self._finish_chunks()
+                try:
+                    self._finish_chunks()
+                except OSError as err:
+                    raise self._io_error(err) from None
                 self._close_pool()
                 attrs = {
                     "format": FORMAT,
@@ -310,7 +319,10 @@ class EventStoreWriter:
                 }
                 attrs.pop("n_events", None)
                 attrs["n_events"] = self.n_events  # the store is complete once this is written
-                write_metadata(self._tmp, group_metadata(attrs))  # last
+                try:
+                    write_metadata(self._tmp, group_metadata(attrs))  # last
+                except OSError as err:
+                    raise self._io_error(err) from None
         except BaseException as err:
             self._close_pool()
             self._ctx.__exit__(type(err), err, err.__traceback__)
@@ -345,10 +357,17 @@ class EventStore:
                     file=p,
                     field=f"attrs.{key}",
                 )
-        self.n_events = int(attrs["n_events"])
-        self.observable_names = list(attrs["observable_names"])
-        self.benchmark_names = list(attrs["benchmark_names"])
-        self.nuisance_benchmark_names = attrs.get("nuisance_benchmark_names")
+        n = attrs["n_events"]
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise InputError(
+                f"n_events is {n!r}, not a count of events: the store is damaged",
+                file=p,
+                field="attrs.n_events",
+            )
+        self.n_events = n
+        self.observable_names = _names(attrs, "observable_names", p)
+        self.benchmark_names = _names(attrs, "benchmark_names", p)
+        self.nuisance_benchmark_names = _names(attrs, "nuisance_benchmark_names", p, optional=True)
         self.provenance = attrs.get("provenance", {})
         self._zarr_group = lazy_group(self.path)
         self._chunk_files: dict = {}
@@ -366,6 +385,30 @@ class EventStore:
                     f"has {self._info[name][0][0]} events, attrs say {self.n_events}: the store is truncated",
                     file=p,
                     field=name,
+                )
+        widths = {
+            "observables": len(self.observable_names),
+            "weights": len(self.benchmark_names),
+            "sampling_benchmark": None,
+            "nuisance_weights": len(self.nuisance_benchmark_names or []),
+        }
+        for name, (shape, rows, _, _) in self._info.items():
+            if name == "nuisance_weights" and self.nuisance_benchmark_names is None:
+                raise InputError(
+                    "array present but the attributes name no nuisance benchmarks",
+                    file=p,
+                    field=name,
+                )
+            expected = (self.n_events,) if widths[name] is None else (self.n_events, widths[name])
+            if shape != expected:
+                raise InputError(
+                    f"shape {shape} does not match the attributes' names: expected {expected}",
+                    file=p,
+                    field=name,
+                )
+            if rows < 1:
+                raise InputError(
+                    f"chunk shape of {rows} rows: the store is damaged", file=p, field=name
                 )
 
     def _array_info(self, name: str):
@@ -486,7 +529,23 @@ class EventStore:
     def partitions(self) -> dict | None:
         """Train/validation/test index ranges of a combined store (``None`` if not split)."""
         parts = self.attrs.get("partitions")
-        return None if not parts else {k: (int(v[0]), int(v[1])) for k, v in parts.items()}
+        if not parts:
+            return None
+        try:
+            out = {str(k): (v[0], v[1]) for k, v in parts.items() if len(v) == 2}
+            ok = len(out) == len(parts) and all(
+                isinstance(a, int) and isinstance(b, int) and 0 <= a <= b <= self.n_events
+                for a, b in out.values()
+            )
+        except (AttributeError, TypeError, KeyError, IndexError):
+            ok = False
+        if not ok:
+            raise InputError(
+                f"{parts!r} are not index ranges [start, stop] within the {self.n_events} events",
+                file=str(self.path),
+                field="attrs.partitions",
+            )
+        return out
 
     def partition_bounds(self, name: str) -> tuple[int, int]:
         """``(start, stop)`` of partition ``name``; read it with ``iter_chunks(start=, stop=)``."""

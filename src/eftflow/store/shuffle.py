@@ -34,6 +34,7 @@ __all__ = [
     "prefetch",
     "scatter_shuffle",
     "rows_gather",
+    "BlockDraws",
     "as_records",
     "READ_THREADS",
 ]
@@ -270,12 +271,17 @@ def scatter_shuffle(
     permuted uniformly: together a uniform random permutation (Rao–Sandelius). Progress is shown
     per pass (:mod:`eftflow.progress`; ``n_total`` events in all, if known).
     """
-    from eftflow.progress import progress
+    import os
 
-    bdtype = np.uint8 if n_blocks <= 256 else (np.uint16 if n_blocks <= 65536 else np.int64)
+    from eftflow.progress import progress
+    from eftflow.store.atomic import remove_stale, stale_prefix
+
     parent = Path(tmp_dir) if tmp_dir is not None else output.parent
     parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=parent, prefix=f".{output.name}.shuffle-") as tmp:
+    prefix = stale_prefix(output, "shuffle")
+    remove_stale(parent, prefix)  # block files of killed runs (they hold a copy of every event)
+    draws = BlockDraws(rng, n_blocks)
+    with tempfile.TemporaryDirectory(dir=parent, prefix=f"{prefix}{os.getpid()}-") as tmp:
         tmp = Path(tmp)
         sizes = np.zeros(n_blocks, np.int64)
         handles = [open(tmp / f"block{k}.bin", "wb") for k in range(n_blocks)]  # noqa: SIM115
@@ -285,7 +291,7 @@ def scatter_shuffle(
                 n = len(c["sampling_benchmark"])
                 rows = layout.pack(c)
                 del c
-                dest = rng.integers(0, n_blocks, n, dtype=bdtype)
+                dest = draws.take(n)
                 order = np.argsort(dest, kind="stable")
                 rows = np.take(rows, order, mode="clip")
                 edges = np.concatenate(([0], np.cumsum(np.bincount(dest, minlength=n_blocks))))
@@ -309,6 +315,35 @@ def scatter_shuffle(
             del block, gather
             bar.update(int(sizes[k]))
         bar.close()
+
+
+class BlockDraws:
+    """The block of each event, drawn uniformly from ``n_blocks``, in fixed batches.
+
+    :meth:`take` returns the next ``n`` draws of one stream drawn ``batch`` at a time, so the
+    blocks (and with them the whole shuffle) depend on the seed and the number of blocks, not on
+    how many events each read brings (which depends on the memory budget).
+    """
+
+    def __init__(self, rng, n_blocks: int, batch: int = 1 << 16):
+        self.rng, self.n_blocks, self.batch = rng, int(n_blocks), int(batch)
+        self.dtype = np.uint8 if n_blocks <= 256 else (np.uint16 if n_blocks <= 65536 else np.int64)
+        self.buf = np.empty(0, self.dtype)
+        self.pos = 0
+
+    def take(self, n: int) -> np.ndarray:
+        parts, need = [], int(n)
+        while need > 0:
+            if self.pos == len(self.buf):
+                self.buf = self.rng.integers(0, self.n_blocks, self.batch, dtype=self.dtype)
+                self.pos = 0
+            k = min(need, len(self.buf) - self.pos)
+            parts.append(self.buf[self.pos : self.pos + k])
+            self.pos += k
+            need -= k
+        if len(parts) == 1:
+            return parts[0]
+        return np.concatenate(parts) if parts else np.empty(0, self.dtype)
 
 
 def rows_gather(block: np.ndarray, rows_buf: np.ndarray, layout: RowLayout):
