@@ -99,3 +99,18 @@ def test_cli_k_factors_count_the_jobs_of_each_recorded_sample(tmp_path):
     st = EventStore(tmp_path / "all.zarr")
     assert st.attrs["k_factors"] == [0.5, 0.5, 1.0, 1.0]
     assert st.read("weights").sum() == pytest.approx(10 + 10 + 10)
+
+
+def test_block_events_makes_the_order_independent_of_memory(make_store, tmp_path):
+    a = make_store("a.zarr", 3000, 1)
+    b = make_store("b.zarr", 2000, 2)
+    outs = []
+    for mem in ("16", "64"):
+        out = tmp_path / f"o{mem}.zarr"
+        argv = ["combine-events", str(a), str(b), "-o", str(out), "--seed", "5",
+                "--block-events", "700", "--memory-mb", mem]  # fmt: skip
+        assert main(argv) == 0
+        outs.append(EventStore(out))
+    assert outs[0].attrs["shuffle_blocks"] == outs[1].attrs["shuffle_blocks"] == 8  # ⌈5000/700⌉
+    for col in ("observables", "weights", "sampling_benchmark"):
+        np.testing.assert_array_equal(outs[0].read(col), outs[1].read(col))

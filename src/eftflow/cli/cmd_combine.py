@@ -40,6 +40,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="memory this job may use; the shuffle's buffers take at most about half of it",
     )
     p.add_argument(
+        "--block-events",
+        type=positive_int,
+        default=None,
+        help="events per shuffle block, instead of the size --memory-mb allows: the output for "
+        "a seed then does not depend on the memory given (the block count is recorded as "
+        "shuffle_blocks)",
+    )
+    p.add_argument(
         "--tmp-dir",
         default=None,
         help="where the shuffle's block files go (default: next to output)",
@@ -135,6 +143,7 @@ def run_combine(args) -> int:
         test_split=float(section["test_split"]),
         memory_mb=memory_mb,
         block_mb=section.get("shuffle_block_mb"),
+        block_events=args.block_events,
         setup=args.setup,
         tmp_dir=args.tmp_dir,
     )
