@@ -267,3 +267,46 @@ def test_store_array_reads_like_zarr_and_falls_back_to_it(tmp_path):
             assert np.array_equal(arr[sl], ref[sl]), (name, sl)
     with pytest.raises(KeyError):
         StoreArray(tmp_path / "g.zarr", "nope", group)
+
+
+@pytest.mark.parametrize("works", [True, False])
+def test_preallocated_chunk_files_hold_exactly_the_frame(tmp_path, monkeypatch, works):
+    """Chunk files are reserved with fallocate(2) before they are written: the file then holds
+    the frame and nothing more, and where the filesystem refuses (a failed call) the write goes
+    ahead unchanged."""
+
+    from eftflow.store import chunkfiles
+
+    calls = []
+    if works:
+        real = chunkfiles._preallocate
+        with open(tmp_path / "probe", "wb") as f:  # resolves the libc call
+            real(f.fileno(), 1)
+        fn = chunkfiles._fallocate
+        if fn is None:
+            pytest.skip("no fallocate in this libc")
+
+        def spy(fd, mode, offset, size):
+            calls.append(size)
+            return fn(fd, mode, offset, size)
+    else:
+
+        def spy(fd, mode, offset, size):
+            calls.append(size)
+            return -1  # EOPNOTSUPP, as on filesystems without it
+
+    monkeypatch.setattr(chunkfiles, "_fallocate", spy)
+    cols = _columns(np.random.default_rng(7), 25)
+    path = tmp_path / "ev.zarr"
+    with EventStoreWriter(path, ["a", "b", "c"], ["sm", "bsm"], chunk_size=10,
+                          nuisance_names=["up"]) as w:  # fmt: skip
+        w.append(**cols)
+    sizes = sorted(
+        p.stat().st_size for p in path.rglob("*") if p.is_file() and p.name != "zarr.json"
+    )
+    assert sorted(calls) == sizes and len(calls) == 3 * len(cols)
+    back = EventStore(path)
+    for name, v in cols.items():
+        np.testing.assert_array_equal(back.read(name), v)
+    z = zarr.open_group(str(path), mode="r")
+    np.testing.assert_array_equal(z["weights"][:], cols["weights"])

@@ -195,6 +195,35 @@ def _blosc_compress_ctx():
     return _compress_ctx
 
 
+_fallocate = _UNSET
+
+
+def _preallocate(fd: int, size: int) -> None:
+    """Reserve ``size`` bytes of the new file ``fd`` before writing it, where the filesystem
+    does so natively (Linux ``fallocate(2)``; ext4, XFS, btrfs, tmpfs, Lustre …).
+
+    A chunk file written into reserved blocks costs the kernel about half the CPU of a plain
+    write (no block reservation page by page). Nothing is emulated: where the call fails (other
+    systems, filesystems without it, NFS) the write simply goes ahead without it. Unlike
+    ``os.posix_fallocate``, which glibc emulates by writing a byte per block.
+    """
+    global _fallocate
+    if _fallocate is _UNSET:
+        _fallocate = None
+        if sys.platform.startswith("linux"):
+            try:
+                import ctypes
+
+                fn = ctypes.CDLL(None, use_errno=True).fallocate
+                fn.restype = ctypes.c_int
+                fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+                _fallocate = fn
+            except (OSError, AttributeError):  # pragma: no cover - a libc without it
+                pass
+    if _fallocate is not None and size > 0:
+        _fallocate(fd, 0, 0, size)  # mode 0: allocate; a failure is ignored (see above)
+
+
 def _key(directory: Path, k: int, ndim: int) -> Path:
     return directory / "c" / str(k) if ndim == 1 else directory / "c" / str(k) / "0"
 
@@ -402,6 +431,7 @@ class ChunkEncoder:
             self._made.add(key.parent)
         try:
             with open(key, "wb") as f:
+                _preallocate(f.fileno(), len(frame))
                 f.write(frame)
         except OSError as err:  # e.g. a full disk: name the chunk file (write() does not)
             raise OSError(err.errno, err.strerror, str(key)) from None
