@@ -39,15 +39,28 @@ Example
 from __future__ import annotations
 
 import ast
-import math
 import operator
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
 from eftflow.analysis.functions import FUNCTIONS, REDUCTIONS, ObjectView
-from eftflow.analysis.objects import STANDARD_FIELDS, EventObjects
+from eftflow.analysis.grammar import (
+    ARITH,
+    CMP,
+    COLLECTION,
+    CONSTANTS,
+    DEFAULT_SCHEMA,
+    FORBIDDEN,
+    JAGGED,
+    NUMBER,
+    OBJECT,
+    SUM_OBJECTS,
+    VECTOR_FIELDS,
+    Node,
+    as_float,
+)
+from eftflow.analysis.objects import EventObjects
 from eftflow.analysis.values import (
     EvalContext,
     Jag,
@@ -57,96 +70,19 @@ from eftflow.analysis.values import (
 )
 from eftflow.errors import ExpressionError
 
-__all__ = ["Expression", "DEFAULT_SCHEMA", "VECTOR_FIELDS", "Val", "EvalContext"]
-
-#: attributes every object has (stored or derived)
-VECTOR_FIELDS = (
-    "pt",
-    "eta",
-    "phi",
-    "m",
-    "e",
-    "charge",
-    "px",
-    "py",
-    "pz",
-    "p",
-    "y",
-    "theta",
-    "et",
-    "mt",
-)
-DEFAULT_SCHEMA: dict[str, dict] = {
-    "e": {"fields": [*STANDARD_FIELDS, "pid"], "single": False},
-    "mu": {"fields": [*STANDARD_FIELDS, "pid"], "single": False},
-    "l": {"fields": [*STANDARD_FIELDS, "pid"], "single": False},
-    "a": {"fields": list(STANDARD_FIELDS), "single": False},
-    "j": {"fields": [*STANDARD_FIELDS, "btag"], "single": False},
-    "met": {"fields": list(STANDARD_FIELDS), "single": True},
-}
-CONSTANTS = {"pi": math.pi, "inf": math.inf}
-SUM_OBJECTS = {"visible": ("l", "a", "j"), "all": ("l", "a", "j", "met")}
-
-NUMBER, OBJECT, COLLECTION, JAGGED = "number", "object", "collection", "jagged"
-
-_ARITH = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
-    ast.Pow: operator.pow,
-    ast.Mod: operator.mod,
-    ast.BitAnd: np.logical_and,
-    ast.BitOr: np.logical_or,
-}
-_CMP = {
-    ast.Lt: operator.lt,
-    ast.LtE: operator.le,
-    ast.Gt: operator.gt,
-    ast.GtE: operator.ge,
-    ast.Eq: operator.eq,
-    ast.NotEq: operator.ne,
-}
-_FORBIDDEN = {
-    ast.Lambda: "lambda",
-    ast.ListComp: "comprehension",
-    ast.SetComp: "comprehension",
-    ast.DictComp: "comprehension",
-    ast.GeneratorExp: "generator expression",
-    ast.JoinedStr: "f-string",
-    ast.FormattedValue: "f-string",
-    ast.NamedExpr: "assignment expression ':='",
-    ast.Starred: "starred argument",
-    ast.Await: "await",
-    ast.Yield: "yield",
-    ast.List: "list",
-    ast.Tuple: "tuple",
-    ast.Dict: "dict",
-    ast.Set: "set",
-    ast.Slice: "slice",
-}
-
-
-def _as_float(v, error):
-    """``v`` as a numpy float (numpy's inf, not Python's OverflowError, past the float range);
-    ``error()`` (an exception to raise) for an integer literal beyond it."""
-    try:
-        return np.float64(float(v))
-    except OverflowError:
-        raise error() from None
+__all__ = [
+    "Expression",
+    "DEFAULT_SCHEMA",
+    "VECTOR_FIELDS",
+    "CONSTANTS",
+    "SUM_OBJECTS",
+    "Val",
+    "EvalContext",
+]
 
 
 # --------------------------------------------------------------------------------------------
 # compiler
-@dataclass
-class _Node:
-    kind: str
-    fn: Callable[[EvalContext], object]
-    fields: frozenset = frozenset()
-    #: collection a jagged value belongs to (element-wise ops need the same one)
-    coll: str | None = None
-
-
 class Expression:
     """A compiled expression over reconstructed objects.
 
@@ -216,8 +152,8 @@ class Expression:
         )
 
     # -- nodes ---------------------------------------------------------------------------------
-    def _compile(self, node: ast.AST) -> _Node:
-        for cls, what in _FORBIDDEN.items():
+    def _compile(self, node: ast.AST) -> Node:
+        for cls, what in FORBIDDEN.items():
             if isinstance(node, cls):
                 raise self._error(
                     node, f"is not allowed: {what} is not part of the expression language"
@@ -236,11 +172,9 @@ class Expression:
             # numbers are floats (as the event data): integer arithmetic such as 9**9**9**9
             # would run unbounded
             val = Val(
-                v
-                if isinstance(v, bool)
-                else _as_float(v, lambda: self._error(node, "is too large"))
+                v if isinstance(v, bool) else as_float(v, lambda: self._error(node, "is too large"))
             )
-            return _Node(NUMBER, lambda ctx: val)
+            return Node(NUMBER, lambda ctx: val)
         raise self._error(node, "is not allowed: only numbers and True/False are constants")
 
     def _c_Name(self, node):
@@ -249,26 +183,26 @@ class Expression:
             raise self._error(node, "is not allowed: names starting with '_' are forbidden")
         if name in self.value_names:
             self.used_values.add(name)
-            return _Node(NUMBER, lambda ctx: ctx.values[name])
+            return Node(NUMBER, lambda ctx: ctx.values[name])
         if name in self.schema:
             spec = self.schema[name]
             fields = frozenset([*VECTOR_FIELDS, *spec["fields"]])
             if spec.get("single"):
-                return _Node(OBJECT, lambda ctx: ctx.element(name, 0), fields)
-            return _Node(COLLECTION, lambda ctx: ctx.objects[name], fields, coll=name)
+                return Node(OBJECT, lambda ctx: ctx.element(name, 0), fields)
+            return Node(COLLECTION, lambda ctx: ctx.objects[name], fields, coll=name)
         if name in SUM_OBJECTS:
             parts = [p for p in SUM_OBJECTS[name] if p in self.schema]
-            return _Node(OBJECT, lambda ctx: ctx.sum_object(parts), frozenset(VECTOR_FIELDS))
+            return Node(OBJECT, lambda ctx: ctx.sum_object(parts), frozenset(VECTOR_FIELDS))
         if (
             name.startswith("n_")
             and name[2:] in self.schema
             and not self.schema[name[2:]].get("single")
         ):
             coll = name[2:]
-            return _Node(NUMBER, lambda ctx: Val(ctx.counts(coll)))
+            return Node(NUMBER, lambda ctx: Val(ctx.counts(coll)))
         if name in CONSTANTS:
             val = Val(CONSTANTS[name])
-            return _Node(NUMBER, lambda ctx: val)
+            return Node(NUMBER, lambda ctx: val)
         if name in FUNCTIONS or name in REDUCTIONS:
             raise self._error(node, "is a function: call it with arguments in parentheses")
         known = sorted([*self.schema, *[s for s in SUM_OBJECTS if s not in self.schema]])
@@ -309,7 +243,7 @@ class Expression:
                 o = bfn(ctx)
                 return Val(o.get(attr), o.valid)
 
-            return _Node(NUMBER, obj_attr)
+            return Node(NUMBER, obj_attr)
 
         coll = base.coll
 
@@ -319,7 +253,7 @@ class Expression:
                 ctx.cache[key] = Jag(ctx.objects[coll].offsets, ctx.collection_field(coll)(attr))
             return ctx.cache[key]
 
-        return _Node(JAGGED, coll_attr, coll=base.coll)
+        return Node(JAGGED, coll_attr, coll=base.coll)
 
     def _c_Subscript(self, node):
         base = self._compile(node.value)
@@ -348,11 +282,11 @@ class Expression:
                 idx, "is not allowed as an index: use an integer constant such as 0 or -1"
             )
         coll = base.coll
-        return _Node(OBJECT, lambda ctx: ctx.element(coll, index), base.fields)
+        return Node(OBJECT, lambda ctx: ctx.element(coll, index), base.fields)
 
     def _c_BinOp(self, node):
         left, right = self._compile(node.left), self._compile(node.right)
-        if type(node.op) not in _ARITH:
+        if type(node.op) not in ARITH:
             raise self._error(
                 node, f"uses the operator {type(node.op).__name__}, which is not allowed"
             )
@@ -371,11 +305,11 @@ class Expression:
                     lambda f: op(a.get(f), b.get(f)), both_valid(a.valid, b.valid)
                 )
 
-            return _Node(OBJECT, vsum, frozenset(VECTOR_FIELDS))
-        op = _ARITH[type(node.op)]
+            return Node(OBJECT, vsum, frozenset(VECTOR_FIELDS))
+        op = ARITH[type(node.op)]
         return self._combine(node, op, [left, right])
 
-    def _combine(self, node, op, nodes: list[_Node]) -> _Node:
+    def _combine(self, node, op, nodes: list[Node]) -> Node:
         """Element-wise op over numbers and/or jagged values of one collection."""
         for n in nodes:
             if n.kind not in (NUMBER, JAGGED):
@@ -399,7 +333,7 @@ class Expression:
                 with np.errstate(all="ignore"):
                     return Val(op(*[v.data for v in vals]), valid)
 
-            return _Node(NUMBER, num)
+            return Node(NUMBER, num)
         coll = colls.pop()
 
         def jag(ctx):
@@ -419,7 +353,7 @@ class Expression:
             with np.errstate(all="ignore"):
                 return Jag(offsets, op(*datas), valid)
 
-        return _Node(JAGGED, jag, coll=coll)
+        return Node(JAGGED, jag, coll=coll)
 
     def _c_UnaryOp(self, node):
         operand = self._compile(node.operand)
@@ -435,11 +369,11 @@ class Expression:
         nodes = [self._compile(node.left), *[self._compile(c) for c in node.comparators]]
         parts = []
         for i, op in enumerate(node.ops):
-            if type(op) not in _CMP:
+            if type(op) not in CMP:
                 raise self._error(
                     node, f"uses the comparison {type(op).__name__}, which is not allowed"
                 )
-            parts.append(self._combine(node, _CMP[type(op)], [nodes[i], nodes[i + 1]]))
+            parts.append(self._combine(node, CMP[type(op)], [nodes[i], nodes[i + 1]]))
         out = parts[0]
         for p in parts[1:]:
             out = self._combine(node, np.logical_and, [out, p])
@@ -475,7 +409,7 @@ class Expression:
                 )
                 return Val(np.where(t.data, a.data, b.data), valid)
 
-            return _Node(NUMBER, ifexp)
+            return Node(NUMBER, ifexp)
         return out
 
     def _c_Call(self, node):
@@ -530,15 +464,15 @@ class Expression:
                     data = np.asarray(f.fn(*[ObjectView(o.get) for o in objs]), dtype=np.float64)
                 return Val(data, valid)
 
-            return _Node(NUMBER, objfn)
+            return Node(NUMBER, objfn)
 
         def eventfn(ctx):
             data = np.asarray(f.fn(ctx.objects), dtype=np.float64).reshape(ctx.n)
             return Val(data, np.isfinite(data))
 
-        return _Node(NUMBER, eventfn)
+        return Node(NUMBER, eventfn)
 
-    def _reduction(self, node, name, args) -> _Node:
+    def _reduction(self, node, name, args) -> Node:
         if len(args) != 1 or args[0].kind not in (JAGGED, COLLECTION):
             raise self._error(
                 node, f"{name}() takes one list such as j.pt (or a collection for len)"
@@ -548,7 +482,7 @@ class Expression:
             if name != "len":
                 raise self._error(node, f"{name}() needs a list of numbers such as {a.coll}.pt")
             fn = a.fn
-            return _Node(NUMBER, lambda ctx: Val(np.diff(fn(ctx).offsets)))
+            return Node(NUMBER, lambda ctx: Val(np.diff(fn(ctx).offsets)))
         fn = a.fn
 
         def reduce(ctx):
@@ -582,7 +516,7 @@ class Expression:
                 )
             return Val(out, both_valid(valid, nonempty))
 
-        return _Node(NUMBER, reduce)
+        return Node(NUMBER, reduce)
 
     # -- evaluation ----------------------------------------------------------------------------
     def evaluate(self, ctx: EvalContext) -> Val:
