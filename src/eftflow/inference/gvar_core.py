@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 
 from eftflow.errors import InputError
+from eftflow.inference.gvar_format import fmt, format_gvar
 
 __all__ = [
     "GVar",
@@ -23,7 +24,10 @@ __all__ = [
     "evalcov",
     "evalcorr",
     "partial_sdev",
+    "arctan2",
+    "hypot",
     "fmt",
+    "format_gvar",
 ]
 
 
@@ -281,18 +285,39 @@ class GVar:
         return self._chain(v, 1.0 - v * v)
 
     def arctan2(self, x):
-        y = self
-        if not isinstance(x, GVar):
-            x = GVar(float(x), np.zeros(0), ())
-        r2 = y.mean**2 + x.mean**2
-        return y._binary(x, math.atan2(y.mean, x.mean), x.mean / r2, -y.mean / r2)
+        return arctan2(self, x)
+
+    def hypot(self, y):
+        return hypot(self, y)
 
     def absolute(self):
         return abs(self)
 
+    # -- numpy ufuncs -------------------------------------------------------------------------
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """numpy ufuncs with a GVar among the (top-level) inputs.
+
+        ``np.arctan2`` and ``np.hypot`` accept a GVar in either place, next to numbers, float
+        arrays and object arrays (numpy's object loops call ``first.arctan2(second)``, which a
+        plain number lacks). Every other ufunc runs numpy's object-dtype loop, exactly as for an
+        object array of GVars: operators (``np.power(2.0, x)`` is ``2.0 ** x``), and methods for
+        the elementary functions (``np.exp(x)`` is ``x.exp()``).
+        """
+        args = tuple(np.asarray(a, dtype=object) if isinstance(a, GVar) else a for a in inputs)
+        vec = _UFUNCS.get(ufunc) if method == "__call__" else None
+        if vec is None:
+            return getattr(ufunc, method)(*args, **kwargs)
+        if not kwargs and all(isinstance(a, GVar) or _is_number(a) for a in inputs):
+            return vec[0](*inputs)
+        return vec[1](*args, **kwargs)
+
     # -- text ---------------------------------------------------------------------------------
     def __str__(self) -> str:
-        return fmt(self)
+        return format_gvar(self.mean, self.sdev)
+
+    def __format__(self, spec: str) -> str:
+        """gvar's format specifications (``f"{x:.3p}"``, ``f"{x:.2e}"``): see :func:`format_gvar`."""
+        return format_gvar(self.mean, self.sdev, spec)
 
     def __repr__(self) -> str:
         return f"GVar({self.mean!r}, sdev={self.sdev!r})"
@@ -304,6 +329,64 @@ def _is_number(o) -> bool:
 
 def _m(o):
     return o.mean if isinstance(o, GVar) else o
+
+
+def _const(o, what: str) -> GVar:
+    if isinstance(o, GVar):
+        return o
+    if _is_number(o):
+        return GVar(float(o), np.zeros(0), ())
+    raise TypeError(f"{what} takes GVars and numbers, got {type(o).__name__}")
+
+
+def _arctan2(y, x):
+    if not (isinstance(y, GVar) or isinstance(x, GVar)):
+        return math.atan2(y, x)
+    y, x = _const(y, "arctan2"), _const(x, "arctan2")
+    r2 = y.mean**2 + x.mean**2
+    if r2 == 0:
+        raise ZeroDivisionError("arctan2 of GVars at (0, 0): the angle has no derivative there")
+    return y._binary(x, math.atan2(y.mean, x.mean), x.mean / r2, -y.mean / r2)
+
+
+def _hypot(x, y):
+    if not (isinstance(x, GVar) or isinstance(y, GVar)):
+        return math.hypot(x, y)
+    x, y = _const(x, "hypot"), _const(y, "hypot")
+    r = math.hypot(x.mean, y.mean)
+    if r == 0:
+        raise ZeroDivisionError("hypot of GVars at (0, 0): the length has no derivative there")
+    return x._binary(y, r, x.mean / r, y.mean / r)
+
+
+# scalar function and its element-wise (broadcasting, object-array) version
+_UFUNCS = {
+    np.arctan2: (_arctan2, np.frompyfunc(_arctan2, 2, 1)),
+    np.hypot: (_hypot, np.frompyfunc(_hypot, 2, 1)),
+}
+
+
+def _elementwise(which, a, b):
+    vec = _UFUNCS[which][1]
+    a, b = (np.asarray(v, dtype=object) if isinstance(v, GVar) else v for v in (a, b))
+    return vec(a, b)
+
+
+def arctan2(y, x):
+    """Angle of ``(x, y)`` in ``[-pi, pi]`` for GVars, numbers and arrays of them in any mix.
+
+    ``np.arctan2`` does the same when a GVar itself is an argument; this function also takes
+    ``(float array, object array of GVars)``, which numpy hands to the first element's
+    ``arctan2`` method (absent from a float). The mean is ``math.atan2`` of the means, so
+    ``y = -0.0`` with ``x < 0`` gives ``-pi`` as for floats (gvar gives ``+pi``); the derivatives
+    are ``x / r**2`` and ``-y / r**2``. Element pairs of two numbers give a float.
+    """
+    return _elementwise(np.arctan2, y, x)
+
+
+def hypot(x, y):
+    """``sqrt(x**2 + y**2)`` for GVars, numbers and arrays of them in any mix (as :func:`arctan2`)."""
+    return _elementwise(np.hypot, x, y)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -476,19 +559,3 @@ def partial_sdev(f: GVar, *inputs) -> float:
             pos += b.size
     dm = np.where(mask, df, 0.0)
     return math.sqrt(max(float(dm @ _cov_times(blocks, dm)), 0.0))
-
-
-def fmt(x: GVar, ndigits: int = 2) -> str:
-    """``value(err)`` with ``ndigits`` significant digits in the error: ``135.28(38)``."""
-    m, s = x.mean, x.sdev
-    if s == 0 or not math.isfinite(s):
-        return f"{m:g}({'0' if s == 0 else s})"
-    d = ndigits - 1 - math.floor(math.log10(s))
-    if round(s, d) >= 10.0 ** (ndigits - d):  # rounding carried into the next decade
-        d -= 1
-    if d > 12 + max(0, math.floor(math.log10(abs(m)))) if m else d > 12:
-        return f"{m:g} ± {s:.{ndigits}g}"  # error far below the printed precision
-    if d > 0:
-        err = f"{s:.{d}f}" if s >= 1 else f"{round(s * 10**d):d}"
-        return f"{m:.{d}f}({err})"
-    return f"{round(m, d):.0f}({round(s, d):.0f})"
