@@ -260,9 +260,15 @@ def read_config_file(path: str | Path) -> dict:
     mappings raise :class:`ConfigError` naming the file."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError(f"cannot read configuration: {err.strerror}", file=str(path)) from None
+    except UnicodeDecodeError as err:  # an HDF5 file, a gzip, a zarr chunk given as the config
+        raise ConfigError(
+            "not a YAML configuration file (binary content: not UTF-8 text)",
+            file=str(path),
+            field=f"byte {err.start}",
+        ) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:

@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import importlib
 import logging
+import os
 import pkgutil
 import signal
 import sys
@@ -124,14 +125,17 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     _setup_logging(args)
+    from eftflow.cli.common import check_output_paths
     from eftflow.errors import EftflowError
 
     try:
+        check_output_paths(args)
         with _terminate_as_exception():
             result = args.handler(args)
     except EftflowError as err:
         logging.getLogger("eftflow").debug("details", exc_info=True)
-        print(f"eftflow: error: {err}", file=sys.stderr)
+        source = _config_source(err, args)
+        print(f"eftflow: error: {source + ': ' if source else ''}{err}", file=sys.stderr)
         return 2
     except OSError as err:  # a path that cannot be written or read: one line, not a traceback
         logging.getLogger("eftflow").debug("details", exc_info=True)
@@ -145,6 +149,36 @@ def main(argv: list[str] | None = None) -> int:
         print("eftflow: terminated (SIGTERM); partial outputs removed", file=sys.stderr)
         return 143
     return int(result or 0)
+
+
+def _config_source(err, args: argparse.Namespace) -> str | None:
+    """Where the config key an error names without a file came from: the ``--config`` file
+    (``--config`` for inline JSON; ``--cluster-config`` for the ``cluster`` section), or None
+    when the error names its file, or no config key, or the command read no config."""
+    import re
+
+    if err.file is not None or not err.field:
+        return None
+    head = re.split(r"[.\[]", err.field, maxsplit=1)[0]
+    if head == "cluster":
+        from eftflow.cli.common import CLUSTER_ENV
+
+        value, flag = getattr(args, "cluster_config", None), "--cluster-config"
+        if value is None and os.environ.get(CLUSTER_ENV):
+            return f"${CLUSTER_ENV}"
+    else:
+        value, flag = getattr(args, "config", None), "--config"
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        from eftflow.config import load_schema
+
+        sections = set(load_schema()["properties"])
+    except Exception:  # noqa: BLE001 - only a nicer message is at stake
+        return None
+    if head not in sections:
+        return None
+    return flag if value.lstrip().startswith("{") else value
 
 
 class Terminated(BaseException):

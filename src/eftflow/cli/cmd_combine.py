@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from eftflow.cli.common import add_config_argument, positive_int
+from eftflow.cli.common import (
+    add_config_argument,
+    fraction_below_one,
+    non_negative_int,
+    positive_int,
+)
 
 __all__ = ["register"]
 
@@ -27,7 +32,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--setup", default=None, help="setup file: check benchmarks, record its fingerprint"
     )
     p.add_argument(
-        "--seed", type=int, default=None, help="shuffle seed (default: config seed, else 0)"
+        "--seed",
+        type=non_negative_int,
+        default=None,
+        help="shuffle seed (default: config seed, else 0)",
     )
     p.add_argument(
         "--validation-split", type=float, default=None, help="validation fraction (default 0.2)"
@@ -54,7 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--max-failed-fraction",
-        type=float,
+        type=fraction_below_one,
         default=0.0,
         help="tolerated fraction of inputs that are failure markers of lost generator jobs "
         "(generation.max_failed_fraction); they are left out and recorded as `lost_jobs`",

@@ -21,7 +21,12 @@ import argparse
 import json
 import logging
 
-from eftflow.cli.common import add_config_argument, load_stage_config
+from eftflow.cli.common import (
+    add_config_argument,
+    load_stage_config,
+    non_negative_int,
+    positive_int,
+)
 
 __all__ = ["register"]
 
@@ -39,18 +44,26 @@ def register(subparsers) -> None:
     )
     p.add_argument("--setup", required=True, help="setup file (setup.h5)")
     p.add_argument("--sample", required=True, help="sample name (a key of generation.samples)")
-    p.add_argument("--job", type=int, default=0, help="job index within the sample (0-based)")
     p.add_argument(
-        "--seed", type=int, default=None, help="global seed (default: the config's seed)"
+        "--job", type=non_negative_int, default=0, help="job index within the sample (0-based)"
+    )
+    p.add_argument(
+        "--seed",
+        type=non_negative_int,
+        default=None,
+        help="global seed (default: the config's seed)",
     )
     p.add_argument("-o", "--output", required=True, help="output: LHE file or event store (.zarr)")
     add_config_argument(p)
     p.add_argument(
-        "--attempt", type=int, default=1, help="which attempt this is (Snakemake's, from 1)"
+        "--attempt",
+        type=positive_int,
+        default=1,
+        help="which attempt this is (Snakemake's, from 1)",
     )
     p.add_argument(
         "--retries",
-        type=int,
+        type=non_negative_int,
         default=0,
         help="retries the rule allows: the attempt after the last retry is the final one, where a "
         "failure writes a failure marker when generation.max_failed_fraction > 0",

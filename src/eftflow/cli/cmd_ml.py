@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from eftflow.cli.common import add_config_argument, add_resources_arguments
+from eftflow.cli.common import add_config_argument, add_resources_arguments, non_negative_int
 
 __all__ = ["register"]
 
@@ -22,7 +22,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config_argument(p)
     p.add_argument("-o", "--output", required=True, help="model path (writes .pt and .json)")
     p.add_argument(
-        "--member", type=int, default=None, help="train ensemble member K (seed derived from K)"
+        "--member",
+        type=non_negative_int,
+        default=None,
+        help="train ensemble member K (seed derived from K)",
     )
     p.add_argument("--setup", default=None, help="setup file (morphing-aware estimators)")
     add_resources_arguments(p)

@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from eftflow.cli.common import positive_int
+
 __all__ = ["register"]
 
 
@@ -40,7 +42,7 @@ def register(subparsers) -> None:
     )
     p.add_argument(
         "--stop-after",
-        type=int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="checkpoint and stop once at least N new points are done (at the end of the scanner's batch that reaches N: a checkpoint holds whole batches)",
@@ -49,7 +51,7 @@ def register(subparsers) -> None:
     p.add_argument(
         "--plots", action="store_true", help="also write profile/posterior plots to OUTPUT/plots"
     )
-    p.set_defaults(handler=_handler)
+    p.set_defaults(handler=_handler, output_updated_in_place=True)
 
 
 def _handler(args: argparse.Namespace) -> int:

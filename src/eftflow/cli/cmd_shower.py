@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from eftflow.cli.common import add_config_argument, add_resources_arguments, propagate_failure
+from eftflow.cli.common import (
+    add_config_argument,
+    add_resources_arguments,
+    non_negative_int,
+    propagate_failure,
+)
 
 __all__ = ["register"]
 
@@ -28,11 +33,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config_argument(p)
     p.add_argument("-o", "--output", required=True, help="particle store to write (.zarr)")
     p.add_argument("--hepmc", default=None, help="also write HepMC3 ASCII here")
-    p.add_argument("--seed", type=int, default=None, help="explicit Pythia seed (default: derived)")
-    p.add_argument("--global-seed", type=int, default=None, help="global seed for the derived seed")
+    p.add_argument(
+        "--seed",
+        type=non_negative_int,
+        default=None,
+        help="explicit Pythia seed (default: derived)",
+    )
+    p.add_argument(
+        "--global-seed",
+        type=non_negative_int,
+        default=None,
+        help="global seed for the derived seed",
+    )
     p.add_argument("--sample", default=None, help="sample name (default: from the LHE provenance)")
     p.add_argument(
-        "--job", type=int, default=None, help="job index (default: from the LHE provenance)"
+        "--job",
+        type=non_negative_int,
+        default=None,
+        help="job index (default: from the LHE provenance)",
     )
     add_resources_arguments(p)
     p.set_defaults(handler=run)

@@ -19,6 +19,10 @@ __all__ = [
     "plot_directory",
     "FIGURE_SUFFIXES",
     "CLUSTER_ENV",
+    "positive_int",
+    "non_negative_int",
+    "fraction_below_one",
+    "check_output_paths",
 ]
 
 #: suffixes that make a ``--plot`` value a figure file (the formats matplotlib writes)
@@ -77,6 +81,96 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0 (seeds, job and member indices, retry counts)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def fraction_below_one(text: str) -> float:
+    """argparse type: a number in [0, 1) (tolerated fractions)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
+    if not 0.0 <= value < 1.0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text}")
+    return value
+
+
+#: argument names (``args.<name>``) that are paths a command writes
+OUTPUT_ARGS = ("output", "plot", "plot_dir", "hepmc")
+#: argument names that are paths (or lists of paths) a command reads
+INPUT_ARGS = (
+    "input", "inputs", "setup", "store", "config", "cluster_config", "trainset", "model", "spec",
+    "fisher", "ensemble", "results", "scanfile",
+)  # fmt: skip
+
+
+def check_output_paths(args: argparse.Namespace) -> None:
+    """Refuse, before any work, an output path that is one of the command's inputs (or a
+    directory holding one, which replacing the output would delete) or another of its outputs.
+
+    Commands whose output directory is updated in place (``scan``) set
+    ``output_updated_in_place=True`` in their defaults: for them only an equal path is refused.
+    """
+    from pathlib import Path
+
+    from eftflow.errors import ConfigError
+
+    def resolved(value) -> Path | None:
+        if not isinstance(value, str | os.PathLike) or not str(value).strip():
+            return None
+        if str(value).lstrip().startswith("{"):  # inline JSON
+            return None
+        return Path(value).expanduser().resolve()
+
+    inputs = []
+    for name in INPUT_ARGS:
+        values = getattr(args, name, None)
+        for value in values if isinstance(values, list | tuple) else [values]:
+            path = resolved(value)
+            if path is not None and path.exists():
+                inputs.append((name, value, path))
+    in_place = getattr(args, "output_updated_in_place", False)
+    seen = []
+    for name in OUTPUT_ARGS:
+        value = getattr(args, name, None)
+        out = resolved(value)
+        if out is None:
+            continue
+        flag = "--" + name.replace("_", "-")
+        for other, _, other_path in seen:
+            if out == other_path:
+                raise ConfigError(
+                    f"is given both as {flag} and as --{other.replace('_', '-')}: "
+                    "give each output its own path",
+                    file=str(value),
+                    field=flag,
+                )
+        for in_name, in_value, in_path in inputs:
+            inside = not in_place and out in in_path.parents
+            if out == in_path or inside:
+                label = repr(in_name.replace("_", "-"))
+                what = (
+                    f"is the input {label}"
+                    if out == in_path
+                    else f"is a directory holding the input {label} ({in_value})"
+                )
+                raise ConfigError(
+                    f"the output path {what}: writing the output would destroy it; choose "
+                    "another output path",
+                    file=str(value),
+                    field=flag,
+                )
+        seen.append((name, value, out))
+
+
 def add_resources_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``--threads`` and ``--memory-mb`` (what the Snakemake rule was given)."""
     parser.add_argument("--threads", type=positive_int, default=1, help="cores this job may use")
@@ -85,8 +179,11 @@ def add_resources_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def load_stage_config(value: str | None) -> dict:
-    """Read ``--config``: inline JSON (starts with ``{``) or a path to a full config file."""
+def load_stage_config(value: str | None, *, flag: str = "--config") -> dict:
+    """Read ``--config``: inline JSON (starts with ``{``) or a path to a full config file.
+
+    ``flag`` names the option in the messages about malformed inline JSON.
+    """
     if value is None:
         from eftflow.config import load_config
 
@@ -99,11 +196,17 @@ def load_stage_config(value: str | None) -> dict:
             data = json.loads(text)
         except json.JSONDecodeError as err:
             raise ConfigError(
-                f"inline JSON is malformed: {err.msg}", field=f"column {err.colno}"
+                f"inline JSON is malformed: {err.msg}", file=flag, field=f"column {err.colno}"
             ) from None
         if not isinstance(data, dict):
-            raise ConfigError("inline JSON must be an object", field="--config")
+            raise ConfigError("inline JSON must be an object", file=flag)
         return data
+    if text.startswith("[") and not os.path.exists(value):
+        from eftflow.errors import ConfigError
+
+        raise ConfigError(
+            "inline JSON must be an object ({...}), not a list, or a config file path", file=flag
+        )
     from eftflow.config import load_config
 
     return load_config(value)
@@ -159,7 +262,7 @@ def load_cluster_config(value: str | None) -> dict | None:
     value = value if value is not None else os.environ.get(CLUSTER_ENV) or None
     if value is None:
         return None
-    data = load_stage_config(value)
+    data = load_stage_config(value, flag="--cluster-config")
     if "cluster" in data and isinstance(data["cluster"], dict):
         data = data["cluster"]
     return data

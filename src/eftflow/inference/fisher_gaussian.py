@@ -44,7 +44,9 @@ def fisher_gaussian(sec: dict, names, file) -> tuple[np.ndarray, np.ndarray]:
             file=file,
             field="gaussian.fisher.file",
         )
-    data = read_spec(str(path))
+    data = read_spec(
+        str(path), what="a Fisher information file (fisher_information.json)", doc="docs/fisher.md"
+    )
     analyses = data.get("analyses")
     if not isinstance(analyses, dict) or not analyses:
         raise InputError(

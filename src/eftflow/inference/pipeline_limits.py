@@ -219,7 +219,11 @@ def compute_limits_from_pipeline(
         from eftflow.inference.fisher_gaussian import fisher_theta_block
         from eftflow.inference.specs import read_spec
 
-        fisher = read_spec(str(fisher_file))
+        fisher = read_spec(
+            str(fisher_file),
+            what="a Fisher information file (fisher_information.json)",
+            doc="docs/fisher.md",
+        )
         if not isinstance(fisher.get("analyses"), dict):
             raise InputError(
                 "no analyses in the Fisher information file",

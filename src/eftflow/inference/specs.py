@@ -108,13 +108,26 @@ def read_spec(path, *, what: str = "a fit description", doc: str = "docs/statist
 
     path = str(path)
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as err:
         raise InputError(f"cannot read the file: {err.strerror}", file=path) from None
+    except UnicodeDecodeError as err:  # an HDF5 file, a zarr chunk, a gzip given by mistake
+        raise InputError(
+            f"binary content, not a YAML/JSON text file: expected {what}",
+            file=path,
+            field=f"byte {err.start}",
+        ) from None
     try:
         data = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as err:
-        raise InputError(f"not valid YAML/JSON: {err}", file=path) from None
+    except json.JSONDecodeError as err:
+        raise InputError(
+            f"not valid JSON: {err.msg}", file=path, field=f"line {err.lineno}, column {err.colno}"
+        ) from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise InputError(f"not valid YAML: {problem}", file=path, field=where) from None
     if not isinstance(data, dict):
         raise InputError("the description must be a mapping", file=path)
     refuse_workflow_config(data, file=path, what=what, doc=doc)

@@ -86,10 +86,17 @@ def load_model(path, *, method: str | None = None, family: str | None = None):
     """
     import torch
 
+    given = Path(path)
+    if given.is_file() and given.suffix not in (".pt", ".json"):
+        raise InputError(
+            "not an estimator: expected a model (its .pt or .json file) or an ensemble "
+            "directory (with ensemble.json)",
+            file=str(given),
+        )
     pt, js = _paths(path)
     for f in (pt, js):
         if not f.exists():
-            raise InputError("model file is missing", file=str(f))
+            raise InputError("model file is missing (a model is a .pt/.json pair)", file=str(f))
     try:
         spec = json.loads(js.read_text())
     except json.JSONDecodeError as err:

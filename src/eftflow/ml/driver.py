@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eftflow.errors import InputError
+from eftflow.errors import ConfigError, InputError
 
 __all__ = [
     "SCHEMA_FRAGMENT",
@@ -103,13 +103,16 @@ TRAINING_KEYS_NOT_IN_CONFIG = ("training_set",)
 def training_config(section: dict, *, setup_file=None, training_set=None):
     """:class:`~eftflow.ml.train.TrainingConfig` from the ``training`` section.
 
-    A morphing-aware estimator without ``components`` takes them from ``setup_file``; when
-    ``training_set`` is given too, the setup is first checked to be the one the set was sampled
-    with (:func:`check_setup`).
+    A morphing-aware estimator without ``components`` takes them from ``setup_file``. When
+    ``setup_file`` and ``training_set`` are both given, the setup is first checked to be the one
+    the set was sampled with (:func:`check_setup`), whatever the estimator: a wrong ``--setup``
+    is refused rather than ignored.
     """
     from eftflow.ml.train import training_config_from_dict
 
     d = {k: v for k, v in section.items() if k not in TRAINING_KEYS_NOT_IN_CONFIG}
+    if setup_file is not None and training_set is not None:
+        check_setup(training_set, setup_file)
     if d.get("morphing_aware") and d.get("components") is None:
         if setup_file is None:
             raise InputError(
@@ -118,8 +121,6 @@ def training_config(section: dict, *, setup_file=None, training_set=None):
             )
         from eftflow.setup import EFTSetup
 
-        if training_set is not None:
-            check_setup(training_set, setup_file)
         d["components"] = np.asarray(EFTSetup.from_file(setup_file).morpher.components).tolist()
     return training_config_from_dict(d)
 
@@ -205,10 +206,13 @@ def run_train_ensemble(
 ) -> list:
     """Train ``ensemble.n_members`` members on a Dask cluster (``cluster`` section)."""
     from eftflow.cluster import dask_client
+    from eftflow.ml.data import TrainingSet
     from eftflow.ml.ensemble import train_ensemble
     from eftflow.store.atomic import atomic_path
 
     tc = training_config(cfg["training"], setup_file=setup_file, training_set=trainset)
+    # a set of the wrong kind is refused here, once, before the workers start (not in each)
+    TrainingSet(trainset).require(tc.method, doubly=tc.doubly)
     ens = cfg["ensemble"]
     with atomic_path(outdir) as tmp:
         with dask_client(cfg.get("cluster"), threads=threads, memory_mb=memory_mb) as client:
@@ -232,6 +236,23 @@ def _grid(ev: dict, n_p: int):
             f"the grid has {len(axes)} axes, the model has {n_p} parameters",
             field="evaluation.grid",
         )
+    for i, axis in enumerate(axes):
+        ok = isinstance(axis, list | tuple) and len(axis) == 3
+        if ok:
+            lo, hi, n = axis
+            ok = (
+                all(isinstance(v, int | float) and np.isfinite(v) for v in (lo, hi))
+                and isinstance(n, int | float)
+                and not isinstance(n, bool)
+                and float(n).is_integer()
+                and n >= 1
+            )
+        if not ok:
+            raise ConfigError(
+                f"each axis is [low, high, n_points] with finite bounds and an integer "
+                f"n_points >= 1, got {axis!r}",
+                field=f"evaluation.grid[{i}]",
+            )
     return make_grid([np.linspace(a, b, int(n)) for a, b, n in axes])
 
 

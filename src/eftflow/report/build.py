@@ -35,9 +35,19 @@ def load_section_modules(extra: Iterable[str] = ()) -> list[str]:
         for m in pkgutil.iter_modules(sections.__path__)
         if not m.name.startswith("_")
     ]
-    names += list(extra)
+    extra = list(extra)
+    names += extra
     for name in names:
-        importlib.import_module(name)
+        try:
+            importlib.import_module(name)
+        except ImportError as err:
+            if name not in extra:
+                raise
+            from eftflow.errors import ConfigError
+
+            raise ConfigError(
+                f"cannot import the report section module {name!r}: {err}", field="--module"
+            ) from None
     return names
 
 
@@ -82,7 +92,8 @@ def build_report(
     t0 = time.perf_counter()
     results = Path(results)
     if not results.is_dir():
-        raise InputError("the results directory does not exist", file=str(results))
+        what = "is a file, not" if results.exists() else "does not exist: expected"
+        raise InputError(f"{what} the results directory of a run", file=str(results))
     load_section_modules(modules)
     ctx = ReportContext(
         results=results,

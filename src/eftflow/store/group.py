@@ -49,6 +49,14 @@ def open_store_group(path, *, kind: str, fmt: str, version: int, hint: str = "")
     p = str(path)
     if not Path(path).exists():
         raise InputError(f"{kind} store does not exist", file=p)
+    if not Path(path).is_dir():
+        raise InputError(
+            f"is a file, not an eftflow {kind} store (a *.zarr directory){hint}", file=p
+        )
+    if not (Path(path) / "zarr.json").exists() and not (Path(path) / ".zgroup").exists():
+        raise InputError(
+            f"is a directory without zarr.json: not an eftflow {kind} store{hint}", file=p
+        )
     try:
         group = zarr.open_group(p, mode="r")
     except Exception as err:  # zarr raises several types for non-stores

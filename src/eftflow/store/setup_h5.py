@@ -197,6 +197,10 @@ def read_setup(path: str | Path) -> dict:
     path = str(path)
     if not Path(path).exists():
         raise InputError("file does not exist", file=path)
+    if Path(path).is_dir():
+        raise InputError(
+            "is a directory, not a setup file (the HDF5 file `eftflow setup` writes)", file=path
+        )
     try:
         f = h5py.File(path, "r")
     except OSError as err:

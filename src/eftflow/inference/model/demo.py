@@ -203,6 +203,9 @@ def write_demo_spec(output, *, store, setup, ensemble, options: Mapping) -> dict
     for what, p in (("store", store), ("setup", setup), ("ensemble", ensemble)):
         if not Path(p).exists():
             raise InputError(f"{what} {str(p)!r} does not exist", field=what)
+    from eftflow.store.events import EventStore
+
+    EventStore(store)  # refuses anything but a complete event store, naming it
     info = ensemble_training_info(ensemble)
     st = EFTSetup.from_file(setup)
     ranges = {p.name: p.parameter_range for p in st.parameters.values()}

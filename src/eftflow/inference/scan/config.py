@@ -185,9 +185,13 @@ def _read(source: str | Path | Mapping) -> tuple[dict, str | None, str]:
         return data, None, yaml.safe_dump(data, sort_keys=False)
     path = Path(source)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError(f"cannot read scan file ({err.strerror})", file=str(path)) from None
+    except UnicodeDecodeError as err:  # an HDF5 file, a zarr chunk, a gzip given by mistake
+        raise ConfigError(
+            "binary content, not a YAML scan file", file=str(path), field=f"byte {err.start}"
+        ) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
