@@ -171,3 +171,46 @@ def test_contending_scans_get_one_lock_even_over_a_stale_one(tmp_path):
     assert outcomes == ["held", "refused", "refused", "refused"]
     assert not (tmp_path / ".lock").exists()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_removing_a_stale_lock_never_moves_a_live_one(tmp_path, monkeypatch):
+    """A scan that saw a stale lock, while another scan has meanwhile replaced it by a live one,
+    leaves the live lock in place at every moment: a lock moved aside even briefly could be
+    taken by a third scan, and two scans would then write the same output."""
+    stale = json.loads(
+        _write_lock(tmp_path, host=socket.gethostname(), pid=_dead_pid()).read_text()
+    )
+    live_path = _write_lock(tmp_path, host="node-elsewhere-042", pid=7)
+    live = live_path.read_text()
+    gaps = []
+    real = {name: getattr(os, name) for name in ("rename", "unlink", "link")}
+
+    def watched(name):
+        def call(*args, **kwargs):
+            out = real[name](*args, **kwargs)
+            if not live_path.exists() or live_path.read_text() != live:
+                gaps.append(name)
+            return out
+
+        return call
+
+    for name in real:
+        monkeypatch.setattr(os, name, watched(name))
+    RunLock(tmp_path)._remove_if_unchanged(stale)
+    monkeypatch.undo()
+    assert gaps == []
+    assert live_path.read_text() == live
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".lock"]
+
+
+def test_a_stale_lock_breaker_is_removed_and_the_stale_lock_then_taken(tmp_path):
+    _write_lock(tmp_path, host=socket.gethostname(), pid=_dead_pid())
+    breaker = tmp_path / ".lock.break"
+    breaker.write_text("{}")
+    old = time.time() - 2 * RunLock.BREAKER_STALE_S
+    os.utime(breaker, (old, old))
+    lock = RunLock(tmp_path)
+    lock.acquire()
+    assert json.loads((tmp_path / ".lock").read_text())["pid"] == os.getpid()
+    lock.release()
+    assert list(tmp_path.iterdir()) == []

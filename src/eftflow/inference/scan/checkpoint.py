@@ -177,12 +177,16 @@ class RunLock:
     is recognised), its pid namespace and its SLURM job. It is created complete (written to a
     temporary file, then hard-linked to ``.lock``, which fails if one exists; the classic
     NFS-safe way). A lock is removed automatically only when it is provably stale: taken on this
-    host, in this pid namespace, by a process that no longer runs. A lock taken on another host
+    host, in this pid namespace, by a process that no longer runs; removals are serialised by a
+    second file, ``.lock.break``, so that of several scans finding the same stale lock only one
+    removes it and exactly one takes the lock. A lock taken on another host
     (or in another container) cannot be checked from here, so it is never removed: the scan is
     refused, and the message says which file to delete if that scan is really gone.
     """
 
     filename = ".lock"
+    #: age in seconds after which a ``.lock.break`` left behind is removed
+    BREAKER_STALE_S = 30.0
 
     def __init__(self, directory: str | Path):
         self.path = Path(directory) / self.filename
@@ -192,7 +196,7 @@ class RunLock:
     def acquire(self) -> None:
         """Take the lock, removing a provably stale one; :class:`InputError` if it is held."""
         me = _lock_record()
-        for _ in range(5):
+        for _ in range(50):  # a few rounds, unless other scans are removing a stale lock
             if self._create(me):
                 self.held, self._mine = True, me
                 return
@@ -231,8 +235,11 @@ class RunLock:
     # -- helpers ---------------------------------------------------------------------------
     def _create(self, record: dict) -> bool:
         """Create ``.lock`` holding ``record`` if there is none; whether this call created it."""
-        text = json.dumps(record, sort_keys=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".lock.", suffix=".tmp")
+        return self._create_at(self.path, json.dumps(record, sort_keys=True))
+
+    def _create_at(self, path: Path, text: str) -> bool:
+        """Create ``path`` holding ``text`` if it does not exist; whether this call created it."""
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".lock.", suffix=".tmp")
         try:
             os.chmod(tmp, 0o644 & ~_umask())  # other users' scans must be able to read it
             with os.fdopen(fd, "w") as fh:
@@ -240,20 +247,21 @@ class RunLock:
                 fh.flush()
                 os.fsync(fh.fileno())
             try:
-                os.link(tmp, self.path)
+                os.link(tmp, path)
             except FileExistsError:
                 pass
             except OSError:  # a filesystem without hard links: exclusive create instead
-                return self._create_exclusive(text)
+                return self._create_exclusive(path, text)
             # a link whose reply was lost (NFS) reports an error although it was made
             return os.stat(tmp).st_nlink == 2
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
 
-    def _create_exclusive(self, text: str) -> bool:
+    @staticmethod
+    def _create_exclusive(path: Path, text: str) -> bool:
         try:
-            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             return False
         with os.fdopen(fd, "w") as fh:
@@ -288,23 +296,34 @@ class RunLock:
         )
 
     def _remove_if_unchanged(self, seen: dict) -> None:
-        """Remove the lock if it still is ``seen`` (atomic rename, then compare)."""
-        grabbed = self.path.with_name(f".lock.stale.{os.getpid()}.{secrets.token_hex(4)}")
-        try:
-            os.rename(self.path, grabbed)
-        except FileNotFoundError:
+        """Remove the lock if it still is ``seen``, holding ``.lock.break`` meanwhile.
+
+        Removals are serialised by the breaker file (created like the lock, so only one scan
+        holds it): under it the lock is read again and removed only if it is the stale one seen.
+        A lock another scan took meanwhile is never moved or removed, not even for a moment (a
+        scan that moved it aside to compare would leave a gap in which a third one could take
+        the lock too). A breaker left by a scan killed in the middle of a removal (which takes
+        milliseconds) is removed once it is older than :attr:`BREAKER_STALE_S` seconds.
+        """
+        breaker = self.path.with_name(self.filename + ".break")
+        if not self._create_at(breaker, json.dumps(_lock_record(), sort_keys=True)):
+            with contextlib.suppress(OSError):
+                if time.time() - breaker.stat().st_mtime > self.BREAKER_STALE_S:
+                    log.warning("removing stale lock breaker %s", breaker)
+                    breaker.unlink()
+            time.sleep(0.05)  # another scan is removing the stale lock: look again
             return
         try:
             try:
-                now = json.loads(grabbed.read_text())
+                now = json.loads(self.path.read_text())
             except (OSError, ValueError):
                 now = None
-            if now != seen:  # another scan took the lock meanwhile: give it back
-                with contextlib.suppress(OSError):
-                    os.link(grabbed, self.path)
+            if now == seen:
+                with contextlib.suppress(FileNotFoundError):
+                    self.path.unlink()
         finally:
             with contextlib.suppress(OSError):
-                grabbed.unlink()
+                breaker.unlink()
 
 
 def _read_text(path: str) -> str | None:
