@@ -31,6 +31,9 @@ from eftflow.errors import ConfigError
 __all__ = [
     "load_config",
     "read_config_file",
+    "read_text",
+    "parse_document",
+    "read_document",
     "check_workflow_config",
     "validate_config",
     "check_benchmark_references",
@@ -254,28 +257,53 @@ def load_config(path: str | Path | None, overrides: dict | None = None) -> dict:
     return validate_config(data, file=str(path))
 
 
+def read_text(path: str | Path, *, what: str, error: type = ConfigError) -> str:
+    """The UTF-8 text of ``path``; ``error`` (naming the file) if it cannot be read or holds
+    binary content (an HDF5 file, a gzip or a zarr chunk given by mistake; field ``byte N``).
+    ``what`` names the kind of file expected (``"a YAML configuration file"``)."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise error(f"cannot read {what}: {err.strerror}", file=str(path)) from None
+    except UnicodeDecodeError as err:
+        raise error(
+            f"binary content, not {what}", file=str(path), field=f"byte {err.start}"
+        ) from None
+
+
+def parse_document(text: str, path: str | Path, *, error: type = ConfigError) -> Any:
+    """``text`` (of the file ``path``) parsed as YAML, or as JSON for ``*.json``; malformed
+    documents raise ``error`` naming the file, with field ``line L, column C``."""
+    if Path(path).suffix.lower() == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as err:
+            raise error(
+                f"malformed JSON: {err.msg}",
+                file=str(path),
+                field=f"line {err.lineno}, column {err.colno}",
+            ) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise error(f"malformed YAML: {problem}", file=str(path), field=where) from None
+
+
+def read_document(path: str | Path, *, what: str, error: type = ConfigError) -> Any:
+    """The YAML (or, for ``*.json``, JSON) document of a text file, parsed but not yet checked:
+    :func:`read_text` then :func:`parse_document`. ``error`` is the exception raised (a subclass
+    of :class:`~eftflow.errors.EftflowError`)."""
+    return parse_document(read_text(path, what=what, error=error), path, error=error)
+
+
 def read_config_file(path: str | Path) -> dict:
     """The YAML document of a configuration file as a dict, not yet validated (an empty file is
     ``{}``); unreadable files, malformed YAML (with line and column) and documents that are not
     mappings raise :class:`ConfigError` naming the file."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise ConfigError(f"cannot read configuration: {err.strerror}", file=str(path)) from None
-    except UnicodeDecodeError as err:  # an HDF5 file, a gzip, a zarr chunk given as the config
-        raise ConfigError(
-            "not a YAML configuration file (binary content: not UTF-8 text)",
-            file=str(path),
-            field=f"byte {err.start}",
-        ) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
-        problem = getattr(err, "problem", None) or str(err)
-        raise ConfigError(f"malformed YAML: {problem}", file=str(path), field=where) from None
+    data = read_document(path, what="a YAML configuration file")
     if data is None:
         return {}
     if not isinstance(data, dict):

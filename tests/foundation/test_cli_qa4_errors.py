@@ -124,7 +124,7 @@ def test_binary_file_as_config_names_the_file(tmp_path, capsys):
     h5.write_bytes(HDF5_BYTES)
     out = tmp_path / "new.h5"
     assert main(["setup", "--config", str(h5), "-o", str(out)]) == 2
-    assert f"{h5}: byte 0: not a YAML configuration file" in _error(capsys)
+    assert f"{h5}: byte 0: binary content, not a YAML configuration file" in _error(capsys)
     assert not out.exists()
 
 

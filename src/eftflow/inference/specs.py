@@ -54,10 +54,8 @@ Example
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-from pathlib import Path
 
 from eftflow.errors import BackendError, EftflowError, InputError
 
@@ -102,32 +100,10 @@ def read_spec(path, *, what: str = "a fit description", doc: str = "docs/statist
     A workflow configuration given by mistake is named as such (``what``: the kind of file
     expected; ``doc``: where it is described).
     """
-    import yaml
-
-    from eftflow.config import refuse_workflow_config
+    from eftflow.config import read_document, refuse_workflow_config
 
     path = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as err:
-        raise InputError(f"cannot read the file: {err.strerror}", file=path) from None
-    except UnicodeDecodeError as err:  # an HDF5 file, a zarr chunk, a gzip given by mistake
-        raise InputError(
-            f"binary content, not a YAML/JSON text file: expected {what}",
-            file=path,
-            field=f"byte {err.start}",
-        ) from None
-    try:
-        data = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
-    except json.JSONDecodeError as err:
-        raise InputError(
-            f"not valid JSON: {err.msg}", file=path, field=f"line {err.lineno}, column {err.colno}"
-        ) from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise InputError(f"not valid YAML: {problem}", file=path, field=where) from None
+    data = read_document(path, what=f"a YAML/JSON text file: expected {what}", error=InputError)
     if not isinstance(data, dict):
         raise InputError("the description must be a mapping", file=path)
     refuse_workflow_config(data, file=path, what=what, doc=doc)

@@ -139,26 +139,12 @@ def _region_name(entry: dict, file, field: str) -> str:
 
 
 def load_spec(path) -> dict:
-    import yaml
+    from eftflow.config import read_document
 
     path = Path(path)
     if not path.exists():
         raise InputError("model spec does not exist", file=str(path))
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise InputError(f"cannot read the model spec: {err.strerror}", file=str(path)) from None
-    except UnicodeDecodeError as err:  # an HDF5 file, a zarr chunk, a gzip given by mistake
-        raise InputError(
-            "binary content, not a YAML model spec", file=str(path), field=f"byte {err.start}"
-        ) from None
-    try:
-        spec = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise ConfigError(f"malformed YAML: {problem}", file=str(path), field=where) from None
+    spec = read_document(path, what="a YAML model spec")
     if not isinstance(spec, dict):
         raise ConfigError("a model spec must be a mapping", file=str(path))
     from eftflow.config import refuse_workflow_config

@@ -184,21 +184,10 @@ def _read(source: str | Path | Mapping) -> tuple[dict, str | None, str]:
         data = copy.deepcopy(dict(source))
         return data, None, yaml.safe_dump(data, sort_keys=False)
     path = Path(source)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise ConfigError(f"cannot read scan file ({err.strerror})", file=str(path)) from None
-    except UnicodeDecodeError as err:  # an HDF5 file, a zarr chunk, a gzip given by mistake
-        raise ConfigError(
-            "binary content, not a YAML scan file", file=str(path), field=f"byte {err.start}"
-        ) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        field = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
-        problem = getattr(err, "problem", None) or "malformed YAML"
-        raise ConfigError(f"not valid YAML: {problem}", file=str(path), field=field) from None
+    from eftflow.config import parse_document, read_text
+
+    text = read_text(path, what="a YAML scan file")
+    data = parse_document(text, path)
     if not isinstance(data, dict):
         raise ConfigError("expected a mapping of scan sections at the top", file=str(path))
     return data, str(path), text
