@@ -26,6 +26,7 @@ Example
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import asdict
 from pathlib import Path
 
@@ -148,6 +149,15 @@ class EFTSetup:
     def physics_benchmarks(self) -> list[Benchmark]:
         return [b for b in self.benchmarks.values() if not b.is_nuisance]
 
+    @property
+    def reference_benchmark(self) -> str:
+        """The nominal benchmark of the nuisance weights: the one flagged ``is_reference``, else
+        the first physics benchmark (MadMiner's rule)."""
+        phys = self.physics_benchmarks()
+        if not phys:
+            raise ConfigError("the setup has no benchmarks", field="benchmarks")
+        return next((b.name for b in phys if b.is_reference), phys[0].name)
+
     def benchmark_array(self) -> np.ndarray:
         """Physics benchmarks as an array (n_benchmarks, n_parameters)."""
         names = self.parameter_names
@@ -267,8 +277,11 @@ class EFTSetup:
         """Declare a systematic uncertainty (same signature as MadMiner's ``add_systematics``).
 
         A ``norm`` systematic defines its nuisance parameter at once (one-sided, MadMiner's
-        naming ``<name>_nuisance_param_0`` with benchmark ``..._benchmark_0``, weight × variation);
-        ``scale`` and ``pdf`` nuisance parameters are created from the generator's weights.
+        naming ``<name>_nuisance_param_0`` with benchmark ``..._benchmark_0``, weight × variation).
+        So does a ``scale`` systematic: ``..._benchmark_0`` is its last scale factor (ν = +1),
+        ``..._benchmark_1`` its first (ν = −1; one-sided for a single factor), filled from the
+        generator's scale-variation weights (:mod:`eftflow.generate.systematics`). A ``pdf``
+        systematic is recorded (MadGraph is asked for its weights) but has no nuisance weights yet.
         """
         if systematic_name is None:
             i = 0
@@ -291,9 +304,26 @@ class EFTSetup:
                 bench, {p: 0.0 for p in self.parameters}, is_nuisance=True
             )
         elif effect == "scale":
-            syst = Systematic(
-                name, "scale", ",".join(str(float(v)) for v in scale_variations), scale
-            )
+            try:
+                factors = [float(v) for v in scale_variations]
+            except (TypeError, ValueError):
+                raise ConfigError(
+                    f"scale_variations must be numbers, got {scale_variations!r}",
+                    field=f"systematics.{name}.scale_variations",
+                ) from None
+            if not factors or not all(math.isfinite(v) and v > 0 for v in factors):
+                raise ConfigError(
+                    f"scale_variations must be positive factors, got {scale_variations!r}",
+                    field=f"systematics.{name}.scale_variations",
+                )
+            syst = Systematic(name, "scale", ",".join(str(v) for v in factors), scale)
+            nuis = f"{name}_nuisance_param_0"
+            benches = [f"{nuis}_benchmark_0", f"{nuis}_benchmark_1" if len(factors) > 1 else None]
+            self.nuisance_parameters[nuis] = NuisanceParameter(nuis, name, *benches)
+            for bench in filter(None, benches):
+                self.benchmarks[bench] = Benchmark(
+                    bench, {p: 0.0 for p in self.parameters}, is_nuisance=True
+                )
         elif effect == "pdf":
             syst = Systematic(name, "pdf", str(pdf_variation))
         else:

@@ -145,7 +145,10 @@ BAD_FILES = [
     (lambda f: f.__delitem__("morphing/morphing_matrix"), "morphing"),
     (_shift_benchmark, "morphing/morphing_matrix"),
     (
-        _replace("benchmarks/names", np.array([b"a", b"a", b"b", b"c", b"d", b"e"], "S256")),
+        # 8 benchmarks: 6 of the morphing basis, 2 of the scale systematic's nuisance parameter
+        _replace(
+            "benchmarks/names", np.array([b"a", b"a", b"b", b"c", b"d", b"e", b"f", b"g"], "S256")
+        ),
         "benchmarks/names",
     ),
     (

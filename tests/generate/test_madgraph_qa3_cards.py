@@ -213,11 +213,12 @@ def mg(tmp_path):
     return install_fake_mg5(tmp_path / "MG5_aMC_v3_5_7")
 
 
-def test_setup_scale_systematics_reach_the_run_card(tmp_path, mg):
+def test_setup_scale_systematics_reach_the_run_card(tmp_path, mg, monkeypatch):
+    monkeypatch.setenv("FAKE_MG5_LHAPDF", "1")  # the fake's systematics module runs
     setup = eft_setup(1)
     setup.add_systematics("scale", "mu_var", scale="mu", scale_variations=(0.5, 1.0, 2.0))
     setup.add_systematics("norm", "lumi", norm_variation=1.02)
-    res = MadGraphGenerator().generate(mg_job(tmp_path, mg, setup, n_events=50, use_syst=None))
+    res = MadGraphGenerator().generate(mg_job(tmp_path, mg, setup, n_events=50))  # use_syst None
     with gzip.open(res.output, "rt") as fh:
         header = fh.read().split("</MGRunCard>")[0]
     want = "['--mur=0.5,1.0,2.0', '--muf=0.5,1.0,2.0', '--together=mur,muf', '--dyn=-1']"
@@ -227,8 +228,8 @@ def test_setup_scale_systematics_reach_the_run_card(tmp_path, mg):
     meta = json.loads(Path(str(res.output) + ".json").read_text())
     assert meta["systematics_arguments"] == want
     assert meta["run_card_settings"]["use_syst"] is True
-    # use_syst: false (the default) wins (with a warning): no systematics module, no arguments
-    job = mg_job(tmp_path, mg, setup, n_events=50, job=1)
+    # use_syst: false wins (with a warning): no systematics module, no arguments
+    job = mg_job(tmp_path, mg, setup, n_events=50, job=1, use_syst=False)
     res = MadGraphGenerator().generate(job)
     with gzip.open(res.output, "rt") as fh:
         header = fh.read().split("</MGRunCard>")[0]

@@ -87,7 +87,6 @@ def benchmark_columns(
     if setup is None:
         return list(range(len(store_names))), list(store_names), [], []
     phys = [b.name for b in setup.physics_benchmarks()]
-    nuis = sorted(b.name for b in setup.benchmarks.values() if b.is_nuisance)
     missing = [n for n in phys if n not in store_names]
     if missing:
         raise InputError(
@@ -97,19 +96,30 @@ def benchmark_columns(
             field="benchmark_names",
         )
     # nuisance columns: (store column, factor); a norm systematic's column is derived from the
-    # reference (first physics) benchmark times its variation when the events do not carry it
+    # reference benchmark times its variation when the events do not carry it. A nuisance
+    # parameter without weights for all its benchmarks is left out (with a warning), the others kept.
     norm = setup.norm_nuisance_factors()
-    ref = store_names.index(phys[0])
-    nuis_cols, nuis_names = [], []
-    for n in nuis:
-        if n in store_names:
-            nuis_cols.append((store_names.index(n), 1.0))
-        elif n in norm:
-            nuis_cols.append((ref, norm[n]))
-        else:
-            log.warning("no event weights for nuisance benchmark %s: nuisance weights left out", n)
-            return [store_names.index(b) for b in phys], phys, [], []
-        nuis_names.append(n)
+    ref = store_names.index(setup.reference_benchmark)
+    found: dict[str, tuple[int, float]] = {}
+    for nu in setup.nuisance_parameters.values():
+        benches = [b for b in (nu.benchmark_positive, nu.benchmark_negative) if b is not None]
+        cols = {}
+        for b in benches:
+            if b in store_names:
+                cols[b] = (store_names.index(b), 1.0)
+            elif b in norm:
+                cols[b] = (ref, norm[b])
+        lacking = [b for b in benches if b not in cols]
+        if lacking:
+            log.warning(
+                "no event weights for nuisance benchmark(s) %s: nuisance parameter %s left out",
+                ", ".join(lacking),
+                nu.name,
+            )
+            continue
+        found.update(cols)
+    nuis_names = sorted(found)
+    nuis_cols = [found[n] for n in nuis_names]
     return [store_names.index(n) for n in phys], phys, nuis_cols, nuis_names
 
 

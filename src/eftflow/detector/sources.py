@@ -62,18 +62,51 @@ def lhe_chunk_to_awkward(events, weights: np.ndarray):
 
 
 def lhe_source(
-    path, benchmarks: Sequence[str] | None = None, *, sampling_benchmark: int = -1
+    path,
+    benchmarks: Sequence[str] | None = None,
+    *,
+    sampling_benchmark: int = -1,
+    nuisance: dict[str, str] | None = None,
+    reference: str | None = None,
 ) -> ParticleSource:
-    """A source over an LHE file (``.lhe``/``.lhe.gz``); weights in ``benchmarks`` order (all ids if None)."""
-    from eftflow.generate.lhe import LHEReader
+    """A source over an LHE file (``.lhe``/``.lhe.gz``); weights in ``benchmarks`` order (all ids if None).
 
+    ``nuisance`` (``{nuisance benchmark: weight id}`` of scale variations, see
+    :mod:`eftflow.generate.systematics`) adds one column per entry after them,
+    ``w_reference · w_id / XWGTUP``; ``reference`` must then be one of the columns.
+    """
+    from eftflow.generate.lhe import LHEReader
+    from eftflow.generate.systematics import nuisance_columns
+
+    nuisance = dict(nuisance or {})
     reader = LHEReader(path, benchmarks=benchmarks)
     names = list(benchmarks) if benchmarks is not None else list(reader.weight_ids)
+    ids = list(reader.weight_ids)
+    if nuisance:
+        unknown = [i for i in nuisance.values() if i not in ids]
+        if reference not in names or unknown or set(nuisance) & set(names):
+            raise InputError(
+                f"nuisance weights {nuisance} need weight ids of the file and a reference among "
+                f"{', '.join(names)} (got {reference!r})",
+                file=str(path),
+                field="initrwgt",
+            )
+    var_idx = [ids.index(i) for i in nuisance.values()]
+    ref_col = names.index(reference) if nuisance else 0
 
     def chunks(size: int):
+        done = 0
         for ev in reader.iter_chunks(size):
             w = reader.benchmark_weights(ev) if benchmarks is not None else ev.weights
+            if nuisance:
+                var = nuisance_columns(
+                    ev.weights[:, var_idx], ev.xwgtup, w[:, ref_col], file=path, first_event=done
+                )
+                w = np.concatenate([w, var], axis=1)
+            done += len(w)
             yield lhe_chunk_to_awkward(ev, w)
+
+    names = [*names, *nuisance]
 
     return ParticleSource(
         names,
@@ -128,9 +161,18 @@ def particle_store_source(
 
 
 def open_source(
-    path, benchmarks: Sequence[str] | None = None, *, sampling_benchmark: int = -1
+    path,
+    benchmarks: Sequence[str] | None = None,
+    *,
+    sampling_benchmark: int = -1,
+    nuisance: dict[str, str] | None = None,
+    reference: str | None = None,
 ) -> ParticleSource:
-    """Open a particle store directory or an LHE file as a :class:`ParticleSource`."""
+    """Open a particle store directory or an LHE file as a :class:`ParticleSource`.
+
+    ``nuisance`` and ``reference`` apply to LHE files (:func:`lhe_source`); a particle store
+    carries its nuisance columns already.
+    """
     p = Path(path)
     if not p.exists():
         raise InputError("input does not exist", file=str(path))
@@ -138,7 +180,13 @@ def open_source(
         return particle_store_source(p, benchmarks, sampling_benchmark=sampling_benchmark)
     name = p.name.lower()
     if name.endswith((".lhe", ".lhe.gz", ".lhef", ".lhef.gz")):
-        return lhe_source(p, benchmarks, sampling_benchmark=sampling_benchmark)
+        return lhe_source(
+            p,
+            benchmarks,
+            sampling_benchmark=sampling_benchmark,
+            nuisance=nuisance,
+            reference=reference,
+        )
     raise InputError(
         "expected a particle store (*.zarr directory) or an LHE file (*.lhe, *.lhe.gz)",
         file=str(path),

@@ -19,7 +19,10 @@ Output: an LHEF 3.0 file, gzip, written atomically, that Pythia reads back with
   "provenance": {generator, Pythia version, seed, sample, job, slice, EW inputs, σ}}``, the same
   block as :class:`eftflow.generate.lhe_write.LHEWriter` writes) and ``<initrwgt>`` with one ``<weight id="<benchmark name>">`` per physics
   benchmark of the setup, in setup order (nuisance benchmarks, e.g. ``norm`` systematics, are not
-  per-event generator weights and are left to the later stages);
+  per-event generator weights and are left to the later stages), and for the setup's ``scale``
+  systematics a group ``Central scale variation`` in the layout of MadGraph's systematics module,
+  one weight per (μ_R, μ_F) pair (:func:`scale_factors`: the PDF ratio at k·Q; μ_R has no effect
+  on leading-order Drell–Yan), read into nuisance weights by :mod:`eftflow.generate.systematics`;
 * ``<init>``: beams 2212 2212 at 6500 GeV, PDF set 247000 (NNPDF2.3 QCD+QED LO, Pythia's default),
   IDWTUP = −4 (as MadGraph; Pythia then hands the ``<rwgt>`` values through unchanged), XSECUP = σ_SM, XERRUP = Pythia's ``sigmaErr`` (known to be 1.2–1.5× too small);
 * each event: q, q̄ (status −1, colour line 501), the γ*/Z (status 2), ℓ⁻, ℓ⁺ (status 1),
@@ -55,6 +58,7 @@ import numpy as np
 
 from eftflow.errors import BackendError, ConfigError
 from eftflow.generate.base import GenerationJob, GenerationResult
+from eftflow.generate.systematics import SCALE_GROUP, scale_variations
 from eftflow.physics.drellyan import COEFFICIENTS, EWParameters, cos_theta_star, weight_ratios
 from eftflow.progress import progress
 from eftflow.store.atomic import atomic_path
@@ -65,6 +69,7 @@ __all__ = [
     "OPTIONS_SCHEMA",
     "samples_from_options",
     "pythia_settings",
+    "scale_factors",
 ]
 
 log = logging.getLogger(__name__)
@@ -366,8 +371,16 @@ class BuiltinGenerator:
         t0 = time.perf_counter()
         p = _make_pythia(settings)
         ew = EWParameters.from_pythia(p)
+        variations = scale_variations(job.setup)
+        scale_ids = [f"scale_{k + 1}" for k in range(len(variations))]
+        if set(scale_ids) & set(bnames):
+            raise ConfigError(
+                f"benchmark names {', '.join(sorted(set(scale_ids) & set(bnames)))} are the "
+                "builtin generator's scale-variation weight ids; rename them",
+                field="benchmarks",
+            )
         with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.chunks-") as tmp:
-            files = self._run(p, job.n_events, chunk, theta, coeffs, ew, Path(tmp))
+            files = self._run(p, job.n_events, chunk, theta, coeffs, ew, Path(tmp), variations)
             info = p.infoPython()
             sigma = info.sigmaGen() * MB_TO_PB
             sigma_err = info.sigmaErr() * MB_TO_PB
@@ -393,7 +406,19 @@ class BuiltinGenerator:
                 "pythia_settings": settings,
                 **(job.provenance or {}),
             }
-            totals = _write_lhe(out, files, bnames, w_sm, sigma, sigma_err, ecm, prov)
+            if variations:
+                prov["scale_variations"] = [list(v) for v in variations]
+            totals = _write_lhe(
+                out,
+                files,
+                bnames,
+                w_sm,
+                sigma,
+                sigma_err,
+                ecm,
+                prov,
+                dict(zip(scale_ids, variations)),
+            )
         elapsed = time.perf_counter() - t0
         log.info(
             "builtin %s job %d: %d events, sigma_SM = %.6g +- %.2g pb, %.0f events/s",
@@ -410,8 +435,9 @@ class BuiltinGenerator:
         )  # fmt: skip
 
     @staticmethod
-    def _run(p, n_events, chunk, theta, coeffs, ew, tmp: Path) -> list[Path]:
+    def _run(p, n_events, chunk, theta, coeffs, ew, tmp: Path, variations=()) -> list[Path]:
         files: list[Path] = []
+        pdf = p.getPDFPtr(2212) if variations else None
         done = failures = 0
         with progress(n_events, "generate_events (builtin)", logger=log) as bar:
             while done < n_events:
@@ -434,8 +460,9 @@ class BuiltinGenerator:
                 ratios = weight_ratios(info[:, 7], cos, qid, theta, coeffs, ew, alpha_em=info[:, 8])
                 if not np.all(np.isfinite(ratios)):
                     raise BackendError("non-finite EFT/SM weight ratio: check the benchmark values")
+                scale = scale_factors(pdf, info, variations)
                 f = tmp / f"chunk{len(files):06d}.npz"
-                np.savez(f, parts=parts, info=info, ratios=ratios)
+                np.savez(f, parts=parts, info=info, ratios=ratios, scale=scale)
                 files.append(f)
                 done += m
                 bar.update(m)
@@ -454,28 +481,71 @@ def _pythia_version() -> str:
 _ISTUP = {-21: -1, -22: 2, 23: 1}
 
 
-def _write_lhe(out: Path, files, bnames, w_sm, sigma, sigma_err, ecm, prov) -> np.ndarray:
-    """Write the LHEF 3 gzip file from the chunk files; return Σ weights per benchmark."""
+def scale_factors(pdf, info: np.ndarray, variations) -> np.ndarray:
+    """Per-event weight factors (n, n_variations) of the (μ_R, μ_F) scale variations.
+
+    Drell–Yan at leading order has no α_s, so μ_R leaves the weight unchanged and a μ_F
+    variation by k is the PDF ratio f₁(x₁, kQ) f₂(x₂, kQ) / f₁(x₁, Q) f₂(x₂, Q) with Pythia's own
+    PDF (``pdf``: ``Pythia.getPDFPtr(2212)``) at the event's ids, x and factorisation scale Q.
+    """
+    out = np.ones((len(info), len(variations)))
+    kf = [(j, float(muf) ** 2) for j, (_, muf) in enumerate(variations) if float(muf) != 1.0]
+    if not kf:
+        return out
+    xf = pdf.xf
+    for i, (id1, id2, x1, x2, q) in enumerate(info[:, :5].tolist()):
+        q2 = q * q
+        id1, id2 = int(id1), int(id2)
+        nominal = xf(id1, x1, q2) * xf(id2, x2, q2)
+        if nominal <= 0.0:
+            raise BackendError(f"event {i}: Pythia's PDF is {nominal!r} at the event's x and Q")
+        for j, k2 in kf:
+            out[i, j] = xf(id1, x1, k2 * q2) * xf(id2, x2, k2 * q2) / nominal
+    return out
+
+
+def _write_lhe(
+    out: Path, files, bnames, w_sm, sigma, sigma_err, ecm, prov, scale: dict | None = None
+) -> np.ndarray:
+    """Write the LHEF 3 gzip file from the chunk files; return Σ weights per benchmark.
+
+    ``scale``: ``{weight id: (μ_R, μ_F)}`` of scale variations, written as MadGraph's systematics
+    module does (group ``Central scale variation``, attributes MUR, MUF, PDF).
+    """
+    scale = dict(scale or {})
     totals = np.zeros(len(bnames))
     ebeam = ecm / 2.0
     with atomic_path(out) as tmp:
         with gzip.open(tmp, "wt", compresslevel=4, encoding="ascii") as fh:
-            meta = {"event_norm": "sum", "weight_ids": list(bnames), "provenance": prov}
+            ids = [*bnames, *scale]
+            meta = {"event_norm": "sum", "weight_ids": ids, "provenance": prov}
             fh.write('<LesHouchesEvents version="3.0">\n<header>\n<eftflow>\n<![CDATA[\n')
             fh.write(json.dumps(meta, sort_keys=True, default=str).replace("]]>", "]] >"))
             fh.write("\n]]>\n</eftflow>\n<initrwgt>\n")
             fh.write("<weightgroup name='eftflow' weight_name_strategy='includeIdInWeightName'>\n")
             for b in bnames:
                 fh.write(f"<weight id='{b}'>{b}</weight>\n")
-            fh.write("</weightgroup>\n</initrwgt>\n</header>\n<init>\n")
+            fh.write("</weightgroup>\n")
+            if scale:
+                fh.write(f'<weightgroup name="{SCALE_GROUP}" combine="envelope">\n')
+                for wid, (mur, muf) in scale.items():
+                    fh.write(
+                        f'<weight id="{wid}" MUR="{mur!r}" MUF="{muf!r}" PDF="{PDF_LHAID}" > '
+                        f"MUR={mur!r} MUF={muf!r} </weight>\n"
+                    )
+                fh.write("</weightgroup>\n")
+            fh.write("</initrwgt>\n</header>\n<init>\n")
             fh.write(f"2212 2212 {ebeam:.8e} {ebeam:.8e} 0 0 {PDF_LHAID} {PDF_LHAID} -4 1\n")
             fh.write(f"{sigma:.10e} {sigma_err:.10e} {w_sm:.10e} 1\n</init>\n")
             for f in files:
                 with np.load(f, allow_pickle=False) as d:
                     parts, info, ratios = d["parts"], d["info"], d["ratios"]
+                    factors = d["scale"]
                 weights = ratios * w_sm
                 totals += weights.sum(axis=0)
-                fh.write(_format_events(parts, info, weights, bnames, w_sm))
+                if scale:
+                    weights = np.concatenate([weights, factors * w_sm], axis=1)
+                fh.write(_format_events(parts, info, weights, ids, w_sm))
             fh.write("</LesHouchesEvents>\n")
     return totals
 

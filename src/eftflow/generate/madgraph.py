@@ -71,7 +71,7 @@ DEFAULTS: dict = {
     "run_card": {},
     "change_helicity": False,
     "reweight_mode": "LO",
-    "use_syst": False,
+    "use_syst": None,
     "cache_dir": None,
     "nb_core": None,
     "timeout": None,
@@ -393,10 +393,11 @@ class MadGraphGenerator:
     def _systematics_settings(setup, opts: dict) -> tuple[dict, str]:
         """Run-card systematics settings from the setup's scale/PDF systematics (as MadMiner).
 
-        ``use_syst`` None switches MadGraph's systematics module on exactly when the setup
-        declares ``scale`` or ``pdf`` systematics; ``systematics_arguments`` lists their
-        variations. ``use_syst: false`` (the default: the weights are not yet read into nuisance
-        weights downstream) with such systematics is logged.
+        ``use_syst`` None (the default) switches MadGraph's systematics module on exactly when
+        the setup declares ``scale`` or ``pdf`` systematics; ``systematics_arguments`` lists
+        their variations (the scale variations become nuisance weights downstream,
+        :mod:`eftflow.generate.systematics`). ``use_syst: false`` with such systematics is
+        logged: the shower then finds no weights for the scale systematics and says so.
         """
         systs = [s for s in setup.systematics.values() if s.type in ("scale", "pdf")]
         args = systematics_arguments(systs)

@@ -134,11 +134,15 @@ class Systematic:
     """A normalisation-type systematic: relative effect ``delta`` at ``nu = +1`` per sample.
 
     ``effects`` maps a sample name to a number (all bins) or a list (per bin); the rate scales
-    as ``(1 + delta) ** nu`` (always positive).
+    as ``(1 + delta) ** nu`` (always positive). ``quadratic`` (optional, same layout) adds
+    ``exp(q nu²)``: with ``ln(1 + delta) = ½ ln(r⁺/r⁻)`` and ``q = ½ ln(r⁺ r⁻)`` for the
+    relative rates r± at nu = ±1 the factor is exact at both (MadMiner's exponential-quadratic
+    interpolation, :mod:`eftflow.physics.nuisance`).
     """
 
     name: str
     effects: Mapping[str, float | Sequence[float]]
+    quadratic: Mapping[str, float | Sequence[float]] | None = None
 
 
 def _gammaln(x):
@@ -178,6 +182,7 @@ class BinnedPoissonModel:
         self.samples = list(samples) if samples is not None else ["sample0"]
         ns = len(self.samples)
         lnf = np.zeros((len(systematics), ns, self.n_bins))
+        quad = np.zeros_like(lnf)
         for k, sys in enumerate(systematics):
             for sample, eff in sys.effects.items():
                 if sample not in self.samples:
@@ -191,7 +196,20 @@ class BinnedPoissonModel:
                         "relative effects must be finite and > -1", field=f"systematics.{sys.name}"
                     )
                 lnf[k, self.samples.index(sample)] = np.log1p(d)
+            for sample, q in (sys.quadratic or {}).items():
+                if sample not in self.samples:
+                    raise InputError(
+                        f"unknown sample {sample!r}; known: {', '.join(self.samples)}",
+                        field=f"systematics.{sys.name}",
+                    )
+                q = np.broadcast_to(np.asarray(q, dtype=float), (self.n_bins,))
+                if np.any(~np.isfinite(q)):
+                    raise InputError(
+                        "quadratic effects must be finite", field=f"systematics.{sys.name}"
+                    )
+                quad[k, self.samples.index(sample)] = q
         self._lnf = lnf
+        self._quad = quad if np.any(quad) else None
         self.nuisances = GaussianNuisances([s.name for s in systematics])
 
     def yields(self, theta) -> np.ndarray:
@@ -203,7 +221,17 @@ class BinnedPoissonModel:
         nu = np.asarray(nu, dtype=float)
         if nu.size == 0:
             return np.ones((len(self.samples), self.n_bins))
-        return np.exp(np.tensordot(nu, self._lnf, axes=(0, 0)))
+        expo = np.tensordot(nu, self._lnf, axes=(0, 0))
+        if self._quad is not None:
+            expo = expo + np.tensordot(nu * nu, self._quad, axes=(0, 0))
+        return np.exp(expo)
+
+    def _dlog(self, nu) -> np.ndarray:
+        """∂ ln(factor) / ∂ν_k per sample and bin: (n_nu, n_samples, n_bins)."""
+        if self._quad is None:
+            return self._lnf
+        nu = np.asarray(nu, dtype=float).reshape(-1, 1, 1)
+        return self._lnf + 2.0 * nu * self._quad
 
     def expected_main(self, theta, nu) -> np.ndarray:
         """Expected counts per bin."""
@@ -235,7 +263,7 @@ class BinnedPoissonModel:
         """Gradient of :meth:`loglik_main` with respect to ``nu``."""
         ysb = self.yields(theta) * self._factors(nu)
         lam = ysb.sum(axis=0)
-        dlam = np.einsum("sb,ksb->kb", ysb, self._lnf)
+        dlam = np.einsum("sb,ksb->kb", ysb, self._dlog(nu))
         with np.errstate(divide="ignore", invalid="ignore"):
             w = np.where(lam > 0, data.main / lam, 0.0) - 1.0
         return dlam @ w
@@ -244,8 +272,12 @@ class BinnedPoissonModel:
         """Hessian of :meth:`loglik_main` with respect to ``nu``."""
         ysb = self.yields(theta) * self._factors(nu)
         lam = ysb.sum(axis=0)
-        dlam = np.einsum("sb,ksb->kb", ysb, self._lnf)
-        d2lam = np.einsum("sb,ksb,lsb->klb", ysb, self._lnf, self._lnf)
+        g = self._dlog(nu)
+        dlam = np.einsum("sb,ksb->kb", ysb, g)
+        d2lam = np.einsum("sb,ksb,lsb->klb", ysb, g, g)
+        if self._quad is not None:
+            k = np.arange(g.shape[0])
+            d2lam[k, k] += 2.0 * np.einsum("sb,ksb->kb", ysb, self._quad)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(lam > 0, data.main / lam, 0.0)
             r2 = np.where(lam > 0, data.main / lam**2, 0.0)

@@ -3,10 +3,16 @@
 One observable (a store name or a safe expression) is histogrammed per benchmark while streaming
 over a partition (chunk by chunk, Dask via :func:`eftflow.sampling.parallel.map_chunks`); the
 weights are rescaled to the full cross section by the partition's fraction. The expected counts at
-θ are ``λ_i(θ) = L Σ_b m_b(θ) σ_ib`` with the setup's morphing weights ``m(θ)``, and the setup's
-``norm`` systematics become log-normal nuisances ``(1 + δ)^ν`` of a
-:class:`~eftflow.inference.asimov.BinnedPoissonModel`. Used by
-:mod:`eftflow.inference.pipeline_limits`.
+θ are ``λ_i(θ) = L Σ_b m_b(θ) σ_ib`` with the setup's morphing weights ``m(θ)``.
+
+Systematics: when the store has nuisance weights, every nuisance parameter they cover (``norm``
+and ``scale`` systematics, :mod:`eftflow.generate.systematics`) becomes a per-bin factor of a
+:class:`~eftflow.inference.asimov.BinnedPoissonModel`, ``exp(A_i ν + B_i ν²)`` with
+``A_i = ½ ln(σ⁺_i/σ⁻_i)``, ``B_i = ½ ln(σ⁺_i σ⁻_i / σ⁰_i²)`` from the bin's cross sections at
+θ_ref with the nuisance at +1, −1 and 0 (one-sided: ``A_i = ln(σ⁺_i/σ⁰_i)``, ``B_i = 0``), exact at
+ν = ±1: MadMiner's per-event interpolation applied to bin sums. A norm systematic gives the same
+``(1 + δ)^ν`` in every bin. Without nuisance weights in the store the setup's ``norm``
+systematics are used directly. Used by :mod:`eftflow.inference.pipeline_limits`.
 """
 
 from __future__ import annotations
@@ -23,22 +29,47 @@ __all__ = ["HistogramLikelihood", "histogram_likelihood", "setup_systematics"]
 log = logging.getLogger(__name__)
 
 
-def _histogram_chunk(ctx, i0, i1, observable, observable_names, boundaries):
-    """Per-benchmark weighted histogram of one chunk: (n_bins, n_benchmarks)."""
+def _histogram_chunk(ctx, i0, i1, observable, observable_names, boundaries, m_ref=None):
+    """Weighted histograms of one chunk: (n_bins, n_benchmarks + 2 n_nuisance).
+
+    The first columns are per benchmark; with nuisance parameters in ``ctx`` (and the morphing
+    weights ``m_ref`` of θ_ref), two more per nuisance: the histogram at θ_ref with that nuisance
+    at +1 and at −1 (the others at 0).
+    """
     from eftflow.inference.fisher.binning import observable_function
     from eftflow.sampling.weights import load_chunk
 
     fn = observable_function(observable, observable_names)
     ch = load_chunk(ctx, i0, i1, None, with_x=True)
     n_bins = len(boundaries) + 1
-    out = np.zeros((n_bins, ch.W.shape[1]))
+    n_b, n_nu = ch.W.shape[1], ch.a.shape[0]
+    out = np.zeros((n_bins, n_b + 2 * n_nu))
     if ch.n == 0:
         return out
     v = np.asarray(fn(ch.x), float)
     idx = np.searchsorted(boundaries, v)
-    for b in range(ch.W.shape[1]):
+    for b in range(n_b):
         out[:, b] = np.bincount(idx, weights=ch.W[:, b], minlength=n_bins)
+    if n_nu:
+        w0 = ch.W @ np.asarray(m_ref, float)
+        for k in range(n_nu):
+            for j, sign in enumerate((1.0, -1.0)):
+                wk = w0 * np.exp(sign * ch.a[k] + ch.b[k])
+                out[:, n_b + 2 * k + j] = np.bincount(idx, weights=wk, minlength=n_bins)
     return out
+
+
+def _shape_effects(s0, s_plus, s_minus, two_sided: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Per-bin δ (``ln(1 + δ) = A``) and quadratic ``B`` from bin sums at ν = 0, +1, −1."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ok = (s0 > 0) & (s_plus > 0) & ((s_minus > 0) | (not two_sided))
+        if two_sided:
+            a = np.where(ok, 0.5 * np.log(s_plus / s_minus), 0.0)
+            b = np.where(ok, 0.5 * np.log(s_plus * s_minus / s0**2), 0.0)
+        else:
+            a = np.where(ok, np.log(s_plus / s0), 0.0)
+            b = np.zeros_like(a)
+    return np.expm1(a), b
 
 
 class HistogramLikelihood:
@@ -115,7 +146,7 @@ def histogram_likelihood(
             file=config_file,
             field=f"{where}.luminosity",
         )
-    wm = WeightModel(store, setup, partition=partition, include_nuisance=False)
+    wm = WeightModel(store, setup, partition=partition, include_nuisance=bool(systematics))
     names = list(wm.store.observable_names)
     if isinstance(observable, str) and observable.isidentifier() and observable not in names:
         raise ConfigError(
@@ -149,7 +180,7 @@ def histogram_likelihood(
         boundaries = boundaries_from_spec(bins, histrange, pilot=pilot, field=f"{where}.bins")
     except ConfigError as err:
         raise ConfigError(err.message, file=config_file, field=err.field) from None
-    args = [(wm.ctx, i0, i1, observable, names, boundaries) for i0, i1 in wm.chunk_ranges()]
+    args = [(wm.ctx, i0, i1, observable, names, boundaries, m0[0]) for i0, i1 in wm.chunk_ranges()]
     if not args:
         raise InputError(
             f"no events in the {partition} partition", file=str(wm.store.path), field="partition"
@@ -157,9 +188,21 @@ def histogram_likelihood(
     parts = map_chunks(
         _histogram_chunk, args, n_workers=n_workers, scheduler=scheduler, label="histogram chunks"
     )
-    sigma_bins = np.sum(parts, axis=0)
+    hist = np.sum(parts, axis=0)
+    n_b = hist.shape[1] - 2 * wm.n_nuisance
+    sigma_bins = hist[:, :n_b]
     systs = []
-    if systematics:
+    if systematics and wm.n_nuisance:  # per-bin effects from the store's nuisance weights
+        s0 = sigma_bins @ m0[0]
+        for k, name in enumerate(wm.nuisance_names):
+            two_sided = wm.ctx.nu_neg[k] is not None
+            delta, quad = _shape_effects(
+                s0, hist[:, n_b + 2 * k], hist[:, n_b + 2 * k + 1], two_sided
+            )
+            systs.append(
+                Systematic(name, {"signal": delta}, {"signal": quad} if two_sided else None)
+            )
+    elif systematics:
         for s in setup_systematics(wm.setup):
             systs.append(Systematic(s[0], {"signal": s[1]}))
     log.info(

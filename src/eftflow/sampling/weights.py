@@ -349,14 +349,21 @@ class WeightModel:
         pos, neg = [], []
         if include_nuisance and setup.nuisance_parameters and nu_names:
             for nu in setup.nuisance_parameters.values():
-                for bench in (nu.benchmark_positive, nu.benchmark_negative):
-                    if bench is not None and bench not in nu_names:
-                        raise InputError(
-                            f"nuisance parameter {nu.name} needs weights of benchmark {bench!r}, which the store "
-                            f"lacks (it has {', '.join(nu_names)})",
-                            file=path,
-                            field="attrs.nuisance_benchmark_names",
-                        )
+                lacking = [
+                    b
+                    for b in (nu.benchmark_positive, nu.benchmark_negative)
+                    if b is not None and b not in nu_names
+                ]
+                if lacking:  # the analysis left it out (and said so): so do we
+                    log.warning(
+                        "%s has no weights of nuisance benchmark(s) %s (it has %s): nuisance "
+                        "parameter %s left out",
+                        path,
+                        ", ".join(lacking),
+                        ", ".join(nu_names),
+                        nu.name,
+                    )
+                    continue
                 if nu.benchmark_positive is None:
                     continue
                 self.nuisance_names.append(nu.name)
@@ -368,8 +375,7 @@ class WeightModel:
             log.warning(
                 "setup declares nuisance parameters but %s has no nuisance weights: ignored", path
             )
-        ref = [b.name for b in phys if b.is_reference]
-        ref_name = ref[0] if ref else self.benchmark_names[0]
+        ref_name = setup.reference_benchmark
         self.reference_benchmark = ref_name
         self.ctx = ChunkContext(
             path=path,

@@ -278,6 +278,8 @@ def shower_lhe(
     hepmc=None,
     provenance: dict | None = None,
     user_hooks=None,
+    nuisance: dict[str, str] | None = None,
+    reference: str | None = None,
 ) -> ShowerResult:
     """Shower an LHE file with Pythia 8 and write a particle store (and optionally HepMC3).
 
@@ -300,10 +302,18 @@ def shower_lhe(
         Extra provenance recorded in the store.
     user_hooks
         Optional ``pythia8mc.UserHooks`` instance (e.g. a veto); vetoed events count as dropped.
+    nuisance
+        ``{nuisance benchmark: LHE weight id}`` of scale variations
+        (:func:`eftflow.generate.systematics.nuisance_weight_ids`): each becomes a weight column
+        after the benchmarks, ``w_reference · w_id / XWGTUP``
+        (:func:`~eftflow.generate.systematics.nuisance_columns`).
+    reference
+        The benchmark those columns vary (default: the first of ``benchmark_names``).
     """
     import awkward as ak
     import pythia8mc
 
+    from eftflow.generate.systematics import nuisance_columns
     from eftflow.store.events import make_provenance
     from eftflow.store.particles import ParticleStoreWriter
 
@@ -311,7 +321,15 @@ def shower_lhe(
     lhe, output = Path(lhe), Path(output)
     header = read_lhe_header(lhe)
     benchmark_names = list(benchmark_names)
-    missing = [b for b in benchmark_names if b not in header["weight_ids"]]
+    nuisance = dict(nuisance or {})
+    reference = benchmark_names[0] if reference is None else reference
+    if reference not in benchmark_names or set(nuisance) & set(benchmark_names):
+        raise ConfigError(
+            f"reference {reference!r} must be one of the benchmarks and the nuisance benchmarks "
+            f"({', '.join(nuisance)}) none of them",
+            field="benchmarks",
+        )
+    missing = [b for b in [*benchmark_names, *nuisance.values()] if b not in header["weight_ids"]]
     if missing:
         raise InputError(
             f"benchmark {missing[0]!r} has no weight in the LHE file (weight ids: "
@@ -351,11 +369,11 @@ def shower_lhe(
         if hepmc is not None:
             from eftflow.shower.hepmc import HepMCWriter
 
-            hep = HepMCWriter(hepmc, ["Weight", *benchmark_names])
+            hep = HepMCWriter(hepmc, ["Weight", *benchmark_names, *nuisance])
             hep.__enter__()
         with (
             ParticleStoreWriter(
-                output, benchmark_names, chunk_size=chunk, provenance=prov
+                output, [*benchmark_names, *nuisance], chunk_size=chunk, provenance=prov
             ) as writer,
             progress(max_events, "shower_events", logger=log) as bar,
         ):
@@ -376,9 +394,20 @@ def shower_lhe(
                     all_w = _batch_weights(b, lhe, n_acc) * weight_scale
                     if columns is None:
                         columns = _weight_columns(
-                            info, benchmark_names, lhe, all_w.shape[1], header["weight_ids"]
+                            info,
+                            [*benchmark_names, *nuisance.values()],
+                            lhe,
+                            all_w.shape[1],
+                            header["weight_ids"],
                         )
                     w = all_w[:, columns]
+                    if nuisance:
+                        nb = len(benchmark_names)
+                        ref = w[:, benchmark_names.index(reference)]
+                        var = nuisance_columns(
+                            w[:, nb:], all_w[:, 0], ref, file=lhe, first_event=n_acc
+                        )
+                        w = np.concatenate([w[:, :nb], var], axis=1)
                     prt = b.prt
                     parts = _records(prt, prt.status > 0, charges)
                     ah = np.abs(prt.status)
@@ -567,7 +596,9 @@ def _weight_columns(info, benchmark_names, lhe: Path, n_columns: int, ids) -> np
     events still carry every weight; the names then come from the LHE header.
     """
     names = [info.weightNameByIndex(i) for i in range(info.numberOfWeights())]
-    if len(names) != n_columns and n_columns == 1 + len(ids):
+    if n_columns == 1 + len(ids) and (
+        len(names) != n_columns or any(b not in names for b in benchmark_names)
+    ):  # (Pythia may also rename weights it recognises, e.g. scale variations)
         names = ["Weight", *ids]
     cols = []
     for b in benchmark_names:

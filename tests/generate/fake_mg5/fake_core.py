@@ -17,6 +17,15 @@ Failures behave like MadGraph's: the log says ``Command "..." interrupted with e
 file appears, and the exit code is 0. ``FAKE_MG5_WEIGHT_DIGITS`` (environment) writes the
 ``<wgt>`` values with more digits than MadGraph's 8 (for closure tests at 1e-10);
 ``FAKE_MG5_SLEEP`` makes ``generate_events`` hang for that many seconds (timeout tests).
+
+Systematics module (run card ``use_syst = True``): as MadGraph without LHAPDF, the fake logs
+``No version of lhapdf. Can not run systematics computation`` and writes no variation weights.
+With ``FAKE_MG5_LHAPDF=1`` it writes them as MadGraph 3.5's ``systematics`` program does:
+a ``Central scale variation`` group with every (MUR, MUF) pair of ``--mur``/``--muf`` of
+``systematics_arguments`` except (1, 1), ids 1, 2, … with ``MUR``, ``MUF`` and ``PDF``
+attributes, then the central PDF member as a group of its own, ahead of the reweighting group;
+the values are XWGTUP × (1 + 0.1 ln(MUR) x + 0.05 ln(MUF)) (a smooth stand-in: e+e- → μμ has no
+PDFs or α_s to vary).
 """
 
 from __future__ import annotations
@@ -471,6 +480,7 @@ def _generate(procdir: Path, run: str, events_dir: Path) -> None:
             ]
         )
     print("INFO: storing files of previous run ")
+    syst = _systematics(rc, events, xwgt)
     # reweighting
     rw_path = cards / "reweight_card.dat"
     launches: list = []
@@ -520,11 +530,37 @@ def _generate(procdir: Path, run: str, events_dir: Path) -> None:
         scale=math.sqrt(s),
         aqed=aqed,
         aqcd=aqcd,
+        syst=syst,
     )
     _set_iseed_zero(cards / "run_card.dat")
     print("INFO: Done")
     print("quit")
     _record(f"generate_events {run} {iseed}")
+
+
+def _systematics(rc: dict, events, xwgt: float):
+    """([(id, MUR, MUF)], weights per event) of the systematics module, or None (see module doc)."""
+    if rc.get("use_syst", "False").strip().lower() not in ("true", ".true.", "t"):
+        return None
+    print("INFO: Running Systematics computation")
+    if os.environ.get("FAKE_MG5_LHAPDF") != "1":
+        print("WARNING: No version of lhapdf. Can not run systematics computation")
+        return None
+    args = rc.get("systematics_arguments", "")
+
+    def factors(name):
+        m = re.search(rf"--{name}=([0-9.,]+)", args)
+        return [float(v) for v in m.group(1).split(",") if v] if m else [0.5, 1.0, 2.0]
+
+    pairs = [(r, f) for r in factors("mur") for f in factors("muf") if (r, f) != (1.0, 1.0)]
+    pairs.append((1.0, 1.0))  # the central member of the PDF group
+    ids = [(str(i), r, f) for i, (r, f) in enumerate(pairs, start=1)]
+    values = []
+    for ev in events:
+        x = ev[2][8] / ev[2][9]
+        values.append([xwgt * (1 + 0.1 * math.log(r) * x + 0.05 * math.log(f)) for r, f in pairs])
+    print("INFO: Systematics computation done")
+    return ids, values
 
 
 HEADER_COMMENT = """<!--
@@ -583,9 +619,23 @@ def _write_lhe(path, procdir, run_text, param_text, card, launches, events, weig
     ]
     out += ["<MGRunCard>", "<![CDATA[", run_text.rstrip("\n"), "]]>", "</MGRunCard>"]
     out += ["<slha>", param_text.rstrip("\n"), "</slha>"]
+    syst = k.get("syst")
+    if launches or syst:
+        out.append("<initrwgt>")
+    if syst:
+        out.append('<weightgroup name="Central scale variation" combine="envelope">')
+        for wid, r, f in syst[0][:-1]:
+            text = " ".join(f"{n}={v}" for n, v in (("MUR", r), ("MUF", f)) if v != 1.0)
+            out.append(f'<weight id="{wid}" MUR="{r}" MUF="{f}" PDF="247000" > {text}  </weight>')
+        out.append("</weightgroup> # scale")
+        out.append(
+            '<weightgroup name="NNPDF23_lo_as_0130_qed" combine="replicas"> # 247000: LO QCD + '
+            "LO QED PDF set, alphas(MZ)=0.130. mem=0 ; average on replicas; mem=1-100 ; PDF replicas"
+        )
+        out.append(f'<weight id="{syst[0][-1][0]}" MUR="1.0" MUF="1.0" PDF="247000" >  </weight>')
+        out.append("</weightgroup> # PDFSET -> PDF")
     if launches:
         out += [
-            "<initrwgt>",
             "<weightgroup name='mg_reweighting' weight_name_strategy='includeIdInWeightName'>",
         ]
         for name, sets in launches:
@@ -594,7 +644,9 @@ def _write_lhe(path, procdir, run_text, param_text, card, launches, events, weig
                 f"set param_card {b} {i} {v!r} # orig: {card[(b, i)]!r}\n" for (b, i), v in changed
             )
             out.append(f"<weight id='{name}'>{text}</weight>")
-        out += ["</weightgroup>", "</initrwgt>"]
+        out.append("</weightgroup>")
+    if launches or syst:
+        out.append("</initrwgt>")
     out += [
         "<MGGenerationInfo>",
         f"#  Number of Events        :       {len(events)}",
@@ -607,12 +659,17 @@ def _write_lhe(path, procdir, run_text, param_text, card, launches, events, weig
         f"<generator name='MadGraph5_aMC@NLO' version='{mg_version()}'>please cite 1405.0301 </generator>",
         "</init>",
     ]
-    for ev, wl in zip(events, weights):
+    for i, (ev, wl) in enumerate(zip(events, weights)):
         out.append("<event>")
         out.append(_fmt_event_head(len(ev), 1, k["xwgt"], k["scale"], k["aqed"], k["aqcd"]))
         out += [_fmt_particle(p) for p in ev]
-        if launches:
+        if launches or syst:
             out.append("<rwgt>")
+            if syst:
+                out += [
+                    f"<wgt id='{wid}'> {w:+.{digits}e} </wgt>"
+                    for (wid, _, _), w in zip(syst[0], syst[1][i])
+                ]
             out += [
                 f"<wgt id='{name}'> {w:+.{digits}e} </wgt>" for (name, _), w in zip(launches, wl)
             ]
