@@ -281,7 +281,9 @@ class EFTSetup:
         So does a ``scale`` systematic: ``..._benchmark_0`` is its last scale factor (ν = +1),
         ``..._benchmark_1`` its first (ν = −1; one-sided for a single factor), filled from the
         generator's scale-variation weights (:mod:`eftflow.generate.systematics`). A ``pdf``
-        systematic is recorded (MadGraph is asked for its weights) but has no nuisance weights yet.
+        systematic (``pdf_variation``: the LHAPDF set) has one two-sided nuisance parameter for
+        the set's whole uncertainty, ``..._benchmark_0``/``_1`` at ν = ±1, filled from the PDF
+        member weights of MadGraph's systematics module (MadMiner: one per member).
         """
         if systematic_name is None:
             i = 0
@@ -325,7 +327,18 @@ class EFTSetup:
                     bench, {p: 0.0 for p in self.parameters}, is_nuisance=True
                 )
         elif effect == "pdf":
-            syst = Systematic(name, "pdf", str(pdf_variation))
+            if not str(pdf_variation).strip():
+                raise ConfigError(
+                    "pdf_variation must name a PDF set", field=f"systematics.{name}.pdf_variation"
+                )
+            syst = Systematic(name, "pdf", str(pdf_variation).strip())
+            nuis = f"{name}_nuisance_param_0"
+            benches = [f"{nuis}_benchmark_0", f"{nuis}_benchmark_1"]
+            self.nuisance_parameters[nuis] = NuisanceParameter(nuis, name, *benches)
+            for bench in benches:
+                self.benchmarks[bench] = Benchmark(
+                    bench, {p: 0.0 for p in self.parameters}, is_nuisance=True
+                )
         else:
             raise ConfigError(
                 f"unknown systematic effect {effect!r}; expected norm, scale or pdf",

@@ -23,7 +23,7 @@ from eftflow.errors import BackendError, ConfigError, InputError
 from eftflow.generate.lhe import LHEReader, read_lhe_header
 from eftflow.generate.lhe_header import parse_header
 from eftflow.generate.systematics import (
-    lhe_nuisance_weight_ids,
+    lhe_nuisance_weights,
     nuisance_columns,
     nuisance_weight_ids,
     scale_points,
@@ -254,8 +254,9 @@ def test_shower_and_parton_chain_carry_scale_nuisance_weights(builtin_lhe, tmp_p
     from eftflow.store.particles import ParticleStore
 
     path, setup, setup_file = builtin_lhe["scale"]
-    nu = lhe_nuisance_weight_ids(setup, path)
-    assert nu == {f"{NU}_benchmark_0": "scale_1", f"{NU}_benchmark_1": "scale_2"}
+    nu = lhe_nuisance_weights(setup, path)
+    assert nu.scale == {f"{NU}_benchmark_0": "scale_1", f"{NU}_benchmark_1": "scale_2"}
+    assert nu.names == [f"{NU}_benchmark_0", f"{NU}_benchmark_1"] and not nu.pdf
     factors = _lhe_factors(path, ["scale_1", "scale_2"])
     assert np.all(factors > 0.5) and np.all(factors < 1.5) and np.ptp(factors) > 0
     shower_lhe(
@@ -263,7 +264,7 @@ def test_shower_and_parton_chain_carry_scale_nuisance_weights(builtin_lhe, tmp_p
         nuisance=nu, reference="w_pos",
     )  # fmt: skip
     st = ParticleStore(tmp_path / "sh.zarr")
-    assert st.benchmark_names == ["sm", "w_pos", *nu]
+    assert st.benchmark_names == ["sm", "w_pos", *nu.names]
     w = np.concatenate([np.asarray(c["weights"]) for c in st.iter_chunks(100)])
     assert len(w) == 60  # parton mode drops nothing: events stay aligned with the file
     np.testing.assert_allclose(w[:, 2:] / w[:, 1:2], factors, rtol=1e-12)
@@ -280,11 +281,11 @@ def test_shower_and_parton_chain_carry_scale_nuisance_weights(builtin_lhe, tmp_p
                  json.dumps(ana), "-o", str(events)]) == 0  # fmt: skip
     store = EventStore(events)
     names = store.nuisance_benchmark_names
-    assert names == sorted([*nu, "lumi_nuisance_param_0_benchmark_0"])
+    assert names == sorted([*nu.names, "lumi_nuisance_param_0_benchmark_0"])
     ref = store.read("weights")[:, store.benchmark_names.index("sm")]
     nw = store.read("nuisance_weights")
     np.testing.assert_allclose(nw[:, names.index("lumi_nuisance_param_0_benchmark_0")], 1.02 * ref)
-    got = np.stack([nw[:, names.index(b)] / ref for b in nu], axis=1)
+    got = np.stack([nw[:, names.index(b)] / ref for b in nu.names], axis=1)
     np.testing.assert_allclose(got, factors, rtol=1e-12)  # no cuts: every event kept, in order
     # the Fisher information on the scale nuisance at nu = 0: L Σ w a², a = ½ ln(w+/w-)
     from eftflow.inference.fisher import FisherInformation
@@ -299,7 +300,7 @@ def test_shower_and_parton_chain_carry_scale_nuisance_weights(builtin_lhe, tmp_p
 def test_shower_refuses_a_file_without_the_scale_weights(builtin_lhe):
     path, _, _ = builtin_lhe["plain"]
     with pytest.raises(InputError, match="needs a weight with MUR=2 MUF=2") as err:
-        lhe_nuisance_weight_ids(_dy_setup(MU), path)
+        lhe_nuisance_weights(_dy_setup(MU), path)
     assert err.value.file == str(path)
 
 
@@ -334,10 +335,10 @@ def test_madgraph_systematics_weights_become_nuisance_weights(tmp_path, monkeypa
     monkeypatch.setenv("FAKE_MG5_LHAPDF", "1")
     monkeypatch.setenv("FAKE_MG5_WEIGHT_DIGITS", "15")
     res = MadGraphGenerator().generate(mg_job(tmp_path, mg, setup, n_events=40, job=1))
-    nu = lhe_nuisance_weight_ids(setup, res.output)
-    assert nu == {f"{NU}_benchmark_0": "8", f"{NU}_benchmark_1": "1"}  # (2, 2) and (0.5, 0.5)
+    nu = lhe_nuisance_weights(setup, res.output)
+    assert nu.scale == {f"{NU}_benchmark_0": "8", f"{NU}_benchmark_1": "1"}  # (2, 2), (0.5, 0.5)
     src = lhe_source(res.output, ["sm", "c1_p"], nuisance=nu, reference=setup.reference_benchmark)
-    assert src.benchmark_names == ["sm", "c1_p", *nu]
+    assert src.benchmark_names == ["sm", "c1_p", *nu.names]
     chunk = next(src.iter_chunks(100))
     w = np.asarray(chunk["weights"])
     ev = LHEReader(res.output).read()
@@ -411,3 +412,124 @@ def test_histogram_likelihood_takes_scale_shapes_from_the_store(tmp_path):
     np.testing.assert_allclose(hl.model.expected_main(theta0, [0.0, 1.0]), 1.02 * s0, rtol=1e-12)
     # the shape is a shape: the highest bin moves more than the lowest
     assert sp[3] / s0[3] - 1 > 2 * (sp[0] / s0[0] - 1)
+
+
+# --- PDF sets ------------------------------------------------------------------------------------
+PDF_GROUPS = """<initrwgt>
+<weightgroup name="Central scale variation" combine="envelope">
+<weight id="1" MUR="2.0" MUF="2.0" PDF="10800" > MUR=2.0 MUF=2.0 </weight>
+</weightgroup>
+<weightgroup name="CT10" combine="hessian"> # 10800
+<weight id="4" MUR="1.0" MUF="1.0" PDF="10802" >  </weight>
+<weight id="2" MUR="1.0" MUF="1.0" PDF="10800" >  </weight>
+<weight id="3" MUR="1.0" MUF="1.0" PDF="10801" >  </weight>
+<weight id="5" MUR="2.0" MUF="2.0" PDF="10801" > MUR=2.0 MUF=2.0 </weight>
+</weightgroup>
+<weightgroup name="NNPDF31_nnlo_as_0118_mc" combine="replicas+as"> # 303400
+<weight id="10" PDF="303400" >  </weight>
+<weight id="11" PDF="303401" >  </weight>
+<weight id="12" PDF="303402" >  </weight>
+<weight id="13" PDF="303403" >  </weight>
+<weight id="14" PDF="303404" >  </weight>
+<weight id="15" PDF="303405" >  </weight>
+</weightgroup>
+<weightgroup name="odd" combine="envelope">
+<weight id="20" PDF="1" ></weight><weight id="21" PDF="2" ></weight><weight id="22" PDF="3" ></weight>
+</weightgroup>
+</initrwgt>"""
+
+
+def test_pdf_members_are_found_ordered_and_checked():
+    from eftflow.generate.systematics import pdf_members
+
+    ws = _header(PDF_GROUPS).weights
+    # by name or by LHAPDF id, ordered by PDF id; the scale variation of a member is not one
+    assert pdf_members(ws, "CT10") == ("hessian", ["2", "3", "4"])
+    assert pdf_members(ws, "ct10") == ("hessian", ["2", "3", "4"])
+    assert pdf_members(ws, "10800") == ("hessian", ["2", "3", "4"])
+    # +as: the last two members (alpha_s variations) are left out
+    assert pdf_members(ws, "NNPDF31_nnlo_as_0118_mc") == ("replicas", ["10", "11", "12", "13"])
+    with pytest.raises(InputError, match="no weight group of the PDF set 'MSTW'") as err:
+        pdf_members(ws, "MSTW", file="f.lhe")
+    assert err.value.field == "initrwgt" and "CT10" in str(err.value)
+    with pytest.raises(InputError, match="combine='envelope'"):
+        pdf_members(ws, "odd")
+    short = PDF_GROUPS.replace('<weight id="4" MUR="1.0" MUF="1.0" PDF="10802" >  </weight>\n', "")
+    with pytest.raises(InputError, match="2 members: too few"):
+        pdf_members(_header(short).weights, "CT10")
+
+
+def test_pdf_relative_uncertainty_formulas():
+    from eftflow.generate.systematics import pdf_relative_uncertainty
+
+    m = np.array([[2.0, 2.2, 1.8, 2.1, 2.0], [0.0, 0.0, 0.0, 0.0, 0.0]])
+    np.testing.assert_allclose(
+        pdf_relative_uncertainty(m, "replicas"), [np.std([2.2, 1.8, 2.1, 2.0], ddof=1) / 2, 0]
+    )
+    np.testing.assert_allclose(
+        pdf_relative_uncertainty(m, "symmhessian"), [math.sqrt(0.04 + 0.04 + 0.01 + 0) / 2, 0]
+    )
+    np.testing.assert_allclose(
+        pdf_relative_uncertainty(m, "hessian"), [0.5 * math.sqrt(0.4**2 + 0.1**2) / 2, 0]
+    )
+
+
+@pytest.mark.parametrize("combine", ["hessian", "replicas"])
+def test_madgraph_pdf_weights_become_one_two_sided_nuisance(tmp_path, monkeypatch, combine):
+    from eftflow.detector.sources import lhe_source
+    from eftflow.generate.madgraph import MadGraphGenerator
+
+    sys.path.insert(0, str(Path(__file__).parent / "fake_mg5"))
+    from harness import eft_setup, install_fake_mg5, mg_job
+
+    mg = install_fake_mg5(tmp_path / "MG5_aMC_v3_5_7")
+    setup = eft_setup(1)
+    setup.add_systematics("pdf", "ct", pdf_variation="CT10")
+    setup.add_systematics("scale", "mu_var", scale="mu", scale_variations=(0.5, 1.0, 2.0))
+    pdf_nu = setup.nuisance_parameters["ct_nuisance_param_0"]
+    assert (pdf_nu.benchmark_positive, pdf_nu.benchmark_negative) == (
+        "ct_nuisance_param_0_benchmark_0",
+        "ct_nuisance_param_0_benchmark_1",
+    )
+    monkeypatch.setenv("FAKE_MG5_LHAPDF", "1")
+    monkeypatch.setenv("FAKE_MG5_WEIGHT_DIGITS", "15")
+    monkeypatch.setenv("FAKE_MG5_PDF_COMBINE", combine)
+    res = MadGraphGenerator().generate(mg_job(tmp_path, mg, setup, n_events=30))
+    with gzip.open(res.output, "rt") as fh:
+        assert "'--pdf=CT10'" in fh.read(20000)  # asked for by the run card
+    nu = lhe_nuisance_weights(setup, res.output)
+    assert nu.pdf["ct_nuisance_param_0_benchmark_0"][:2] == (
+        combine,
+        [str(i) for i in range(9, 18)],
+    )
+    assert nu.names == [
+        "ct_nuisance_param_0_benchmark_0",
+        "ct_nuisance_param_0_benchmark_1",
+        f"{NU}_benchmark_0",
+        f"{NU}_benchmark_1",
+    ]
+    src = lhe_source(res.output, ["sm"], nuisance=nu, reference="sm")
+    w = np.asarray(next(src.iter_chunks(100))["weights"])
+    ev = LHEReader(res.output).read()
+    x = ev.pz[2::4] / ev.e[2::4]
+    k = np.arange(1, 9)
+    members = 1 + 0.02 * (-1.0) ** k * ((k + 1) // 2) * x[:, None]  # the fake's members 1..8
+    if combine == "hessian":
+        r = 0.02 * np.abs(x) * math.sqrt(1 + 4 + 9 + 16)
+    else:
+        r = members.std(axis=1, ddof=1)
+    np.testing.assert_allclose(w[:, 1] / w[:, 0], np.exp(r), rtol=1e-9)
+    np.testing.assert_allclose(w[:, 2] / w[:, 0], np.exp(-r), rtol=1e-9)
+    scale_up = 1 + 0.1 * math.log(2.0) * x + 0.05 * math.log(2.0)  # the fake's (2, 2) weight
+    np.testing.assert_allclose(w[:, 3] / w[:, 0], scale_up, rtol=1e-6)
+
+
+def test_builtin_generator_refuses_pdf_systematics_before_generating(tmp_path):
+    from eftflow.generate.base import GenerationJob
+    from eftflow.generate.builtin import BuiltinGenerator
+
+    s = _dy_setup(("pdf", "ct", {"pdf_variation": "CT10"}))
+    out = tmp_path / "x.lhe.gz"
+    with pytest.raises(ConfigError, match="no error members") as err:
+        BuiltinGenerator().generate(GenerationJob("mll_200_500", 0, 10, 3, out, s))
+    assert err.value.field == "systematics.ct" and not out.exists()

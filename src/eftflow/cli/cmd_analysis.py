@@ -104,11 +104,11 @@ def run_simulate_detector(args) -> int:
     backend = section.get("backend", "builtin")
     detector = get_detector(backend, section, file=source)
     setup = EFTSetup.from_file(args.setup)
-    nuisance = {}
-    if Path(args.input).is_file():  # an LHE file: scale variations become nuisance columns
-        from eftflow.generate.systematics import lhe_nuisance_weight_ids
+    nuisance = None
+    if Path(args.input).is_file():  # an LHE file: scale/PDF variations become nuisance columns
+        from eftflow.generate.systematics import lhe_nuisance_weights
 
-        nuisance = lhe_nuisance_weight_ids(setup, args.input)
+        nuisance = lhe_nuisance_weights(setup, args.input)
     src = open_source(args.input, nuisance=nuisance, reference=setup.reference_benchmark)
     missing = [b.name for b in setup.physics_benchmarks() if b.name not in src.benchmark_names]
     if missing:

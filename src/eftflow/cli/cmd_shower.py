@@ -102,12 +102,12 @@ def run(args) -> int:
         )
     cfg.pop("seed", None)
     from eftflow.config import config_hash
-    from eftflow.generate.systematics import lhe_nuisance_weight_ids
+    from eftflow.generate.systematics import lhe_nuisance_weights
 
     result = shower_lhe(
         args.input, args.output, names, seed=int(seed), config=cfg, hepmc=args.hepmc,
         provenance={"config_hash": config_hash({"shower": cfg, "seed": global_seed})},
-        nuisance=lhe_nuisance_weight_ids(setup, args.input), reference=setup.reference_benchmark,
+        nuisance=lhe_nuisance_weights(setup, args.input), reference=setup.reference_benchmark,
     )  # fmt: skip
     log.info(
         "wrote %s: %d events (%d read, %d dropped)",

@@ -66,32 +66,32 @@ def lhe_source(
     benchmarks: Sequence[str] | None = None,
     *,
     sampling_benchmark: int = -1,
-    nuisance: dict[str, str] | None = None,
+    nuisance=None,
     reference: str | None = None,
 ) -> ParticleSource:
     """A source over an LHE file (``.lhe``/``.lhe.gz``); weights in ``benchmarks`` order (all ids if None).
 
-    ``nuisance`` (``{nuisance benchmark: weight id}`` of scale variations, see
-    :mod:`eftflow.generate.systematics`) adds one column per entry after them,
-    ``w_reference · w_id / XWGTUP``; ``reference`` must then be one of the columns.
+    ``nuisance`` (:class:`~eftflow.generate.systematics.NuisanceWeights` of the setup's scale and
+    PDF systematics) adds one column per nuisance benchmark after them; ``reference`` must then
+    be one of the columns.
     """
     from eftflow.generate.lhe import LHEReader
-    from eftflow.generate.systematics import nuisance_columns
+    from eftflow.generate.systematics import NuisanceWeights
 
-    nuisance = dict(nuisance or {})
+    nuisance = nuisance or NuisanceWeights()
     reader = LHEReader(path, benchmarks=benchmarks)
     names = list(benchmarks) if benchmarks is not None else list(reader.weight_ids)
     ids = list(reader.weight_ids)
     if nuisance:
-        unknown = [i for i in nuisance.values() if i not in ids]
-        if reference not in names or unknown or set(nuisance) & set(names):
+        unknown = [i for i in nuisance.ids if i not in ids]
+        if reference not in names or unknown or set(nuisance.names) & set(names):
             raise InputError(
-                f"nuisance weights {nuisance} need weight ids of the file and a reference among "
+                f"{nuisance!r} needs weight ids of the file and a reference among "
                 f"{', '.join(names)} (got {reference!r})",
                 file=str(path),
                 field="initrwgt",
             )
-    var_idx = [ids.index(i) for i in nuisance.values()]
+    var_idx = [ids.index(i) for i in nuisance.ids]
     ref_col = names.index(reference) if nuisance else 0
 
     def chunks(size: int):
@@ -99,14 +99,14 @@ def lhe_source(
         for ev in reader.iter_chunks(size):
             w = reader.benchmark_weights(ev) if benchmarks is not None else ev.weights
             if nuisance:
-                var = nuisance_columns(
+                var = nuisance.columns(
                     ev.weights[:, var_idx], ev.xwgtup, w[:, ref_col], file=path, first_event=done
                 )
                 w = np.concatenate([w, var], axis=1)
             done += len(w)
             yield lhe_chunk_to_awkward(ev, w)
 
-    names = [*names, *nuisance]
+    names = [*names, *nuisance.names]
 
     return ParticleSource(
         names,
@@ -165,7 +165,7 @@ def open_source(
     benchmarks: Sequence[str] | None = None,
     *,
     sampling_benchmark: int = -1,
-    nuisance: dict[str, str] | None = None,
+    nuisance=None,
     reference: str | None = None,
 ) -> ParticleSource:
     """Open a particle store directory or an LHE file as a :class:`ParticleSource`.

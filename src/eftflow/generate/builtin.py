@@ -331,7 +331,7 @@ class BuiltinGenerator:
             return self._generate(job)
         except ConfigError as err:
             field = err.field or ""
-            if field and not field.startswith("generation."):
+            if field and not field.startswith(("generation.", "systematics.", "benchmarks")):
                 field = {
                     "n_events": "generation.n_events_per_job",
                     "sampling_benchmark": f"generation.samples.{job.sample}.sampling_benchmark",
@@ -371,6 +371,13 @@ class BuiltinGenerator:
         t0 = time.perf_counter()
         p = _make_pythia(settings)
         ew = EWParameters.from_pythia(p)
+        pdf = [s.name for s in job.setup.systematics.values() if s.type == "pdf"]
+        if pdf:
+            raise ConfigError(
+                f"pdf systematic {pdf[0]!r}: the builtin generator runs on Pythia's internal PDF, "
+                "which has no error members; PDF systematics need MadGraph with LHAPDF",
+                field=f"systematics.{pdf[0]}",
+            )
         variations = scale_variations(job.setup)
         scale_ids = [f"scale_{k + 1}" for k in range(len(variations))]
         if set(scale_ids) & set(bnames):

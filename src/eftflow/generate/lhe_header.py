@@ -55,6 +55,8 @@ class WeightInfo:
     group: str | None
     text: str
     attrs: dict = field(default_factory=dict)
+    #: attributes of its ``<weightgroup>`` (e.g. ``combine="hessian"``)
+    group_attrs: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -207,19 +209,21 @@ def parse_header(text: str, *, path=None) -> LHEHeader:
             gattrs = _attrs(g.group(1))
             name = gattrs.get("name") or gattrs.get("type")
             for w in _WEIGHT.finditer(g.group(2)):
-                spans.append((g.start() + w.start(), w, name))
+                spans.append((g.start() + w.start(), w, name, gattrs))
         inside = [(g.start(), g.end()) for g in _WEIGHTGROUP.finditer(body)]
         for w in _WEIGHT.finditer(body):  # weights outside any group
             if not any(a <= w.start() < b for a, b in inside):
-                spans.append((w.start(), w, None))
-        for _, w, group in sorted(spans, key=lambda s: s[0]):
+                spans.append((w.start(), w, None, {}))
+        for _, w, group, gattrs in sorted(spans, key=lambda s: s[0]):
             a = _attrs(w.group(1))
             if "id" not in a:
                 lineno = head[: initrwgt.start(1)].count("\n") + body[: w.start()].count("\n") + 1
                 raise InputError(
                     "<weight> without an id attribute", file=path, field=f"line {lineno}"
                 )
-            weights.append(WeightInfo(a.pop("id").strip(), group, w.group(2).strip(), a))
+            weights.append(
+                WeightInfo(a.pop("id").strip(), group, w.group(2).strip(), a, dict(gattrs))
+            )
         ids = [w.id for w in weights]
         dup = sorted({i for i in ids if ids.count(i) > 1})
         if dup:

@@ -32,6 +32,20 @@ the event's scale factor applied to its reference weight. At leading order the f
 and α_s ratio that does not depend on the EFT parameters, so this is exact; MadMiner stores the raw
 ``w_var``, which is right only for samples generated at the reference benchmark.
 
+**PDF sets.** A ``pdf`` systematic (``pdf_variation``: the LHAPDF set name, or its LHAPDF id) has
+one nuisance parameter ``<name>_nuisance_param_0``, two-sided, for the set's whole uncertainty:
+its members are the weights of the weight group named after the set (MadGraph writes one group
+per set, ``combine`` = the set's LHAPDF error type), ordered by their ``PDF`` id, central member
+first. Per event, the relative uncertainty r = δ/w₀ is
+
+* ``replicas``: δ = standard deviation of the replicas (members 1…N);
+* ``symmhessian``: δ = √Σ_k (w_k − w₀)²;
+* ``hessian`` (asymmetric eigenvector pairs 2j−1, 2j): δ = ½ √Σ_j (w_{2j−1} − w_{2j})²;
+
+(a ``+as`` suffix: the last two members, the α_s variations, are left out), and the nuisance
+weights are w_ref · e^{±r}: a log-normal of width r, always positive. MadMiner instead makes one
+one-sided nuisance parameter per member (100 for a replica set).
+
 Example
 -------
 >>> from eftflow.generate.lhe_header import WeightInfo
@@ -58,12 +72,20 @@ from eftflow.errors import InputError
 
 __all__ = [
     "SCALE_GROUP",
+    "PDF_ERROR_TYPES",
     "scale_points",
     "scale_variations",
     "nuisance_weight_ids",
-    "lhe_nuisance_weight_ids",
+    "pdf_members",
+    "pdf_relative_uncertainty",
+    "NuisanceWeights",
+    "nuisance_weights",
+    "lhe_nuisance_weights",
     "nuisance_columns",
 ]
+
+#: LHAPDF error types a PDF weight group may declare (``combine``), optionally with ``+as``
+PDF_ERROR_TYPES = ("replicas", "hessian", "symmhessian")
 
 #: the weight-group name MadGraph's systematics module gives its scale variations
 SCALE_GROUP = "Central scale variation"
@@ -111,31 +133,43 @@ def _factor(attrs: dict, key: str) -> float | None:
     return None
 
 
+def _plain(w) -> tuple[float, float, int | None] | None:
+    """(μ_R, μ_F, PDF id) of a weight that varies scales or the PDF member only; else None.
+
+    None for reweighting weights, varied dynamical scale choices (``DYN_SCALE``) and
+    emission-scale variations (``ALPSFACT`` ≠ 1). Missing MUR/MUF count as 1.
+    """
+    if "mg_reweighting" in (w.group or "").lower():
+        return None
+    a = w.attrs
+    if not any(k in a for k in ("MUR", "MUF", "PDF", "mur", "muf", "pdf")):
+        return None
+    mur, muf = _factor(a, "MUR"), _factor(a, "MUF")
+    dyn = next((a[k] for k in _DYN_KEYS if k in a), None)
+    if dyn is not None and str(dyn).strip() not in ("-1", ""):
+        return None  # a different dynamical scale choice, not a scale variation
+    alps = _factor(a, "ALPSFACT")
+    if alps is not None and not _close(alps, 1.0):
+        return None  # emission-scale variation
+    pdf = a.get("PDF", a.get("pdf"))
+    try:
+        pdf = None if pdf is None else int(float(pdf))
+    except ValueError:
+        return None
+    return (1.0 if mur is None else mur), (1.0 if muf is None else muf), pdf
+
+
 def _candidates(weights: Sequence, central_pdf: int | None) -> list[tuple[str, float, float]]:
     """(id, μ_R, μ_F) of the weights that are pure scale variations of the central PDF."""
     out = []
     for w in weights:
-        group = (w.group or "").lower()
-        if "mg_reweighting" in group:
+        p = _plain(w)
+        if p is None or not any(k in w.attrs for k in ("MUR", "MUF", "mur", "muf")):
             continue
-        a = w.attrs
-        mur, muf = _factor(a, "MUR"), _factor(a, "MUF")
-        if mur is None or muf is None:
+        mur, muf, pdf = p
+        if central_pdf is not None and pdf is not None and pdf != central_pdf:
             continue
-        dyn = next((a[k] for k in _DYN_KEYS if k in a), None)
-        if dyn is not None and str(dyn).strip() not in ("-1", ""):
-            continue  # a different dynamical scale choice, not a scale variation
-        alps = _factor(a, "ALPSFACT")
-        if alps is not None and not _close(alps, 1.0):
-            continue  # emission-scale variation
-        pdf = a.get("PDF", a.get("pdf"))
-        if central_pdf is not None and pdf is not None:
-            try:
-                if int(float(pdf)) != central_pdf:
-                    continue
-            except ValueError:
-                continue
-        out.append(("scale variation" not in group, w.id, mur, muf))
+        out.append(("scale variation" not in (w.group or "").lower(), w.id, mur, muf))
     # weights of a group named like MadGraph's scale group first (stable otherwise)
     out.sort(key=lambda c: c[0])
     return [c[1:] for c in out]
@@ -184,17 +218,181 @@ def nuisance_weight_ids(
     return out
 
 
-def lhe_nuisance_weight_ids(setup, path) -> dict[str, str]:
-    """:func:`nuisance_weight_ids` from the header of the LHE file ``path`` ({} without scale
-    systematics; the file is then not opened)."""
-    if not any(s.type == "scale" for s in setup.systematics.values()):
-        return {}
+def pdf_members(weights: Sequence, pdf_set: str, *, file=None) -> tuple[str, list[str]]:
+    """(error type, member weight ids with the central member first) of a PDF set.
+
+    The members are the plain weights (no scale variation) of the weight groups whose name
+    contains ``pdf_set`` (case-insensitive; an LHAPDF id matches the central member's ``PDF``
+    attribute instead), ordered by ``PDF`` id. The error type is the group's ``combine``
+    attribute (:data:`PDF_ERROR_TYPES`, optionally ``+as``: the last two members, α_s variations,
+    are then dropped). Missing or malformed groups are an :class:`~eftflow.errors.InputError`.
+    """
+    key = str(pdf_set).strip()
+    by_id = key.isdigit()
+    groups: dict[str, list] = {}
+    for w in weights:
+        p = _plain(w)
+        g = w.group or ""
+        if p is None or p[2] is None or "scale variation" in g.lower():
+            continue
+        if not (_close(p[0], 1.0) and _close(p[1], 1.0)):
+            continue
+        if by_id or key.lower() in g.lower():
+            groups.setdefault(g, []).append((p[2], w))
+    if by_id:
+        groups = {g: m for g, m in groups.items() if min(pid for pid, _ in m) == int(key)}
+    where = {"file": None if file is None else str(file), "field": "initrwgt"}
+    if not groups:
+        names = sorted({w.group for w in weights if w.group and _plain(w) is not None})
+        raise InputError(
+            f"no weight group of the PDF set {key!r} (groups with PDF weights: "
+            f"{', '.join(names) or 'none'}; MadGraph writes them with use_syst = True, LHAPDF "
+            "and --pdf in systematics_arguments)",
+            **where,
+        )
+    if len(groups) > 1:
+        raise InputError(
+            f"several weight groups match the PDF set {key!r}: {', '.join(groups)}; name it "
+            "exactly (or by its LHAPDF id)",
+            **where,
+        )
+    ((group, members),) = groups.items()
+    members.sort(key=lambda m: m[0])
+    combine = str(members[0][1].group_attrs.get("combine", "")).strip().lower()
+    kind, _, extra = combine.partition("+")
+    ids = [w.id for _, w in members]
+    if extra == "as":
+        ids = ids[:-2]
+    elif extra:
+        kind = combine
+    need = {"replicas": 3, "symmhessian": 2, "hessian": 3}
+    if kind not in need:
+        raise InputError(
+            f"PDF weight group {group!r} has combine={combine!r}; expected one of "
+            f"{', '.join(PDF_ERROR_TYPES)} (optionally +as)",
+            **where,
+        )
+    if len(ids) < need[kind] or (kind == "hessian" and len(ids) % 2 == 0):
+        raise InputError(
+            f"PDF weight group {group!r} ({kind}) has {len(ids)} members: too few"
+            + (
+                " (hessian needs a central member and eigenvector pairs)"
+                if kind == "hessian"
+                else ""
+            ),
+            **where,
+        )
+    return kind, ids
+
+
+def pdf_relative_uncertainty(members: np.ndarray, error_type: str) -> np.ndarray:
+    """Per-event relative PDF uncertainty δ/w₀ from the member weights (n, K), central first.
+
+    See the module docstring for δ; events with w₀ = 0 get 0.
+    """
+    m = np.asarray(members, np.float64)
+    w0, rest = m[:, 0], m[:, 1:]
+    if error_type == "replicas":
+        delta = rest.std(axis=1, ddof=1)
+    elif error_type == "symmhessian":
+        delta = np.sqrt(np.sum((rest - w0[:, None]) ** 2, axis=1))
+    elif error_type == "hessian":
+        delta = 0.5 * np.sqrt(np.sum((rest[:, 0::2] - rest[:, 1::2]) ** 2, axis=1))
+    else:
+        raise InputError(f"unknown PDF error type {error_type!r}", field="initrwgt")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(w0 != 0.0, delta / np.abs(w0), 0.0)
+
+
+class NuisanceWeights:
+    """How the nuisance benchmarks' weight columns are made from an LHE file's weights.
+
+    ``names``: the nuisance benchmarks, in setup order; ``ids``: the LHE weight ids they need;
+    :meth:`columns` turns those weights (one column per id) into the nuisance columns. Falsy
+    when the setup has no scale or PDF systematics.
+    """
+
+    def __init__(self, scale: dict[str, str] | None = None, pdf: dict | None = None, order=()):
+        self.scale = dict(scale or {})
+        #: {benchmark: (error type, member ids, sign)}
+        self.pdf = dict(pdf or {})
+        known = [*self.scale, *self.pdf]
+        self.names = [n for n in order if n in known] + [n for n in known if n not in order]
+        ids: list[str] = list(self.scale.values())
+        for _, members, _ in self.pdf.values():
+            ids += members
+        self.ids = list(dict.fromkeys(ids))
+
+    def __bool__(self) -> bool:
+        return bool(self.names)
+
+    def __repr__(self) -> str:
+        return (
+            f"NuisanceWeights(scale={self.scale}, pdf={ {k: v[0] for k, v in self.pdf.items()} })"
+        )
+
+    def columns(
+        self, weights, nominal, reference, *, file=None, first_event: int = 0
+    ) -> np.ndarray:
+        """Nuisance columns (n, len(names)) from ``weights`` (n, len(ids)), XWGTUP, w_ref."""
+        weights = np.asarray(weights, np.float64)
+        reference = np.asarray(reference, np.float64)
+        col = {i: k for k, i in enumerate(self.ids)}
+        out = np.empty((len(reference), len(self.names)))
+        if self.scale:
+            sc = [col[self.scale[n]] for n in self.names if n in self.scale]
+            var = nuisance_columns(
+                weights[:, sc], nominal, reference, file=file, first_event=first_event
+            )
+            for j, n in enumerate(n for n in self.names if n in self.scale):
+                out[:, self.names.index(n)] = var[:, j]
+        rel: dict[tuple, np.ndarray] = {}
+        for n, (kind, members, sign) in self.pdf.items():
+            key = (kind, tuple(members))
+            if key not in rel:
+                r = pdf_relative_uncertainty(weights[:, [col[i] for i in members]], kind)
+                if not np.all(np.isfinite(r)):
+                    i = int(np.flatnonzero(~np.isfinite(r))[0])
+                    raise InputError(
+                        f"event {first_event + i}: non-finite PDF member weights",
+                        file=None if file is None else str(file),
+                        field="rwgt",
+                    )
+                rel[key] = r
+            out[:, self.names.index(n)] = reference * np.exp(sign * rel[key])
+        return out
+
+
+def nuisance_weights(
+    setup, weights: Sequence, *, central_pdf: int | None = None, file=None
+) -> NuisanceWeights:
+    """:class:`NuisanceWeights` of the setup's ``scale`` and ``pdf`` systematics for these LHE
+    weights (errors as :func:`nuisance_weight_ids` and :func:`pdf_members`)."""
+    scale = nuisance_weight_ids(setup, weights, central_pdf=central_pdf, file=file)
+    pdf, order = {}, []
+    for nu in setup.nuisance_parameters.values():
+        order += [b for b in (nu.benchmark_positive, nu.benchmark_negative) if b]
+        syst = setup.systematics.get(nu.systematic)
+        if syst is None or syst.type != "pdf":
+            continue
+        kind, members = pdf_members(weights, syst.value, file=file)
+        for bench, sign in ((nu.benchmark_positive, 1.0), (nu.benchmark_negative, -1.0)):
+            if bench is not None:
+                pdf[bench] = (kind, members, sign)
+    return NuisanceWeights(scale, pdf, order)
+
+
+def lhe_nuisance_weights(setup, path) -> NuisanceWeights:
+    """:func:`nuisance_weights` from the header of the LHE file ``path`` (without scale or PDF
+    systematics in the setup the file is not opened)."""
+    if not any(s.type in ("scale", "pdf") for s in setup.systematics.values()):
+        return NuisanceWeights()
     from eftflow.generate.lhe import read_lhe_header
 
     header = read_lhe_header(path)
     pdfs = {int(x) for x in header.init.pdf_sets if int(x) > 0}
     central = pdfs.pop() if len(pdfs) == 1 else None
-    return nuisance_weight_ids(setup, header.weights, central_pdf=central, file=path)
+    return nuisance_weights(setup, header.weights, central_pdf=central, file=path)
 
 
 def nuisance_columns(

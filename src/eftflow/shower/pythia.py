@@ -278,7 +278,7 @@ def shower_lhe(
     hepmc=None,
     provenance: dict | None = None,
     user_hooks=None,
-    nuisance: dict[str, str] | None = None,
+    nuisance=None,
     reference: str | None = None,
 ) -> ShowerResult:
     """Shower an LHE file with Pythia 8 and write a particle store (and optionally HepMC3).
@@ -303,17 +303,17 @@ def shower_lhe(
     user_hooks
         Optional ``pythia8mc.UserHooks`` instance (e.g. a veto); vetoed events count as dropped.
     nuisance
-        ``{nuisance benchmark: LHE weight id}`` of scale variations
-        (:func:`eftflow.generate.systematics.nuisance_weight_ids`): each becomes a weight column
-        after the benchmarks, ``w_reference · w_id / XWGTUP``
-        (:func:`~eftflow.generate.systematics.nuisance_columns`).
+        :class:`~eftflow.generate.systematics.NuisanceWeights` of the setup's scale and PDF
+        systematics (:func:`~eftflow.generate.systematics.lhe_nuisance_weights`): one weight
+        column per nuisance benchmark after the benchmarks (scale: ``w_reference · w_var /
+        XWGTUP``; PDF: ``w_reference · exp(±r)``).
     reference
         The benchmark those columns vary (default: the first of ``benchmark_names``).
     """
     import awkward as ak
     import pythia8mc
 
-    from eftflow.generate.systematics import nuisance_columns
+    from eftflow.generate.systematics import NuisanceWeights
     from eftflow.store.events import make_provenance
     from eftflow.store.particles import ParticleStoreWriter
 
@@ -321,15 +321,15 @@ def shower_lhe(
     lhe, output = Path(lhe), Path(output)
     header = read_lhe_header(lhe)
     benchmark_names = list(benchmark_names)
-    nuisance = dict(nuisance or {})
+    nuisance = nuisance or NuisanceWeights()
     reference = benchmark_names[0] if reference is None else reference
-    if reference not in benchmark_names or set(nuisance) & set(benchmark_names):
+    if reference not in benchmark_names or set(nuisance.names) & set(benchmark_names):
         raise ConfigError(
             f"reference {reference!r} must be one of the benchmarks and the nuisance benchmarks "
-            f"({', '.join(nuisance)}) none of them",
+            f"({', '.join(nuisance.names)}) none of them",
             field="benchmarks",
         )
-    missing = [b for b in [*benchmark_names, *nuisance.values()] if b not in header["weight_ids"]]
+    missing = [b for b in [*benchmark_names, *nuisance.ids] if b not in header["weight_ids"]]
     if missing:
         raise InputError(
             f"benchmark {missing[0]!r} has no weight in the LHE file (weight ids: "
@@ -369,11 +369,11 @@ def shower_lhe(
         if hepmc is not None:
             from eftflow.shower.hepmc import HepMCWriter
 
-            hep = HepMCWriter(hepmc, ["Weight", *benchmark_names, *nuisance])
+            hep = HepMCWriter(hepmc, ["Weight", *benchmark_names, *nuisance.names])
             hep.__enter__()
         with (
             ParticleStoreWriter(
-                output, [*benchmark_names, *nuisance], chunk_size=chunk, provenance=prov
+                output, [*benchmark_names, *nuisance.names], chunk_size=chunk, provenance=prov
             ) as writer,
             progress(max_events, "shower_events", logger=log) as bar,
         ):
@@ -395,7 +395,7 @@ def shower_lhe(
                     if columns is None:
                         columns = _weight_columns(
                             info,
-                            [*benchmark_names, *nuisance.values()],
+                            [*benchmark_names, *nuisance.ids],
                             lhe,
                             all_w.shape[1],
                             header["weight_ids"],
@@ -404,7 +404,7 @@ def shower_lhe(
                     if nuisance:
                         nb = len(benchmark_names)
                         ref = w[:, benchmark_names.index(reference)]
-                        var = nuisance_columns(
+                        var = nuisance.columns(
                             w[:, nb:], all_w[:, 0], ref, file=lhe, first_event=n_acc
                         )
                         w = np.concatenate([w[:, :nb], var], axis=1)

@@ -25,7 +25,10 @@ a ``Central scale variation`` group with every (MUR, MUF) pair of ``--mur``/``--
 ``systematics_arguments`` except (1, 1), ids 1, 2, … with ``MUR``, ``MUF`` and ``PDF``
 attributes, then the central PDF member as a group of its own, ahead of the reweighting group;
 the values are XWGTUP × (1 + 0.1 ln(MUR) x + 0.05 ln(MUF)) (a smooth stand-in: e+e- → μμ has no
-PDFs or α_s to vary).
+PDFs or α_s to vary). A ``--pdf=<set>`` argument writes that set's group instead of the central
+member alone: ``combine`` = ``FAKE_MG5_PDF_COMBINE`` (default ``hessian``), members 0 …
+``FAKE_MG5_PDF_MEMBERS`` − 1 (default 9) with ``PDF`` = the set's id + k and the values
+XWGTUP × (1 + 0.02 (−1)^k ⌈k/2⌉ x).
 """
 
 from __future__ import annotations
@@ -553,14 +556,21 @@ def _systematics(rc: dict, events, xwgt: float):
         return [float(v) for v in m.group(1).split(",") if v] if m else [0.5, 1.0, 2.0]
 
     pairs = [(r, f) for r in factors("mur") for f in factors("muf") if (r, f) != (1.0, 1.0)]
-    pairs.append((1.0, 1.0))  # the central member of the PDF group
-    ids = [(str(i), r, f) for i, (r, f) in enumerate(pairs, start=1)]
+    m = re.search(r"--pdf=([A-Za-z0-9_.-]+)", args)
+    pdf_set = m.group(1) if m else "NNPDF23_lo_as_0130_qed"
+    n_members = int(os.environ.get("FAKE_MG5_PDF_MEMBERS", "9")) if m else 1
+    lhaid = {"NNPDF23_lo_as_0130_qed": 247000, "CT10": 10800}.get(pdf_set, 90000)
+    ids = [(str(i), r, f, 247000) for i, (r, f) in enumerate(pairs, start=1)]
+    ids += [(str(len(pairs) + 1 + k), 1.0, 1.0, lhaid + k) for k in range(n_members)]
     values = []
     for ev in events:
         x = ev[2][8] / ev[2][9]
-        values.append([xwgt * (1 + 0.1 * math.log(r) * x + 0.05 * math.log(f)) for r, f in pairs])
+        row = [xwgt * (1 + 0.1 * math.log(r) * x + 0.05 * math.log(f)) for r, f in pairs]
+        row += [xwgt * (1 + 0.02 * (-1) ** k * ((k + 1) // 2) * x) for k in range(n_members)]
+        values.append(row)
     print("INFO: Systematics computation done")
-    return ids, values
+    combine = os.environ.get("FAKE_MG5_PDF_COMBINE", "hessian") if m else "replicas"
+    return ids, values, (pdf_set, combine, len(pairs))
 
 
 HEADER_COMMENT = """<!--
@@ -623,16 +633,15 @@ def _write_lhe(path, procdir, run_text, param_text, card, launches, events, weig
     if launches or syst:
         out.append("<initrwgt>")
     if syst:
+        pdf_set, combine, n_scale = syst[2]
         out.append('<weightgroup name="Central scale variation" combine="envelope">')
-        for wid, r, f in syst[0][:-1]:
+        for wid, r, f, pdf in syst[0][:n_scale]:
             text = " ".join(f"{n}={v}" for n, v in (("MUR", r), ("MUF", f)) if v != 1.0)
-            out.append(f'<weight id="{wid}" MUR="{r}" MUF="{f}" PDF="247000" > {text}  </weight>')
+            out.append(f'<weight id="{wid}" MUR="{r}" MUF="{f}" PDF="{pdf}" > {text}  </weight>')
         out.append("</weightgroup> # scale")
-        out.append(
-            '<weightgroup name="NNPDF23_lo_as_0130_qed" combine="replicas"> # 247000: LO QCD + '
-            "LO QED PDF set, alphas(MZ)=0.130. mem=0 ; average on replicas; mem=1-100 ; PDF replicas"
-        )
-        out.append(f'<weight id="{syst[0][-1][0]}" MUR="1.0" MUF="1.0" PDF="247000" >  </weight>')
+        out.append(f'<weightgroup name="{pdf_set}" combine="{combine}"> # {syst[0][n_scale][3]}')
+        for wid, _, _, pdf in syst[0][n_scale:]:
+            out.append(f'<weight id="{wid}" MUR="1.0" MUF="1.0" PDF="{pdf}" >  </weight>')
         out.append("</weightgroup> # PDFSET -> PDF")
     if launches:
         out += [
@@ -668,7 +677,7 @@ def _write_lhe(path, procdir, run_text, param_text, card, launches, events, weig
             if syst:
                 out += [
                     f"<wgt id='{wid}'> {w:+.{digits}e} </wgt>"
-                    for (wid, _, _), w in zip(syst[0], syst[1][i])
+                    for (wid, *_), w in zip(syst[0], syst[1][i])
                 ]
             out += [
                 f"<wgt id='{name}'> {w:+.{digits}e} </wgt>" for (name, _), w in zip(launches, wl)
