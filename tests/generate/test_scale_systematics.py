@@ -346,6 +346,32 @@ def test_madgraph_systematics_weights_become_nuisance_weights(tmp_path, monkeypa
     for col, k in ((2, 2.0), (3, 0.5)):  # the fake's stand-in: 1 + 0.1 ln(MUR) x + 0.05 ln(MUF)
         want = 1 + 0.1 * math.log(k) * x + 0.05 * math.log(k)
         np.testing.assert_allclose(w[:, col] / w[:, 0], want, rtol=1e-6)  # XWGTUP: 8 digits
+    # an event store of these weights: MadMiner reads its nuisance parameter from the exported
+    # file and its Fisher information (with the nuisance) equals ours
+    pytest.importorskip("madminer")
+    from madminer.fisherinformation import FisherInformation as MMFisher
+
+    from eftflow.inference.fisher import FisherInformation
+    from eftflow.store.events import EventStoreWriter
+    from eftflow.store.madminer_io import export_madminer
+
+    phys = [b.name for b in setup.physics_benchmarks()]
+    src = lhe_source(res.output, phys, nuisance=nu, reference=setup.reference_benchmark)
+    w = np.asarray(next(src.iter_chunks(100))["weights"])
+    setup.save(tmp_path / "setup.h5")
+    nb = len(phys)
+    with EventStoreWriter(tmp_path / "ev.zarr", ["x"], phys, nuisance_names=nu.names) as wr:
+        wr.append(observables=x[:, None], weights=w[:, :nb], nuisance_weights=w[:, nb:],
+                  sampling_benchmark=np.zeros(len(x), np.int64))  # fmt: skip
+    export_madminer(tmp_path / "ev.zarr", tmp_path / "setup.h5", tmp_path / "ev.h5")
+    logging.getLogger("madminer").setLevel(logging.WARNING)
+    mm, _ = MMFisher(str(tmp_path / "ev.h5")).truth_information(
+        np.array([0.3]), luminosity=100.0, include_nuisance_parameters=True
+    )
+    ours = FisherInformation(tmp_path / "ev.zarr", setup).truth_information([0.3], 100.0)
+    assert ours.parameter_names == ["c1", NU]
+    np.testing.assert_allclose(ours.information, mm, rtol=1e-8)
+    assert ours.information[1, 1] > 0
 
 
 # --- statistics: the binned model ---------------------------------------------------------------
