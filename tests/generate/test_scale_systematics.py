@@ -170,6 +170,12 @@ def test_nuisance_columns_apply_the_event_factor_to_the_reference():
     assert err.value.field == "rwgt"
     with pytest.raises(InputError, match="event 1: non-finite"):
         nuisance_columns(np.array([[1.0], [np.nan]]), np.ones(2), np.ones(2))
+    with pytest.raises(InputError, match="event 5: .* must keep the weight's sign"):
+        nuisance_columns(np.array([[1.0], [-0.5]]), np.ones(2), np.ones(2), first_event=4)
+    # negative weights (NLO) are fine as long as the variation keeps the sign
+    np.testing.assert_allclose(
+        nuisance_columns(np.array([[-1.2]]), np.array([-1.0]), np.array([-3.0])), [[-3.6]]
+    )
 
 
 # --- builtin generator ------------------------------------------------------------------------

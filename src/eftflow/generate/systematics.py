@@ -407,7 +407,8 @@ def nuisance_columns(
 
     ``weights`` (n, k): the varied weights; ``nominal`` (n,): the events' generated weight
     (XWGTUP); ``reference`` (n,): their weight at the reference benchmark. An event with nominal
-    weight 0 gets 0 (its varied weights must then be 0 too); a non-finite ratio is an
+    weight 0 gets 0 (its varied weights must then be 0 too); a non-finite ratio, or one ≤ 0 (a
+    variation flipping the sign of a weight: no log-normal interpolation can hold it), is an
     :class:`~eftflow.errors.InputError` naming the event.
     """
     weights = np.asarray(weights, np.float64)
@@ -423,7 +424,17 @@ def nuisance_columns(
             field="rwgt",
         )
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.where(zero[:, None], 0.0, weights / np.where(zero, 1.0, nominal)[:, None])
+        ratio = weights / np.where(zero, 1.0, nominal)[:, None]
+    flip = ~zero[:, None] & (ratio <= 0.0)
+    if flip.any():
+        i = int(np.flatnonzero(flip.any(axis=1))[0])
+        raise InputError(
+            f"event {first_event + i}: scale-variation weight {weights[i][flip[i]][0]!r} against "
+            f"XWGTUP {nominal[i]!r}: a variation must keep the weight's sign",
+            file=None if file is None else str(file),
+            field="rwgt",
+        )
+    out = np.where(zero[:, None], 0.0, ratio)
     out *= np.asarray(reference, np.float64)[:, None]
     if not np.all(np.isfinite(out)):
         i = int(np.flatnonzero(~np.isfinite(out).all(axis=1))[0])
