@@ -1,4 +1,4 @@
-"""Scale-variation weights of the generator → nuisance weights of the setup's ``scale`` systematics.
+"""Scale- and PDF-variation weights of the generator → nuisance weights of the setup's systematics.
 
 A ``scale`` systematic of the setup (:meth:`eftflow.setup.EFTSetup.add_systematics`, MadMiner's
 naming) has one nuisance parameter ``<name>_nuisance_param_0`` with the benchmark
@@ -29,8 +29,10 @@ than the central one).
     w_ν(event) = w_ref(event) · w_var(event) / XWGTUP(event),
 
 the event's scale factor applied to its reference weight. At leading order the factor is a PDF
-and α_s ratio that does not depend on the EFT parameters, so this is exact; MadMiner stores the raw
-``w_var``, which is right only for samples generated at the reference benchmark.
+ratio, which never depends on the EFT parameters, times an α_s ratio, which does not either when
+all amplitudes share one power of α_s (as in Drell–Yan or any purely electroweak operator): then
+this is exact. MadMiner stores the raw ``w_var``, which is right only for samples generated at the
+reference benchmark.
 
 **PDF sets.** A ``pdf`` systematic (``pdf_variation``: the LHAPDF set name, or its LHAPDF id) has
 one nuisance parameter ``<name>_nuisance_param_0``, two-sided, for the set's whole uncertainty:
