@@ -47,6 +47,30 @@ rule export_madminer:
         "eftflow -v export-madminer {input.store} --setup {input.setup} {output} 2> {log}"
 
 
+rule plot_distributions:
+    input:
+        store=f"{RESULTS}/combine_events/events.zarr",
+        setup=f"{RESULTS}/setup/setup.h5",
+    output:
+        f"{RESULTS}/plot_distributions/distributions.png",
+    log:
+        f"{LOGS}/plot_distributions/plot_distributions.log",
+    benchmark:
+        f"{BENCH}/plot_distributions/plot_distributions.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        args=plot_arguments(),
+        seed=config["seed"],
+    shell:
+        "eftflow -v plot-distributions {input.store} --setup {input.setup} -o {output} "
+        "{params.args} --log --seed {params.seed} 2> {log}"
+
+
 rule all_combine:
     input:
         rules.combine_events.output,

@@ -75,6 +75,21 @@ def config_json(data):
     )
 
 
+def plot_arguments():
+    """`--benchmarks` and `--observables` of plot-distributions: the config's declared benchmarks
+    and the analysis' own observables (none: the command's defaults), shell-quoted."""
+    import shlex
+
+    args = []
+    names = [b["name"] for b in config.get("benchmarks", []) if b.get("name")]
+    if names:
+        args += ["--benchmarks", *names]
+    obs = [o["name"] for o in (config.get("analysis") or {}).get("observables", [])]
+    if obs:
+        args += ["--observables", *obs]
+    return " ".join(shlex.quote(a) for a in args)
+
+
 GEN_BACKEND = config["generation"]["backend"]
 # retries of a generator job; with generation.max_failed_fraction > 0 the attempt after the last
 # retry writes a failure marker instead of failing (`--attempt`/`--retries` of generate-events)

@@ -8,6 +8,7 @@ rule make_report:
         setup=f"{RESULTS}/setup/setup.h5",
         plot=f"{RESULTS}/setup/morphing_basis.png",
         events=f"{RESULTS}/combine_events/events.zarr",
+        distributions=f"{RESULTS}/plot_distributions/distributions.png",
         fisher=f"{RESULTS}/compute_fisher_information/fisher_information.json",
         augmented=f"{RESULTS}/augment_samples",
         limits=f"{RESULTS}/compute_limits/limits.json",

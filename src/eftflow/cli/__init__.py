@@ -33,6 +33,7 @@ ORDER = (
     "cmd_shower",
     "cmd_analysis",
     "cmd_combine",
+    "cmd_plot",
     "cmd_sampling",
     "cmd_ml",
     "cmd_fit",

@@ -28,22 +28,40 @@ __all__ = ["plot_distributions", "histogram_distributions"]
 
 
 def _nuisance_setup(store, setup):
-    """(positive column indices, negative column indices or None, reference column) or None."""
+    """(names, positive columns, negative columns or None, reference weight column) or None.
+
+    The nuisance parameters whose benchmarks the store has weights for (others are left out, as
+    the analysis leaves them out); the reference is the setup's
+    :attr:`~eftflow.setup.EFTSetup.reference_benchmark`.
+    """
     names = store.nuisance_benchmark_names or []
     params = list(getattr(setup, "nuisance_parameters", {}).values())
-    if not names or not params:
-        return None
-    pos, neg = [], []
+    used, pos, neg = [], [], []
     for p in params:
-        if p.benchmark_positive not in names:
-            return None
+        if p.benchmark_positive not in names or (
+            p.benchmark_negative is not None and p.benchmark_negative not in names
+        ):
+            continue
+        used.append(p.name)
         pos.append(names.index(p.benchmark_positive))
-        neg.append(names.index(p.benchmark_negative) if p.benchmark_negative in names else None)
-    ref = 0
-    for i, b in enumerate(setup.physics_benchmarks()):
-        if b.is_reference:
-            ref = i
-    return pos, neg, ref
+        neg.append(None if p.benchmark_negative is None else names.index(p.benchmark_negative))
+    if not used:
+        return None
+    return used, pos, neg, store.benchmark_names.index(setup.reference_benchmark)
+
+
+def _benchmark_columns(store, setup) -> list[int]:
+    """Store weight columns of the setup's physics benchmarks, in setup order."""
+    phys = [b.name for b in setup.physics_benchmarks()]
+    missing = [b for b in phys if b not in store.benchmark_names]
+    if missing:
+        raise InputError(
+            f"the store has no weights for benchmark(s) {', '.join(missing)} of the setup "
+            f"(it has {', '.join(store.benchmark_names)})",
+            file=str(store.path),
+            field="benchmark_names",
+        )
+    return [store.benchmark_names.index(b) for b in phys]
 
 
 def histogram_distributions(
@@ -69,6 +87,8 @@ def histogram_distributions(
 
     if not isinstance(store, EventStore):
         store = EventStore(store)
+    if store.n_events == 0:
+        raise InputError("the store has no events to draw", file=str(store.path), field="n_events")
     names = list(observables or store.observable_names)
     unknown = [o for o in names if o not in store.observable_names]
     if unknown:
@@ -77,16 +97,23 @@ def histogram_distributions(
             file=str(store.path),
             field="observables",
         )
+    if uncertainties not in ("nuisance", "none"):
+        raise InputError(
+            f"uncertainties must be 'nuisance' or 'none', got {uncertainties!r}",
+            field="uncertainties",
+        )
     cols = [store.observable_names.index(o) for o in names]
+    bcols = _benchmark_columns(store, setup)
     thetas = np.atleast_2d(np.asarray(thetas, float))
     morph = setup.morpher.weights(thetas)  # (n_theta, n_benchmarks)
     nuis = _nuisance_setup(store, setup) if uncertainties == "nuisance" else None
     rng = np.random.default_rng(seed)
     nus = rng.standard_normal((n_toys, len(nuis[0]))) if nuis else None
     edges, hist, toys = {}, {}, {}
+    offsets = (np.arange(n_toys) * n_bins)[:, None]
     for chunk in store.iter_chunks(chunk_size=chunk_size):
         x = chunk["observables"][:, cols]
-        w = chunk["weights"] @ morph.T  # (n, n_theta)
+        w = chunk["weights"][:, bcols] @ morph.T  # (n, n_theta)
         if not edges:
             for k, o in enumerate(names):
                 lo, hi = (ranges or {}).get(o, np.nanpercentile(x[:, k], [0.5, 99.5]))
@@ -97,7 +124,7 @@ def histogram_distributions(
                 toys[o] = np.zeros((len(thetas), n_toys, n_bins)) if nuis else None
         factors = None
         if nuis:
-            pos, neg, ref = nuis
+            _, pos, neg, ref = nuis
             nw = chunk["nuisance_weights"]
             a, b = nuisance_coefficients(
                 chunk["weights"][:, ref],
@@ -110,12 +137,20 @@ def histogram_distributions(
             inside = (x[:, k] >= edges[o][0]) & (x[:, k] <= edges[o][-1])
             for t in range(len(thetas)):
                 hist[o][t] += np.bincount(idx[inside], weights=w[inside, t], minlength=n_bins)
-                if factors is not None:
-                    for s in range(n_toys):
-                        toys[o][t, s] += np.bincount(
-                            idx[inside], weights=w[inside, t] * factors[s, inside], minlength=n_bins
-                        )
-    return {"edges": edges, "hist": hist, "toys": toys if nuis else None, "observables": names}
+                if factors is not None:  # all toys in one bincount: toy s in bins s·n_bins + …
+                    flat = np.bincount(
+                        (idx[inside][None, :] + offsets).ravel(),
+                        weights=(factors[:, inside] * w[inside, t]).ravel(),
+                        minlength=n_toys * n_bins,
+                    )
+                    toys[o][t] += flat.reshape(n_toys, n_bins)
+    return {
+        "edges": edges,
+        "hist": hist,
+        "toys": toys if nuis else None,
+        "observables": names,
+        "nuisances": nuis[0] if nuis else [],
+    }
 
 
 def plot_distributions(
@@ -199,7 +234,13 @@ def plot_distributions(
     for k in range(len(names), n_rows * axes.shape[1]):
         axes[k // axes.shape[1]][k % axes.shape[1]].set_visible(False)
     fig.legend(loc="upper center", ncol=min(len(labels), 4), fontsize=8)
-    fig.tight_layout(rect=(0, 0, 1, 0.93))
+    if h["toys"] is not None:
+        fig.text(
+            0.5, 0.005,
+            f"bands: 16–84 % of {n_toys} toys over ν ~ N(0, 1) of {', '.join(h['nuisances'])}",
+            ha="center", va="bottom", fontsize=7,
+        )  # fmt: skip
+    fig.tight_layout(rect=(0, 0.02, 1, 0.93))
     path = save_figure(fig, path, dpi=110)
     plt.close(fig)
     return path
