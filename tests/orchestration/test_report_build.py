@@ -46,6 +46,7 @@ def test_workflow_report_has_every_section_numbers_and_embedded_plots(toy_run):
         "Cross sections",
         "Lost generator jobs",
         "Event selection",
+        "Observable distributions",
         "Training samples",
         "Fisher information",
         "Expected limits",
@@ -55,8 +56,11 @@ def test_workflow_report_has_every_section_numbers_and_embedded_plots(toy_run):
         "Provenance",
     ]
     assert "Skipped:" not in html and "could not be built" not in html
-    # morphing basis + 2 Fisher plots + the time/memory chart, all embedded (self-contained)
-    assert outline.images >= 4 and 'src="results/' not in html
+    # morphing basis, distributions, 2 Fisher plots, the time/memory chart, all embedded
+    assert outline.images >= 5 and 'src="results/' not in html
+    # the toy config declares no systematics: the figure says why it has no band
+    sec = html[html.index('<section id="observable-distributions">') :].split("</section>")[0]
+    assert "<img" in sec and "the store has no nuisance weights" in sec
     # cross section of sample sm at benchmark sm: the mean over its jobs of Σ weights
     stores = [EventStore(toy_run / f"results/generate_events/sm/{j}.zarr") for j in (0, 1)]
     sm = float(np.mean([s.cross_sections()[0] for s in stores]))
@@ -68,7 +72,7 @@ def test_workflow_report_has_every_section_numbers_and_embedded_plots(toy_run):
     det = info["analyses"]["truth"]["determinant"]
     assert f"{det:.3e}" in html
     # every rule's benchmark file shows up in the time/memory table
-    for rule in ("setup", "generate_events", "combine_events", "augment_samples"):
+    for rule in ("setup", "generate_events", "combine_events", "plot_distributions"):
         assert re.search(rf"<td>{rule}</td>", html), rule
     assert "No generator job was lost" in html
 

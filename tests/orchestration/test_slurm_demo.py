@@ -56,8 +56,8 @@ def test_demo_dag_runs_as_slurm_jobs_with_their_ids_recorded(
     )
     rules = dict(
         (s, r)
-        for r in ("setup", "generate_events", "combine_events", "augment_samples",
-                  "train_ensemble", "evaluate_estimator", "make_report")
+        for r in ("setup", "generate_events", "combine_events", "plot_distributions",
+                  "augment_samples", "train_ensemble", "evaluate_estimator", "make_report")
         for s in [p.stem for p in (workflow_copy / f".snakemake/slurm_logs/rule_{r}").rglob("*.log")]
     )  # fmt: skip
     # Fisher information and limits are grouped: one SLURM job runs both
@@ -71,7 +71,7 @@ def test_demo_dag_runs_as_slurm_jobs_with_their_ids_recorded(
     # (a group job is announced differently; every other submission has its own log)
     assert set(submitted.values()) - arrays <= set(rules) - set(job_ids), (submitted, rules)
     assert sorted(set(rules.values())) == sorted(
-        ["setup", "generate_events", "combine_events", "augment_samples",
+        ["setup", "generate_events", "combine_events", "plot_distributions", "augment_samples",
          "group fisher_and_limits", "train_ensemble", "evaluate_estimator", "make_report"]
     )  # fmt: skip
     results = workflow_copy / "results"
