@@ -10,7 +10,11 @@
 * setup files (``setup.h5``, eftflow's or MadMiner's layout: parameters, benchmarks, morphing
   components, systematics) and MadMiner event files (``samples/observations``);
 * built models (a directory with ``model.json``), ensembles (``ensemble.json``, or its directory)
-  and single estimators (``<name>.json`` of format ``eftflow-estimator``).
+  and single estimators (``<name>.json`` of format ``eftflow-estimator``);
+* LHE files (``.lhe``, ``.lhe.gz``, from the generators or MadGraph): beams, PDF, normalisation,
+  events declared, the weight groups (benchmark weights, scale variations as (MUR, MUF) pairs,
+  PDF sets with their error type and members) and, with ``cross_sections``, Σ of every weight
+  over the file (one streamed pass).
 
 Every summary has ``path``, ``kind`` and, where the output records it, ``provenance`` (eftflow
 version, date, stage, seeds, config hash, SLURM job); stores list their ``arrays`` (shape,
@@ -66,12 +70,15 @@ def inspect_path(path, *, cross_sections: bool = False) -> dict[str, Any]:
         raise InputError(
             "not an eftflow output (no zarr.json, model.json or ensemble.json in it)", file=str(p)
         )
+    if p.name.lower().endswith((".lhe", ".lhe.gz", ".lhef", ".lhef.gz")):
+        return _lhe(p, cross_sections)
     if p.suffix in (".h5", ".hdf5"):
         return _hdf5(p)
     if p.suffix == ".json":
         return _json(p)
     raise InputError(
-        "not an eftflow output (expected a zarr store, .h5 file, .json file or model directory)",
+        "not an eftflow output (expected a zarr store, .h5 file, .json file, LHE file or model "
+        "directory)",
         file=str(p),
     )
 
@@ -257,6 +264,54 @@ def _hdf5(p: Path) -> dict:
     }
     if is_events:
         info.update(n_events=n_events, observables=obs)
+    return {k: v for k, v in info.items() if v is not None}
+
+
+def _lhe(p: Path, cross_sections: bool) -> dict:
+    from eftflow.generate.lhe import LHEReader, read_lhe_header
+
+    h = read_lhe_header(p)
+    groups: dict[str, dict] = {}
+    for w in h.weights:
+        g = groups.setdefault(
+            w.group or "(no group)",
+            {"combine": w.group_attrs.get("combine"), "n_weights": 0, "ids": []},
+        )
+        g["n_weights"] += 1
+        g["ids"].append(w.id)
+        a = w.attrs
+        if "MUR" in a and "MUF" in a and "scale variation" in (w.group or "").lower():
+            extra = " (dynamical scale " + a["DYN_SCALE"] + ")" if "DYN_SCALE" in a else ""
+            g.setdefault("scale_variations", []).append(f"({a['MUR']}, {a['MUF']}){extra}")
+        elif "PDF" in a:
+            g.setdefault("pdf_ids", []).append(a["PDF"])
+    for g in groups.values():
+        ids = g.pop("ids")
+        g["weight_ids"] = ids if len(ids) <= 8 else [*ids[:4], "…", *ids[-2:]]
+        pdf = g.pop("pdf_ids", None)
+        if pdf and "scale_variations" not in g:
+            g["pdf_members"] = f"{len(pdf)} (PDF {pdf[0]} … {pdf[-1]})" if len(pdf) > 1 else pdf[0]
+    init = h.init
+    info = {
+        "path": str(p),
+        "kind": "LHE file",
+        "generator": h.mg_version
+        and f"MadGraph {h.mg_version}"
+        or (h.eftflow.get("provenance") or {}).get("generator"),
+        "beams": f"{init.beam_ids[0]} {init.beam_ids[1]} at {init.beam_energies[0]:g} + "
+        f"{init.beam_energies[1]:g} GeV",
+        "pdf_sets": list(init.pdf_sets),
+        "idwtup": init.weighting_strategy,
+        "event_norm": h.event_norm,
+        "n_events_declared": h.n_events,
+        "cross_section_pb (init)": init.cross_section,
+        "weight_groups": {
+            k: {x: y for x, y in v.items() if y is not None} for k, v in groups.items()
+        },
+        "provenance": _provenance(h.eftflow.get("provenance")),
+    }
+    if cross_sections:
+        info["cross_sections_pb"] = LHEReader(p, negative_weights="allow").cross_sections()
     return {k: v for k, v in info.items() if v is not None}
 
 

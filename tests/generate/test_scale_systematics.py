@@ -240,6 +240,19 @@ def test_builtin_scale_weights_close_on_an_independent_pdf(builtin_lhe):
     assert checked == 60
 
 
+def test_inspect_shows_the_weight_groups_of_an_lhe_file(builtin_lhe):
+    from eftflow.inspect import format_summary, inspect_path
+
+    path, _, _ = builtin_lhe["scale"]
+    info = inspect_path(path, cross_sections=True)
+    assert info["kind"] == "LHE file" and info["generator"] == "builtin"
+    scale = info["weight_groups"]["Central scale variation"]
+    assert scale["scale_variations"] == ["(2.0, 2.0)", "(0.5, 0.5)"]
+    assert info["weight_groups"]["eftflow"]["n_weights"] == 3  # sm, w_pos, the basis point
+    assert info["cross_sections_pb"] == pytest.approx(LHEReader(path).cross_sections())
+    assert "scale_variations=(2.0, 2.0), (0.5, 0.5)" in format_summary(info)
+
+
 def test_builtin_scale_weights_leave_the_events_unchanged(builtin_lhe):
     """Evaluating the PDF for the variations does not touch generation: same events, same weights."""
     (_, plain), (_, scale) = _events(builtin_lhe["plain"][0]), _events(builtin_lhe["scale"][0])
@@ -534,6 +547,16 @@ def test_madgraph_pdf_weights_become_one_two_sided_nuisance(tmp_path, monkeypatc
         combine,
         [str(i) for i in range(9, 18)],
     )
+    from eftflow.inspect import inspect_path
+
+    groups = inspect_path(res.output)["weight_groups"]
+    assert groups["CT10"] == {
+        "combine": combine,
+        "n_weights": 9,
+        "weight_ids": ["9", "10", "11", "12", "…", "16", "17"],
+        "pdf_members": "9 (PDF 10800 … 10808)",
+    }
+    assert len(groups["Central scale variation"]["scale_variations"]) == 8
     assert nu.names == [
         "ct_nuisance_param_0_benchmark_0",
         "ct_nuisance_param_0_benchmark_1",
