@@ -588,3 +588,27 @@ def test_builtin_generator_refuses_pdf_systematics_before_generating(tmp_path):
     with pytest.raises(ConfigError, match="no error members") as err:
         BuiltinGenerator().generate(GenerationJob("mll_200_500", 0, 10, 3, out, s))
     assert err.value.field == "systematics.ct" and not out.exists()
+
+
+def test_workflow_model_takes_every_nuisance_through_its_rate(tmp_path):
+    from eftflow.inference.model.demo import rate_effects
+    from eftflow.store.events import EventStoreWriter
+
+    s = _dy_setup(MU, LUMI)
+    rng = np.random.default_rng(8)
+    n = 2500
+    x = rng.uniform(0.0, 1.0, n)
+    w = np.column_stack([np.full(n, 2e-3), 1e-3 * (1 + x), 1e-3 * (1 + 2 * x)])
+    up, down = 1.0 + 0.2 * x, 1.0 - 0.1 * x
+    nuis = sorted([f"{NU}_benchmark_0", f"{NU}_benchmark_1", "lumi_nuisance_param_0_benchmark_0"])
+    cols = {f"{NU}_benchmark_0": w[:, 0] * up, f"{NU}_benchmark_1": w[:, 0] * down,
+            "lumi_nuisance_param_0_benchmark_0": 1.02 * w[:, 0]}  # fmt: skip
+    path = tmp_path / "ev.zarr"
+    names = [b.name for b in s.physics_benchmarks()]
+    with EventStoreWriter(path, ["x"], names, chunk_size=700, nuisance_names=nuis) as wr:
+        wr.append(observables=x[:, None], weights=w, sampling_benchmark=np.zeros(n, np.int64),
+                  nuisance_weights=np.column_stack([cols[c] for c in nuis]))  # fmt: skip
+    eff = rate_effects(path, s)
+    assert list(eff) == [NU, "lumi_nuisance_param_0"]
+    assert eff[NU] == pytest.approx([up.mean(), down.mean()], rel=1e-12)
+    assert eff["lumi_nuisance_param_0"] == pytest.approx([1.02, 1 / 1.02], rel=1e-12)

@@ -11,9 +11,12 @@ user spec:
 * one process whose per-event log r̂(x|θ) is the parameterised ratio ensemble
   (``train_ratio_ensemble``) and whose yield is ν(θ) = L·σ(θ), σ(θ) from the setup's morphing
   and the store's per-benchmark cross sections;
-* the theory parameters of the setup with their ``parameter_range`` as bounds, the norm
-  systematics of the setup as ``normsys`` nuisances (e.g. the luminosity), and optionally the
-  ensemble-spread parameter of the region (finite training statistics);
+* the theory parameters of the setup with their ``parameter_range`` as bounds, the
+  systematics as ``normsys`` nuisances: every nuisance parameter the store has weights for with
+  its rate at ν = ±1 over the rate at 0 (:func:`rate_effects`: a ``scale`` or ``pdf`` systematic
+  enters through its effect on the rate, not on the shapes), a ``norm`` systematic without
+  weights with its factor; and optionally the ensemble-spread parameter of the region (finite
+  training statistics);
 * Asimov data at the reference point, MINOS, a profile of the POI, the contour of the first two
   floating parameters, impacts and toys for the coverage of the POI's intervals.
 
@@ -35,9 +38,17 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
+
 from eftflow.errors import ConfigError, InputError
 
-__all__ = ["DEMO_DEFAULTS", "demo_spec", "write_demo_spec", "ensemble_training_info"]
+__all__ = [
+    "DEMO_DEFAULTS",
+    "demo_spec",
+    "write_demo_spec",
+    "ensemble_training_info",
+    "rate_effects",
+]
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +124,7 @@ def demo_spec(
     observables
         Columns of the store the estimator takes.
     normsys
-        {nuisance name: relative yield change at +1} (symmetric in log: lo = 1/hi).
+        {nuisance name: relative yield at ν = +1 (lo = 1/hi), or [hi, lo] at ν = ±1}.
     store, setup, ensemble
         Paths (relative to the spec file) of the combined store, setup file, ratio ensemble.
     reference
@@ -154,7 +165,7 @@ def demo_spec(
                 "ensemble": ensemble,
                 "parameters": names,
                 "rate": {"setup": setup, "store": store, "luminosity": float(opt["luminosity"])},
-                "normsys": {n: [float(v), 1.0 / float(v)] for n, v in normsys.items()},
+                "normsys": {n: _hi_lo(v) for n, v in normsys.items()},
             }
         ],
     }
@@ -224,11 +235,12 @@ def write_demo_spec(output, *, store, setup, ensemble, options: Mapping) -> dict
             file=str(ensemble),
             field="n_parameters",
         )
-    normsys = {}
+    normsys: dict = {}
     for nu in st.nuisance_parameters.values():
         syst = st.systematics.get(nu.systematic)
         if syst is not None and syst.type == "norm":
             normsys[nu.name] = float(syst.value)
+    normsys.update(rate_effects(store, st))  # every nuisance the store has weights for
     reference = options.get("reference", "sm")
     theta_ref = reference_theta(st, reference, field="model.demo.reference")
     _check_reference(info["training_set"], theta_ref, str(ensemble))
@@ -254,6 +266,49 @@ def write_demo_spec(output, *, store, setup, ensemble, options: Mapping) -> dict
         )
     log.info("wrote %s (%s ensemble, POI %s)", output, info["method"], spec["poi"])
     return spec
+
+
+def _hi_lo(value) -> list[float]:
+    if isinstance(value, list | tuple):
+        return [float(value[0]), float(value[1])]
+    return [float(value), 1.0 / float(value)]
+
+
+def rate_effects(store, setup) -> dict[str, list[float]]:
+    """``{nuisance: [hi, lo]}``: the total rate at ν = +1 and −1 over the rate at 0, for every
+    nuisance parameter the store has weights for (streamed over the whole store).
+
+    The rate is that of the setup's reference benchmark; each event's weight at ν follows
+    MadMiner's interpolation (:mod:`eftflow.physics.nuisance`). A one-sided parameter gets
+    lo = 1/hi. This is how the workflow's model takes ``scale`` and ``pdf`` systematics: their
+    effect on the rate, not on the shape of the distributions.
+    """
+    from eftflow.sampling.weights import WeightModel, load_chunk
+
+    wm = WeightModel(store, setup, partition="all", include_nuisance=True)
+    if not wm.n_nuisance:
+        return {}
+    ref = setup.benchmarks[setup.reference_benchmark].vector(setup.parameter_names)
+    m = wm.theta_matrix(ref[None, :])[0]
+    s0, s_plus, s_minus = 0.0, np.zeros(wm.n_nuisance), np.zeros(wm.n_nuisance)
+    for i0, i1 in wm.chunk_ranges():
+        ch = load_chunk(wm.ctx, i0, i1, None)
+        w0 = ch.W @ m
+        s0 += float(w0.sum())
+        s_plus += (w0 * np.exp(ch.a + ch.b)).sum(axis=1)
+        s_minus += (w0 * np.exp(-ch.a + ch.b)).sum(axis=1)
+    if not s0 > 0:
+        raise InputError(
+            "the store's rate at the reference benchmark is not positive",
+            file=str(wm.store.path),
+            field="weights",
+        )
+    out = {}
+    for k, name in enumerate(wm.nuisance_names):
+        hi = float(s_plus[k] / s0)
+        lo = float(s_minus[k] / s0) if wm.ctx.nu_neg[k] is not None else 1.0 / hi
+        out[name] = [hi, lo]
+    return out
 
 
 def _check_reference(training_set, theta_ref, file) -> None:
