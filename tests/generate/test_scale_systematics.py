@@ -422,25 +422,30 @@ def test_binned_model_quadratic_nuisance_is_exact_at_plus_minus_one_and_differen
     np.testing.assert_allclose(model.hess_nu_main(data, [1.0], nu), hess, rtol=1e-5, atol=1e-7)
 
 
-def test_histogram_likelihood_takes_scale_shapes_from_the_store(tmp_path):
-    from eftflow.inference.histogram_likelihood import histogram_likelihood
+def _shape_store(path, setup, n: int, seed: int, chunk: int):
+    """An event store of one observable x ~ U(0, 1) with the scale nuisance's shape
+    w± = w_sm · (1 + 0.2 x, 1 − 0.1 x) and the lumi column 1.02 w_sm; returns (x, w, up, down)."""
     from eftflow.store.events import EventStoreWriter
 
-    s = _dy_setup(MU, LUMI)
-    s.save(tmp_path / "s.h5")
-    rng = np.random.default_rng(4)
-    n = 4000
-    x = rng.uniform(0.0, 1.0, n)
+    x = np.random.default_rng(seed).uniform(0.0, 1.0, n)
     w = np.column_stack([np.full(n, 1e-3), 1e-3 * (1 + x), 1e-3 * (1 + 2 * x)])  # sm, w_pos, basis
     up, down = 1.0 + 0.2 * x, 1.0 - 0.1 * x  # a shape: larger at large x
     nuis = sorted([f"{NU}_benchmark_0", f"{NU}_benchmark_1", "lumi_nuisance_param_0_benchmark_0"])
     cols = {f"{NU}_benchmark_0": w[:, 0] * up, f"{NU}_benchmark_1": w[:, 0] * down,
             "lumi_nuisance_param_0_benchmark_0": 1.02 * w[:, 0]}  # fmt: skip
-    path = tmp_path / "ev.zarr"
-    names = [b.name for b in s.physics_benchmarks()]
-    with EventStoreWriter(path, ["x"], names, chunk_size=1000, nuisance_names=nuis) as wr:
+    names = [b.name for b in setup.physics_benchmarks()]
+    with EventStoreWriter(path, ["x"], names, chunk_size=chunk, nuisance_names=nuis) as wr:
         wr.append(observables=x[:, None], weights=w, sampling_benchmark=np.zeros(n, np.int64),
                   nuisance_weights=np.column_stack([cols[c] for c in nuis]))  # fmt: skip
+    return x, w, up, down
+
+
+def test_histogram_likelihood_takes_scale_shapes_from_the_store(tmp_path):
+    from eftflow.inference.histogram_likelihood import histogram_likelihood
+
+    s = _dy_setup(MU, LUMI)
+    path = tmp_path / "ev.zarr"
+    x, w, up, down = _shape_store(path, s, 4000, 4, 1000)
     hl = histogram_likelihood(
         path, s, observable="x", bins=[0.25, 0.5, 0.75], histrange=None, partition="all",
         luminosity=1000.0,
@@ -592,22 +597,10 @@ def test_builtin_generator_refuses_pdf_systematics_before_generating(tmp_path):
 
 def test_workflow_model_takes_every_nuisance_through_its_rate(tmp_path):
     from eftflow.inference.model.demo import rate_effects
-    from eftflow.store.events import EventStoreWriter
 
     s = _dy_setup(MU, LUMI)
-    rng = np.random.default_rng(8)
-    n = 2500
-    x = rng.uniform(0.0, 1.0, n)
-    w = np.column_stack([np.full(n, 2e-3), 1e-3 * (1 + x), 1e-3 * (1 + 2 * x)])
-    up, down = 1.0 + 0.2 * x, 1.0 - 0.1 * x
-    nuis = sorted([f"{NU}_benchmark_0", f"{NU}_benchmark_1", "lumi_nuisance_param_0_benchmark_0"])
-    cols = {f"{NU}_benchmark_0": w[:, 0] * up, f"{NU}_benchmark_1": w[:, 0] * down,
-            "lumi_nuisance_param_0_benchmark_0": 1.02 * w[:, 0]}  # fmt: skip
     path = tmp_path / "ev.zarr"
-    names = [b.name for b in s.physics_benchmarks()]
-    with EventStoreWriter(path, ["x"], names, chunk_size=700, nuisance_names=nuis) as wr:
-        wr.append(observables=x[:, None], weights=w, sampling_benchmark=np.zeros(n, np.int64),
-                  nuisance_weights=np.column_stack([cols[c] for c in nuis]))  # fmt: skip
+    _, _, up, down = _shape_store(path, s, 2500, 8, 700)
     eff = rate_effects(path, s)
     assert list(eff) == [NU, "lumi_nuisance_param_0"]
     assert eff[NU] == pytest.approx([up.mean(), down.mean()], rel=1e-12)
