@@ -105,7 +105,9 @@ def run_simulate_detector(args) -> int:
     detector = get_detector(backend, section, file=source)
     setup = EFTSetup.from_file(args.setup)
     nuisance = None
-    if Path(args.input).is_file():  # an LHE file: scale/PDF variations become nuisance columns
+    lhe = (".lhe", ".lhe.gz", ".lhef", ".lhef.gz")
+    if Path(args.input).is_file() and args.input.lower().endswith(lhe):
+        # an LHE file: its scale/PDF variations become nuisance columns
         from eftflow.generate.systematics import lhe_nuisance_weights
 
         nuisance = lhe_nuisance_weights(setup, args.input)
