@@ -46,9 +46,31 @@ def test_dry_run_of_all_with_the_default_config(workflow_copy, run_env):
     assert "workflow specific profile profiles/default" in out  # found automatically
     assert "setup" in out and "This was a dry-run" in out
     assert not (workflow_copy / "results").exists()
-    # the demo ends with the statistical model: ratio ensemble, spec, build, fit, then the report
-    for rule in (*MODEL_RULES, "make_report"):
+    # the demo ends with the statistical model: ratio ensemble, spec, build, fit, then the report;
+    # the default config's scale systematic brings the up/down networks of its shape
+    for rule in (*MODEL_RULES, "train_nuisance_shapes", "make_report"):
         assert re.search(rf"^{rule}\s+1$", out, re.M), rule
+
+
+def test_nuisance_shapes_switched_off_leave_the_model_its_rate_effects(workflow_copy, run_env):
+    """`model.demo.nuisance_shapes.enabled: false`: no up/down networks; the spec is still
+    written (the systematics then enter through their rate only)."""
+    (workflow_copy / "flat.yaml").write_text(
+        "model:\n  demo:\n    nuisance_shapes:\n      enabled: false\n"
+    )
+    args = [
+        "snakemake",
+        "-n",
+        "--quiet",
+        "rules",
+        "--configfile",
+        "config/config.yaml",
+        "flat.yaml",
+    ]
+    out = _run(args, workflow_copy, run_env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert re.search(r"^write_model_spec\s+1$", out.stdout, re.M)
+    assert not re.search(r"^train_nuisance_shapes\s", out.stdout, re.M)
 
 
 def test_model_demo_switched_off_leaves_its_rules_out(workflow_copy, run_env):
@@ -59,7 +81,9 @@ def test_model_demo_switched_off_leaves_its_rules_out(workflow_copy, run_env):
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     assert re.search(r"^make_report\s+1$", out, re.M)
-    assert not any(re.search(rf"^{r}\s", out, re.M) for r in MODEL_RULES)
+    assert not any(
+        re.search(rf"^{r}\s", out, re.M) for r in (*MODEL_RULES, "train_nuisance_shapes")
+    )
 
 
 def test_installed_slurm_profile_is_found_by_bare_name(workflow_copy, run_env, tmp_path):

@@ -84,10 +84,7 @@ def plot_arguments():
     names = [b["name"] for b in config.get("benchmarks", []) if b.get("name")]
     if names:
         args += ["--benchmarks", *names]
-    obs = [o["name"] for o in (config.get("analysis") or {}).get("observables", [])]
-    if obs:
-        args += ["--observables", *obs]
-    return " ".join(shlex.quote(a) for a in args)
+    return " ".join([*(shlex.quote(a) for a in args), observables_arguments()]).strip()
 
 
 GEN_BACKEND = config["generation"]["backend"]
@@ -167,6 +164,30 @@ def model_specs():
             )
         specs[DEMO["name"]] = f"{RESULTS}/write_model_spec/{DEMO['name']}.yaml"
     return specs
+
+
+def nuisance_shapes_enabled():
+    """Whether the workflow's model takes the shapes of nuisance parameters (rule
+    train_nuisance_shapes): model.demo.nuisance_shapes.enabled and a scale or pdf systematic.
+    """
+    shapes = DEMO["nuisance_shapes"]
+    types = {s.get("type") for s in config.get("systematics") or []}
+    return bool(DEMO["enabled"] and shapes["enabled"] and types & {"scale", "pdf"})
+
+
+def nuisance_shapes_input(wildcards):
+    """write_model_spec's extra input: the up/down networks, when they are used."""
+    if nuisance_shapes_enabled():
+        return {"shapes": f"{RESULTS}/train_nuisance_shapes"}
+    return {}
+
+
+def observables_arguments(flag="--observables"):
+    """`flag` with the analysis' own observables (none: empty), shell-quoted."""
+    import shlex
+
+    obs = [o["name"] for o in (config.get("analysis") or {}).get("observables", [])]
+    return " ".join(shlex.quote(a) for a in [flag, *obs]) if obs else ""
 
 
 def model_threads(wildcards):

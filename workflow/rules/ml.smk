@@ -1,7 +1,8 @@
 # Stage: neural estimators (one job per ensemble member, or one Dask job for the ensemble)
 # and their evaluation (detector-level Fisher information, likelihood-ratio maps);
 # train_ratio_ensemble: the parameterised ratio ensemble of the workflow's own statistical model
-# (config model.demo.estimator over `training`/`ensemble`; see model.smk).
+# (config model.demo.estimator over `training`/`ensemble`; see model.smk); train_nuisance_shapes:
+# its up/down networks of the scale/pdf nuisance parameters' shapes (model.demo.nuisance_shapes).
 # The ensembles are `update(directory(...))` outputs: Snakemake would otherwise delete the
 # previous ensemble before the job starts; with `update` it keeps it (a backup under .snakemake/)
 # and restores it when the job fails, and eftflow replaces it atomically when the job succeeds.
@@ -81,6 +82,31 @@ rule train_ratio_ensemble:
         "eftflow -v train-ratio-ensemble {params.trainset} -o {output} "
         "--setup {input.setup} "
         "--config '{params.config}' --threads {threads} --memory-mb {resources.mem_mb} 2> {log}"
+
+
+rule train_nuisance_shapes:
+    input:
+        events=f"{RESULTS}/combine_events/events.zarr",
+        setup=f"{RESULTS}/setup/setup.h5",
+    output:
+        update(directory(f"{RESULTS}/train_nuisance_shapes")),
+    log:
+        f"{LOGS}/train_nuisance_shapes/train_nuisance_shapes.log",
+    benchmark:
+        f"{BENCH}/train_nuisance_shapes/train_nuisance_shapes.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    params:
+        config=lambda wc: config_json({"seed": config["seed"], "model": {"demo": DEMO}}),
+        plot=lambda wc: observables_arguments("--plot-observables"),
+    shell:
+        "eftflow -v train-nuisance-shapes {input.events} --setup {input.setup} -o {output} "
+        "{params.plot} --config '{params.config}' --threads {threads} "
+        "--memory-mb {resources.mem_mb} 2> {log}"
 
 
 rule evaluate_estimator:

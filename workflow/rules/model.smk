@@ -2,14 +2,16 @@
 # user's specs in config["model"]["specs"] (name -> spec YAML) and, with model.demo.enabled, the
 # workflow's own model, whose spec `eftflow write-model-spec` writes from the run's outputs (the
 # combined store's test events, the ratio ensemble of train_ratio_ensemble, the setup's
-# morphing and norm systematics). `eftflow build-model` validates a spec, builds the model, runs
-# the Asimov closure gate and writes the model description; `eftflow infer` runs the fit, MINOS,
-# profiles, contours, pulls, impacts, limits and toys on it. `eftflow fit-model` does both in
-# one job (rule fit_model, target all_model).
+# morphing, the systematics' rate effects and the up/down networks of train_nuisance_shapes).
+# `eftflow build-model` validates a spec, builds the model, runs the Asimov closure gate and
+# writes the model description; `eftflow infer` runs the fit, MINOS, profiles, contours, pulls,
+# impacts, limits and toys on it. `eftflow fit-model` does both in one job (rule fit_model,
+# target all_model).
 
 
 rule write_model_spec:
     input:
+        unpack(nuisance_shapes_input),
         events=f"{RESULTS}/combine_events/events.zarr",
         setup=f"{RESULTS}/setup/setup.h5",
         ensemble=rules.train_ratio_ensemble.output,
@@ -27,9 +29,13 @@ rule write_model_spec:
         runtime=10,
     params:
         config=lambda wc: config_json({"model": {"demo": DEMO}}),
+        shapes=lambda wc, input: (
+            f"--nuisance-shapes {input.shapes}" if "shapes" in input.keys() else ""
+        ),
     shell:
         "eftflow -v write-model-spec --store {input.events} --setup {input.setup} "
-        "--ensemble {input.ensemble} --config '{params.config}' -o {output} 2> {log}"
+        "--ensemble {input.ensemble} {params.shapes} --config '{params.config}' "
+        "-o {output} 2> {log}"
 
 
 rule build_model:

@@ -1,4 +1,4 @@
-"""``eftflow train-estimator``, ``eftflow train-ensemble`` and ``eftflow evaluate-estimator``."""
+"""``eftflow train-estimator``, ``train-ensemble``, ``train-nuisance-shapes`` and ``evaluate-estimator``."""
 
 from __future__ import annotations
 
@@ -54,6 +54,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_resources_arguments(q)
     q.set_defaults(handler=run_train_ensemble)
+
+    n = sub.add_parser(
+        "train-nuisance-shapes",
+        help="train up/down ratio networks g±(x) of the shape nuisance parameters of a store",
+        description=(
+            "For every nuisance parameter of a scale or pdf systematic the store has weights "
+            "for (or those of --nuisances), train x-only ratio networks g±(x) = p(x|ν=±1) / "
+            "p(x|ν=0) at the setup's reference benchmark on samples augmented from the store's "
+            "nuisance weights, and check them on a partition they did not see. Writes DIR "
+            "atomically: <nu>/up, <nu>/down (ensembles), their training sets, summary.json and, "
+            "with --plot-observables, shapes.png. Options: config model.demo.nuisance_shapes."
+        ),
+    )
+    n.add_argument("store", help="combined event store (zarr)")
+    n.add_argument("--setup", required=True, help="setup file (HDF5)")
+    n.add_argument("-o", "--output", required=True, help="output directory")
+    add_config_argument(n)
+    n.add_argument(
+        "--nuisances", nargs="+", default=None, metavar="NAME",
+        help="train only these nuisance parameters (default: every shape nuisance of the store)",
+    )  # fmt: skip
+    n.add_argument(
+        "--plot-observables", nargs="+", default=None, metavar="NAME",
+        help="draw learned vs true variations of these observables (shapes.png)",
+    )  # fmt: skip
+    add_resources_arguments(n)
+    n.set_defaults(handler=run_train_shapes)
 
     e = sub.add_parser(
         "evaluate-estimator",
@@ -128,6 +155,27 @@ def run_train_ensemble(args) -> int:
         return 0
     run_train_ensemble(args.trainset, cfg, args.output, threads=args.threads,
                        memory_mb=args.memory_mb, setup_file=args.setup)  # fmt: skip
+    return 0
+
+
+def run_train_shapes(args) -> int:
+    from eftflow.cli.cmd_model import demo_options
+    from eftflow.cli.common import load_stage_config
+    from eftflow.inference.model.shapes import train_nuisance_shapes
+
+    opts = demo_options(args.config).get("nuisance_shapes") or {}
+    seed = int(load_stage_config(args.config).get("seed", 0) or 0)
+    train_nuisance_shapes(
+        args.store,
+        args.setup,
+        args.output,
+        options={k: v for k, v in opts.items() if k != "enabled"},
+        seed=seed,
+        threads=args.threads,
+        memory_mb=min(float(args.memory_mb) / 4, 1000.0),
+        plot_observables=args.plot_observables,
+        nuisances=args.nuisances,
+    )
     return 0
 
 

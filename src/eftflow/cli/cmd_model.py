@@ -21,10 +21,11 @@
     impacts (pre/post-fit, ranked), optional CLs limits, optional toys (pulls and coverage) and
     Neyman construction; figures in ``OUT/plots/``.
 
-``eftflow write-model-spec --store S --setup F --ensemble E -o SPEC``
+``eftflow write-model-spec --store S --setup F --ensemble E [--nuisance-shapes D] -o SPEC``
     Writes the spec of the workflow's own model (config ``model.demo``) from the run's outputs:
     the combined store's test events as the pool, the ratio ensemble, L·σ(θ) from the morphing,
-    the setup's norm systematics (see :mod:`eftflow.inference.model.demo`).
+    the systematics' rate effects and, with ``--nuisance-shapes``, the up/down networks of
+    their shape effects (see :mod:`eftflow.inference.model.demo`).
 
 ``eftflow fit-model SPEC -o OUT``
     Both in one step: ``OUT/model/`` is the built model, ``OUT/result.json`` and ``OUT/plots/``
@@ -117,6 +118,12 @@ def register(subparsers) -> None:
     w.add_argument("--store", required=True, help="combined event store (zarr)")
     w.add_argument("--setup", required=True, help="setup file (HDF5)")
     w.add_argument("--ensemble", required=True, help="ratio ensemble directory")
+    w.add_argument(
+        "--nuisance-shapes",
+        default=None,
+        metavar="DIR",
+        help="up/down networks of the shape nuisances (eftflow train-nuisance-shapes)",
+    )
     w.add_argument(
         "--config",
         default=None,
@@ -506,6 +513,11 @@ def run_write_model_spec(args) -> int:
 
     opts = demo_options(args.config)
     write_demo_spec(
-        args.output, store=args.store, setup=args.setup, ensemble=args.ensemble, options=opts
+        args.output,
+        store=args.store,
+        setup=args.setup,
+        ensemble=args.ensemble,
+        options=opts,
+        nuisance_shapes=args.nuisance_shapes,
     )
     return 0

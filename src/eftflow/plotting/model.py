@@ -12,7 +12,14 @@ import numpy as np
 
 from eftflow.plotting import finish, use_agg
 
-__all__ = ["plot_profile", "plot_contour", "plot_pulls", "plot_impacts", "plot_coverage"]
+__all__ = [
+    "plot_profile",
+    "plot_contour",
+    "plot_pulls",
+    "plot_impacts",
+    "plot_coverage",
+    "plot_nuisance_shapes",
+]
 
 
 def plot_profile(name: str, values: Sequence[float], delta_nll: Sequence[float], *, path=None):
@@ -119,5 +126,35 @@ def plot_coverage(
     ax.set_xlabel("nominal CL")
     ax.set_ylabel("coverage")
     ax.legend()
+    fig.tight_layout()
+    return finish(fig, path)
+
+
+def plot_nuisance_shapes(panels, *, path=None):
+    """Learned against true shape variations of nuisance parameters: one row per nuisance, one
+    column per observable. ``panels``: (nuisance, side, observable, edges, (learned ratio, …),
+    (true ratio, …)) as :func:`eftflow.inference.model.shapes.train_nuisance_shapes` computes
+    them, the ratios those of the normalised varied histogram to the nominal one: the line is
+    the varied weights, the points the nominal weights times the network's ĝ(x)."""
+    plt = use_agg()
+    names = list(dict.fromkeys(p[0] for p in panels))
+    obs = list(dict.fromkeys(p[2] for p in panels))
+    fig, axes = plt.subplots(
+        len(names), len(obs), figsize=(3.2 * len(obs), 2.6 * len(names)), squeeze=False
+    )
+    colours = {"up": "tab:red", "down": "tab:blue"}
+    for name, side, o, edges, learned, true in panels:
+        ax = axes[names.index(name), obs.index(o)]
+        edges = np.asarray(edges)
+        centres = 0.5 * (edges[1:] + edges[:-1])
+        nu = "+1" if side == "up" else "−1"
+        ax.stairs(true[0], edges, baseline=None, color=colours[side], label=f"ν = {nu}: weights")
+        ax.plot(centres, learned[0], "o", ms=3, color=colours[side], label=f"ν = {nu}: ĝ(x)")
+        ax.axhline(1.0, color="grey", lw=0.5)
+        ax.set_xlabel(o)
+        if obs.index(o) == 0:
+            ax.set_ylabel(f"{name}\nratio to ν = 0", fontsize=8)
+    axes[0, 0].legend(fontsize=6, frameon=False)
+    fig.suptitle("Shape variations: varied weights (lines) vs nominal × learned ratio (points)")
     fig.tight_layout()
     return finish(fig, path)

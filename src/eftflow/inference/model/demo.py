@@ -114,6 +114,7 @@ def demo_spec(
     reference,
     options: Mapping,
     asimov_point: Mapping[str, float] | None = None,
+    updown: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict:
     """The spec (a dict, paths as given) of the workflow's model.
 
@@ -132,6 +133,10 @@ def demo_spec(
         the pool is weighted.
     asimov_point
         {parameter: value} of the Asimov data (default: all parameters 0).
+    updown
+        {nuisance name: {"up": path, "down": path}}: x-only ratio networks of the shape
+        effect of nuisance parameters (:mod:`eftflow.inference.model.shapes`); their rate
+        effect stays in ``normsys``.
     options
         :data:`DEMO_DEFAULTS` keys.
     """
@@ -169,6 +174,10 @@ def demo_spec(
             }
         ],
     }
+    if updown:
+        region["processes"][0]["updown"] = {
+            n: {"up": str(d["up"]), "down": str(d["down"])} for n, d in updown.items()
+        }
     if opt["max_events"] is not None:
         region["max_events"] = int(opt["max_events"])
     if opt["spread"]:
@@ -199,10 +208,14 @@ def demo_spec(
     return spec
 
 
-def write_demo_spec(output, *, store, setup, ensemble, options: Mapping) -> dict:
+def write_demo_spec(
+    output, *, store, setup, ensemble, options: Mapping, nuisance_shapes=None
+) -> dict:
     """Write the spec of the workflow's model to ``output`` (YAML, atomically) from the combined
-    ``store``, the ``setup`` file and the ratio ``ensemble`` directory; paths in the spec are
-    relative to its directory. Returns the spec."""
+    ``store``, the ``setup`` file and the ratio ``ensemble`` directory (and the up/down
+    networks of ``nuisance_shapes``, a :func:`~eftflow.inference.model.shapes.
+    train_nuisance_shapes` directory); paths in the spec are relative to its directory.
+    Returns the spec."""
     import yaml
 
     from eftflow.setup import EFTSetup
@@ -246,6 +259,19 @@ def write_demo_spec(output, *, store, setup, ensemble, options: Mapping) -> dict
     _check_reference(info["training_set"], theta_ref, str(ensemble))
     base = output.parent
     rel = lambda p: os.path.relpath(Path(p).resolve(), base.resolve())  # noqa: E731
+    updown = None
+    if nuisance_shapes is not None:
+        from .shapes import updown_entries
+
+        updown = updown_entries(nuisance_shapes, observables=info["observables"], relative_to=base)
+        unknown = sorted(set(updown) - set(normsys))
+        if unknown:
+            raise InputError(
+                f"the shape networks are for {', '.join(unknown)}, which the store has no "
+                "nuisance weights for (trained on another store?)",
+                file=str(nuisance_shapes),
+                field="nuisances",
+            )
     spec = demo_spec(
         parameters=[(n, *map(float, ranges[n])) for n in st.parameter_names],
         observables=info["observables"],
@@ -256,6 +282,7 @@ def write_demo_spec(output, *, store, setup, ensemble, options: Mapping) -> dict
         reference=reference,
         options=options,
         asimov_point=dict(zip(st.parameter_names, map(float, theta_ref))),
+        updown=updown,
     )
     output.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(output) as tmp:

@@ -182,11 +182,30 @@ class EnsembleLogRatio:
         for m in self.members:
             m.to(device).eval()
         if self.n_dummy:
-            dummy = torch.zeros((1, self.n_dummy), dtype=dtype, device=device)
-            with torch.no_grad():
-                fixed = self._forward(xs, dummy)  # (K, 1, n)
+            fixed = self._forward_x_only(xs).to(dtype)[:, None, :]  # (K, 1, n)
             return lambda pars: fixed.expand(-1, pars.shape[0], -1)
         return lambda pars: self._forward(xs, pars)
+
+    def _forward_x_only(self, xs):
+        """(K, N) outputs of an x-only ensemble on the rows ``xs``: each member gets, as its θ
+        input, the mean of the θ it was trained on — the constant a training set with a fixed
+        θ column holds (zero once standardised), whatever constant that was."""
+        import torch
+
+        outs = []
+        with torch.no_grad():
+            for m in self.members:
+                scale = getattr(m, "theta_scale", None)
+                mean = getattr(scale, "mean", None)
+                if mean is None:
+                    mean = torch.zeros(self.n_dummy)
+                mean = mean.to(device=xs.device, dtype=torch.float32)
+                parts = []
+                for i in range(0, xs.shape[0], self.chunk):
+                    xx = xs[i : i + self.chunk]
+                    parts.append(m(xx, mean[None].expand(xx.shape[0], -1)))
+                outs.append(torch.cat(parts).reshape(-1))
+        return torch.stack(outs)
 
     def _check_width(self, d: int) -> None:
         """The events must have the observables the estimator was trained on."""
@@ -222,8 +241,7 @@ class EnsembleLogRatio:
             return torch.stack(outs).to(dtype)
 
         if self.n_dummy:
-            with torch.no_grad():
-                fixed = forward(torch.zeros((t, self.n_dummy), dtype=dtype, device=device))
+            fixed = self._forward_x_only(xs).reshape(-1, t, n).to(dtype)
             return lambda pars: fixed
         return forward
 

@@ -246,6 +246,62 @@ def _diagnostics(ctx: ReportContext, name: str, res: dict) -> list[str]:
     return out
 
 
+def _shapes(ctx: ReportContext, name: str) -> list[str]:
+    """The up/down networks of the workflow's own model (rule train_nuisance_shapes)."""
+    demo = (ctx.config.get("model") or {}).get("demo") or {}
+    summary_path = ctx.path("train_nuisance_shapes", "summary.json")
+    if name != demo.get("name", "demo") or not summary_path.is_file():
+        return []
+    summary = ctx.json(summary_path)
+    rows = []
+    for nu, entry in (summary.get("nuisances") or {}).items():
+        for side in ("up", "down"):
+            c = (entry.get("check") or {}).get(side) or {}
+            hist = [v for v in (c.get("max_hist_difference") or {}).values() if v is not None]
+            rows.append(
+                [
+                    nu,
+                    "+1" if side == "up" else "−1",
+                    c.get("rate", "—"),
+                    c.get("mean_g", "—"),
+                    c.get("shape_rms", "—"),
+                    c.get("correlation", "—"),
+                    max(hist) if hist else "—",
+                    (entry.get(side) or {}).get("effective_samples", "—"),
+                ]
+            )
+    opts = summary.get("options") or {}
+    out = [
+        H.table(
+            rows,
+            header=[
+                "nuisance",
+                "ν",
+                "rate ratio",
+                "E₀[ĝ] (1 expected)",
+                "RMS of log ĝ",
+                "corr. with log w±/w₀",
+                "max hist. difference",
+                "ESS (training)",
+            ],
+            caption=f"Shapes of the nuisance parameters: {opts.get('method', '?')} networks "
+            "ĝ±(x) = p(x|ν=±1)/p(x|ν=0) in the model as up/down variations (code 4), the rate "
+            f"ratio as a normsys; checked on the {opts.get('check_partition', '?')} events "
+            "(weighted by the nominal)",
+        )
+    ]
+    figure = summary_path.parent / str(summary.get("figure") or "shapes.png")
+    if figure.is_file():
+        out.append(
+            H.image(
+                figure,
+                "Each observable's histogram at ν = ±1 over ν = 0: the varied weights (lines) "
+                "against the nominal weights times ĝ(x) (points)",
+            )
+        )
+    return out
+
+
 @report_section("Statistical model", order=75)
 def statistical_model(ctx: ReportContext) -> str:
     found = _result_dirs(ctx)
@@ -261,6 +317,7 @@ def statistical_model(ctx: ReportContext) -> str:
         out.append(H.note(f"From {ctx.display(base)}."))
         out.append(_closure(res))
         out += _diagnostics(ctx, name, res)
+        out += _shapes(ctx, name)
         out.append(_fit_table(res))
         out += _toys(res)
         out += _limits(res)
