@@ -273,6 +273,7 @@ class EFTSetup:
         scale: str = "mu",
         scale_variations=(0.5, 1.0, 2.0),
         pdf_variation: str = "CT10",
+        pdf_members: int | None = None,
     ) -> None:
         """Declare a systematic uncertainty (same signature as MadMiner's ``add_systematics``).
 
@@ -283,7 +284,10 @@ class EFTSetup:
         generator's scale-variation weights (:mod:`eftflow.generate.systematics`). A ``pdf``
         systematic (``pdf_variation``: the LHAPDF set) has one two-sided nuisance parameter for
         the set's whole uncertainty, ``..._benchmark_0``/``_1`` at ν = ±1, filled from the PDF
-        member weights of MadGraph's systematics module (MadMiner: one per member).
+        member weights of MadGraph's systematics module. With ``pdf_members=N`` it has instead,
+        as MadMiner, one one-sided nuisance parameter per member, ``<name>_nuisance_param_k``
+        (k = 1 … N, the members after the central one in PDF-id order, MadMiner's numbering),
+        each with ``..._benchmark_0`` = the reference weight × member k / central member.
         """
         if systematic_name is None:
             i = 0
@@ -331,14 +335,27 @@ class EFTSetup:
                 raise ConfigError(
                     "pdf_variation must name a PDF set", field=f"systematics.{name}.pdf_variation"
                 )
-            syst = Systematic(name, "pdf", str(pdf_variation).strip())
-            nuis = f"{name}_nuisance_param_0"
-            benches = [f"{nuis}_benchmark_0", f"{nuis}_benchmark_1"]
-            self.nuisance_parameters[nuis] = NuisanceParameter(nuis, name, *benches)
-            for bench in benches:
-                self.benchmarks[bench] = Benchmark(
-                    bench, {p: 0.0 for p in self.parameters}, is_nuisance=True
+            if pdf_members is not None and (
+                isinstance(pdf_members, bool)
+                or not isinstance(pdf_members, int | np.integer)
+                or pdf_members < 1
+            ):
+                raise ConfigError(
+                    f"pdf_members must be a positive integer (or null), got {pdf_members!r}",
+                    field=f"systematics.{name}.pdf_members",
                 )
+            syst = Systematic(name, "pdf", str(pdf_variation).strip())
+            if pdf_members is None:  # one two-sided parameter for the whole set
+                params = {f"{name}_nuisance_param_0": 2}
+            else:  # MadMiner's: one one-sided parameter per member, numbered from 1
+                params = {f"{name}_nuisance_param_{k}": 1 for k in range(1, int(pdf_members) + 1)}
+            for nuis, sides in params.items():
+                benches = [f"{nuis}_benchmark_0", f"{nuis}_benchmark_1" if sides == 2 else None]
+                self.nuisance_parameters[nuis] = NuisanceParameter(nuis, name, *benches)
+                for bench in filter(None, benches):
+                    self.benchmarks[bench] = Benchmark(
+                        bench, {p: 0.0 for p in self.parameters}, is_nuisance=True
+                    )
         else:
             raise ConfigError(
                 f"unknown systematic effect {effect!r}; expected norm, scale or pdf",
@@ -489,6 +506,7 @@ class EFTSetup:
                 scale=s.get("scale", "mu"),
                 scale_variations=tuple(s.get("scale_variations", (0.5, 1.0, 2.0))),
                 pdf_variation=s.get("pdf_variation", "CT10"),
+                pdf_members=s.get("pdf_members"),
             )
 
     def __repr__(self) -> str:

@@ -584,6 +584,72 @@ def test_madgraph_pdf_weights_become_one_two_sided_nuisance(tmp_path, monkeypatc
     np.testing.assert_allclose(w[:, 3] / w[:, 0], scale_up, rtol=1e-6)
 
 
+def test_madgraph_pdf_members_become_one_nuisance_each_as_in_madminer(tmp_path, monkeypatch):
+    """pdf_members=N: MadMiner's ``<name>_nuisance_param_k`` (k = 1 … N), one-sided, weight
+    w_ref · w_k / w₀; a file with another number of members is refused."""
+    from eftflow.detector.sources import lhe_source
+    from eftflow.generate.madgraph import MadGraphGenerator
+
+    sys.path.insert(0, str(Path(__file__).parent / "fake_mg5"))
+    from harness import eft_setup, install_fake_mg5, mg_job
+
+    mg = install_fake_mg5(tmp_path / "MG5_aMC_v3_5_7")
+    setup = eft_setup(1)
+    setup.add_systematics("pdf", "ct", pdf_variation="CT10", pdf_members=8)
+    names = [f"ct_nuisance_param_{k}" for k in range(1, 9)]
+    assert [n for n in setup.nuisance_parameters] == names
+    assert all(setup.nuisance_parameters[n].benchmark_negative is None for n in names)
+    monkeypatch.setenv("FAKE_MG5_LHAPDF", "1")
+    monkeypatch.setenv("FAKE_MG5_WEIGHT_DIGITS", "15")
+    monkeypatch.setenv("FAKE_MG5_PDF_COMBINE", "replicas")
+    res = MadGraphGenerator().generate(mg_job(tmp_path, mg, setup, n_events=30))
+    nu = lhe_nuisance_weights(setup, res.output)
+    assert nu.names == [f"{n}_benchmark_0" for n in names] and not nu.pdf
+    assert nu.members["ct_nuisance_param_3_benchmark_0"] == ("9", "12")  # PDF 10800, 10803
+    src = lhe_source(res.output, ["sm"], nuisance=nu, reference="sm")
+    w = np.asarray(next(src.iter_chunks(100))["weights"])
+    ev = LHEReader(res.output).read()
+    x = ev.pz[2::4] / ev.e[2::4]
+    k = np.arange(1, 9)
+    members = 1 + 0.02 * (-1.0) ** k * ((k + 1) // 2) * x[:, None]  # the fake's members 1..8
+    np.testing.assert_allclose(w[:, 1:] / w[:, :1], members, rtol=1e-9)
+    # the setup file keeps the parameters (MadMiner's layout)
+    setup.save(tmp_path / "setup.h5")
+    back = EFTSetup.from_file(tmp_path / "setup.h5")
+    assert list(back.nuisance_parameters) == names
+    assert lhe_nuisance_weights(back, res.output).members == nu.members
+    for wrong in (7, 9):
+        s2 = eft_setup(1)
+        s2.add_systematics("pdf", "ct", pdf_variation="CT10", pdf_members=wrong)
+        with pytest.raises(InputError, match=f"declares {wrong} members") as err:
+            lhe_nuisance_weights(s2, res.output)
+        assert err.value.field == "systematics.ct.pdf_members"
+        assert err.value.file == str(res.output)
+
+
+def test_pdf_members_from_the_config():
+    from eftflow.config import load_config
+
+    cfg = load_config(None)
+    cfg["systematics"] = [
+        {"name": "nn", "type": "pdf", "pdf_variation": "NNPDF31", "pdf_members": 3}
+    ]
+    s = EFTSetup.from_config(cfg)
+    assert [n for n in s.nuisance_parameters] == [f"nn_nuisance_param_{k}" for k in (1, 2, 3)]
+    cfg["systematics"][0]["pdf_members"] = None  # the default: one parameter for the set
+    s = EFTSetup.from_config(cfg)
+    assert s.nuisance_parameters["nn_nuisance_param_0"].benchmark_negative is not None
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, "ten", True])
+def test_bad_pdf_members_are_refused(bad):
+    s = EFTSetup()
+    s.add_parameter("eft", 1, "W", parameter_range=(-1e-3, 1e-3))
+    with pytest.raises(ConfigError, match="pdf_members must be a positive integer") as err:
+        s.add_systematics("pdf", "ct", pdf_variation="CT10", pdf_members=bad)
+    assert err.value.field == "systematics.ct.pdf_members" and not s.nuisance_parameters
+
+
 def test_builtin_generator_refuses_pdf_systematics_before_generating(tmp_path):
     from eftflow.generate.base import GenerationJob
     from eftflow.generate.builtin import BuiltinGenerator

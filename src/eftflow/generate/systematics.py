@@ -45,8 +45,10 @@ first. Per event, the relative uncertainty r = δ/w₀ is
 * ``hessian`` (asymmetric eigenvector pairs 2j−1, 2j): δ = ½ √Σ_j (w_{2j−1} − w_{2j})²;
 
 (a ``+as`` suffix: the last two members, the α_s variations, are left out), and the nuisance
-weights are w_ref · e^{±r}: a log-normal of width r, always positive. MadMiner instead makes one
-one-sided nuisance parameter per member (100 for a replica set).
+weights are w_ref · e^{±r}: a log-normal of width r, always positive. With ``pdf_members=N`` in
+the setup the set has instead, as MadMiner, one one-sided nuisance parameter per member,
+``<name>_nuisance_param_k`` (k = 1 … N, the members after the central one in PDF-id order), whose
+weight is w_ref · w_k / w₀; the file's group must hold exactly N such members.
 
 Example
 -------
@@ -314,15 +316,25 @@ class NuisanceWeights:
     when the setup has no scale or PDF systematics.
     """
 
-    def __init__(self, scale: dict[str, str] | None = None, pdf: dict | None = None, order=()):
+    def __init__(
+        self,
+        scale: dict[str, str] | None = None,
+        pdf: dict | None = None,
+        order=(),
+        members: dict | None = None,
+    ):
         self.scale = dict(scale or {})
         #: {benchmark: (error type, member ids, sign)}
         self.pdf = dict(pdf or {})
-        known = [*self.scale, *self.pdf]
+        #: {benchmark: (central member id, member id)}: one PDF member per nuisance parameter
+        self.members = dict(members or {})
+        known = [*self.scale, *self.pdf, *self.members]
         self.names = [n for n in order if n in known] + [n for n in known if n not in order]
         ids: list[str] = list(self.scale.values())
-        for _, members, _ in self.pdf.values():
-            ids += members
+        for _, members_, _ in self.pdf.values():
+            ids += members_
+        for central, member in self.members.values():
+            ids += [central, member]
         self.ids = list(dict.fromkeys(ids))
 
     def __bool__(self) -> bool:
@@ -362,6 +374,11 @@ class NuisanceWeights:
                     )
                 rel[key] = r
             out[:, self.names.index(n)] = reference * np.exp(sign * rel[key])
+        for n, (central, member) in self.members.items():
+            out[:, self.names.index(n)] = nuisance_columns(
+                weights[:, [col[member]]], weights[:, col[central]], reference,
+                file=file, first_event=first_event, what="PDF-member",
+            )[:, 0]  # fmt: skip
         return out
 
 
@@ -371,17 +388,34 @@ def nuisance_weights(
     """:class:`NuisanceWeights` of the setup's ``scale`` and ``pdf`` systematics for these LHE
     weights (errors as :func:`nuisance_weight_ids` and :func:`pdf_members`)."""
     scale = nuisance_weight_ids(setup, weights, central_pdf=central_pdf, file=file)
-    pdf, order = {}, []
+    pdf, per_member, order = {}, {}, []
+    found: dict[str, tuple[str, list[str]]] = {}
     for nu in setup.nuisance_parameters.values():
         order += [b for b in (nu.benchmark_positive, nu.benchmark_negative) if b]
         syst = setup.systematics.get(nu.systematic)
         if syst is None or syst.type != "pdf":
             continue
-        kind, members = pdf_members(weights, syst.value, file=file)
-        for bench, sign in ((nu.benchmark_positive, 1.0), (nu.benchmark_negative, -1.0)):
-            if bench is not None:
+        if syst.name not in found:
+            found[syst.name] = pdf_members(weights, syst.value, file=file)
+        kind, members = found[syst.name]
+        if nu.benchmark_negative is not None:  # one parameter for the set
+            for bench, sign in ((nu.benchmark_positive, 1.0), (nu.benchmark_negative, -1.0)):
                 pdf[bench] = (kind, members, sign)
-    return NuisanceWeights(scale, pdf, order)
+            continue
+        declared = sum(
+            1 for q in setup.nuisance_parameters.values() if q.systematic == syst.name
+        )  # one per member (setup pdf_members)
+        if declared != len(members) - 1:
+            raise InputError(
+                f"the setup declares {declared} members of the PDF set {syst.value!r} "
+                f"(pdf_members), the file's weight group has {len(members) - 1} after the "
+                "central one",
+                file=None if file is None else str(file),
+                field=f"systematics.{syst.name}.pdf_members",
+            )
+        k = int(nu.name.rsplit("_", 1)[1])
+        per_member[nu.benchmark_positive] = (members[0], members[k])
+    return NuisanceWeights(scale, pdf, order, per_member)
 
 
 def lhe_nuisance_weights(setup, path) -> NuisanceWeights:
@@ -404,6 +438,7 @@ def nuisance_columns(
     *,
     file=None,
     first_event: int = 0,
+    what: str = "scale-variation",
 ) -> np.ndarray:
     """``reference · weights / nominal`` per event and column (see the module docstring).
 
@@ -420,8 +455,8 @@ def nuisance_columns(
     if bad.any():
         i = int(np.flatnonzero(bad.any(axis=1))[0])
         raise InputError(
-            f"event {first_event + i}: scale-variation weight {weights[i][bad[i]][0]!r} with a "
-            "nominal weight (XWGTUP) of 0",
+            f"event {first_event + i}: {what} weight {weights[i][bad[i]][0]!r} with a "
+            "nominal weight of 0",
             file=None if file is None else str(file),
             field="rwgt",
         )
@@ -431,8 +466,8 @@ def nuisance_columns(
     if flip.any():
         i = int(np.flatnonzero(flip.any(axis=1))[0])
         raise InputError(
-            f"event {first_event + i}: scale-variation weight {weights[i][flip[i]][0]!r} against "
-            f"XWGTUP {nominal[i]!r}: a variation must keep the weight's sign",
+            f"event {first_event + i}: {what} weight {weights[i][flip[i]][0]!r} against "
+            f"the nominal {nominal[i]!r}: a variation must keep the weight's sign",
             file=None if file is None else str(file),
             field="rwgt",
         )
@@ -441,7 +476,7 @@ def nuisance_columns(
     if not np.all(np.isfinite(out)):
         i = int(np.flatnonzero(~np.isfinite(out).all(axis=1))[0])
         raise InputError(
-            f"event {first_event + i}: non-finite scale-variation weight",
+            f"event {first_event + i}: non-finite {what} weight",
             file=None if file is None else str(file),
             field="rwgt",
         )
