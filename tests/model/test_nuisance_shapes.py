@@ -184,9 +184,12 @@ def test_stores_without_shape_nuisances_and_bad_options_are_refused(shape_store,
         train_nuisance_shapes(d / "events.zarr", d / "setup.h5", tmp_path / "o",
                               nuisances=["lumi_nuisance_param_0"])  # fmt: skip
     assert err.value.field == "nuisances"
+    with pytest.raises(InputError, match="'nope' is no shape nuisance"):  # from the options
+        train_nuisance_shapes(d / "events.zarr", d / "setup.h5", tmp_path / "o",
+                              options={"nuisances": ["nope"]})  # fmt: skip
     for bad, field in (({"method": "sally"}, "method"), ({"n_samples": 0}, "n_samples"),
                        ({"check_partition": "train"}, "check_partition"),
-                       ({"epochs": 3}, "")):  # fmt: skip
+                       ({"epochs": 3}, ""), ({"nuisances": NU}, "nuisances")):  # fmt: skip
         with pytest.raises(ConfigError) as err:
             train_nuisance_shapes(d / "events.zarr", d / "setup.h5", tmp_path / "o", options=bad)
         assert err.value.field.startswith("model.demo.nuisance_shapes") and field in err.value.field

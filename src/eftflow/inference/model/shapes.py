@@ -64,6 +64,7 @@ SHAPE_DEFAULTS = {
     "learning_rate": 0.003,
     "partition": "train",
     "check_partition": "validation",
+    "nuisances": None,
 }
 _METHODS = ("alice", "rolr", "carl")
 _SIDES = ((1, "up"), (-1, "down"))
@@ -101,6 +102,14 @@ def _options(options: Mapping | None) -> dict:
             raise ConfigError(
                 f"must be positive, got {opt[key]!r}", field=f"model.demo.nuisance_shapes.{key}"
             )
+    nus = opt["nuisances"]
+    if nus is not None and (
+        isinstance(nus, str) or not all(isinstance(n, str) for n in nus) or not nus
+    ):
+        raise ConfigError(
+            f"must be a non-empty list of nuisance parameter names, got {nus!r}",
+            field="model.demo.nuisance_shapes.nuisances",
+        )
     if opt["partition"] == opt["check_partition"]:
         raise ConfigError(
             f"the closure check needs other events than the training ({opt['partition']!r})",
@@ -121,8 +130,9 @@ def train_nuisance_shapes(
     plot_observables: Sequence[str] | None = None,
     nuisances: Sequence[str] | None = None,
 ) -> dict:
-    """Train g±(x) for every shape nuisance of the store (or those named); write ``output``
-    atomically and return its summary (see the module docstring)."""
+    """Train g±(x) for every shape nuisance of the store (or those named, by ``nuisances`` or
+    the option of that name); write ``output`` atomically and return its summary (see the
+    module docstring)."""
     from eftflow.generate.seeds import job_seed
     from eftflow.ml.ensemble import train_ensemble
     from eftflow.ml.train import TrainingConfig
@@ -133,6 +143,8 @@ def train_nuisance_shapes(
     from eftflow.store.events import EventStore
 
     opt = _options(options)
+    if nuisances is None:
+        nuisances = opt["nuisances"]
     output = Path(output)
     store_path = str(EventStore(store).path)  # refuses anything but a complete event store
     setup = EFTSetup.from_file(setup_file)
