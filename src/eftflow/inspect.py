@@ -67,8 +67,11 @@ def inspect_path(path, *, cross_sections: bool = False) -> dict[str, Any]:
             return _built_model(p)
         if (p / "ensemble.json").is_file():
             return _ensemble(p / "ensemble.json")
+        if (p / "summary.json").is_file():
+            return _nuisance_shapes(p)
         raise InputError(
-            "not an eftflow output (no zarr.json, model.json or ensemble.json in it)", file=str(p)
+            "not an eftflow output (no zarr.json, model.json, ensemble.json or summary.json in it)",
+            file=str(p),
         )
     if p.name.lower().endswith((".lhe", ".lhe.gz", ".lhef", ".lhef.gz")):
         return _lhe(p, cross_sections)
@@ -358,6 +361,31 @@ def _ensemble(p: Path) -> dict:
         "best_loss": [r.get("best_loss") for r in results],
         "epochs_run": [r.get("epochs_run") for r in results],
     }
+
+
+def _nuisance_shapes(directory: Path) -> dict:
+    """A ``train-nuisance-shapes`` directory: per nuisance and side its closure checks."""
+    from eftflow.inference.model.shapes import load_shapes
+
+    doc = load_shapes(directory)
+    out: dict[str, Any] = {
+        "path": str(directory),
+        "kind": "nuisance shape networks",
+        "method": (doc.get("options") or {}).get("method"),
+        "reference": doc.get("reference"),
+        "store": doc.get("store"),
+        "provenance": _provenance(doc.get("provenance")),
+    }
+    for name, entry in doc["nuisances"].items():
+        for side in ("up", "down"):
+            c = (entry.get("check") or {}).get(side) or {}
+            hist = [v for v in (c.get("max_hist_difference") or {}).values() if v is not None]
+            out[f"{name} {side}"] = (
+                f"rate ×{_text(c.get('rate'))}, E0[g] {_text(c.get('mean_g'))}, RMS log g "
+                f"{_text(c.get('shape_rms'))}, corr. {_text(c.get('correlation'))}"
+                + (f", max hist. diff. {_text(max(hist))}" if hist else "")
+            )
+    return out
 
 
 def _built_model(directory: Path) -> dict:

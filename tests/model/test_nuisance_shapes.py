@@ -96,6 +96,14 @@ def test_shape_networks_learn_the_exact_shape(trained):
         assert check["events"] == 1600  # the validation partition, unseen in training
     on_disk = json.loads((d / "shapes" / "summary.json").read_text())
     assert on_disk["nuisances"][NU]["check"] == summary["nuisances"][NU]["check"]
+    prov = on_disk["provenance"]
+    assert prov["stage"] == "train_nuisance_shapes" and prov["seed"] == 4
+    assert len(prov["config_hash"]) == 16 and prov["inputs"][0]["stage"] == "combine_events"
+    from eftflow.inspect import format_summary, inspect_path
+
+    info = inspect_path(d / "shapes")
+    assert info["kind"] == "nuisance shape networks" and info["method"] == "alice"
+    assert f"{NU} up: rate ×" in format_summary(info)
     assert (d / "shapes" / "shapes.png").stat().st_size > 0
     # the members name their training set where it is now (not the temporary directory)
     member = json.loads((d / "shapes" / NU / "up" / "member_0.json").read_text())

@@ -146,7 +146,8 @@ def train_nuisance_shapes(
     if nuisances is None:
         nuisances = opt["nuisances"]
     output = Path(output)
-    store_path = str(EventStore(store).path)  # refuses anything but a complete event store
+    store_obj = EventStore(store)  # refuses anything but a complete event store
+    store_path = str(Path(store_obj.path).resolve())
     setup = EFTSetup.from_file(setup_file)
     available = shape_nuisances(store_path, setup)
     if nuisances is None:
@@ -171,6 +172,9 @@ def train_nuisance_shapes(
     all_nu = WeightModel(store_path, setup, partition="all", include_nuisance=True).nuisance_names
     reference = setup.reference_benchmark
     aug = SampleAugmenter(store_path, setup, setup_file=setup_file, memory_mb=memory_mb)
+    from eftflow.config import config_hash
+    from eftflow.store.helpers import make_provenance
+
     summary: dict = {
         "format": "eftflow.nuisance_shapes/1",
         "store": store_path,
@@ -178,6 +182,12 @@ def train_nuisance_shapes(
         "reference": reference,
         "options": opt,
         "seed": int(seed),
+        "provenance": make_provenance(
+            stage="train_nuisance_shapes",
+            seed=int(seed),
+            config_hash=config_hash({"nuisance_shapes": opt, "seed": int(seed)}),
+            inputs=[store_obj.provenance],
+        ),
         "nuisances": {},
     }
     t0 = time.perf_counter()
