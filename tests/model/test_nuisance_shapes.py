@@ -227,7 +227,7 @@ def test_stores_without_shape_nuisances_and_bad_options_are_refused(shape_store,
 def test_cli_writes_the_directory_the_spec_writer_takes(shape_store, tmp_path, capsys):
     d = shape_store
     cfg = json.dumps({"seed": 3, "model": {"demo": {"nuisance_shapes": {
-        "n_samples": 2000, "n_epochs": 1, "hidden": [8]}}}})  # fmt: skip
+        "n_samples": 2000, "n_epochs": 1, "hidden": [8], "check_events": 1500}}}})  # fmt: skip
     out = tmp_path / "shapes"
     args = ["train-nuisance-shapes", str(d / "events.zarr"), "--setup", str(d / "setup.h5"),
             "-o", str(out), "--config", cfg, "--plot-observables", "x", "nope"]  # fmt: skip
@@ -236,6 +236,7 @@ def test_cli_writes_the_directory_the_spec_writer_takes(shape_store, tmp_path, c
     assert summary["seed"] == 3 and summary["options"]["n_epochs"] == 1
     assert summary["figure"] == "shapes.png" and (out / "shapes.png").is_file()
     assert set(summary["nuisances"][NU]["check"]["up"]["max_hist_difference"]) == {"x"}
+    assert summary["nuisances"][NU]["check"]["down"]["events"] == 1500  # of 1600, over 2 chunks
     bad = json.dumps({"model": {"demo": {"nuisance_shapes": {"n_epochs": 0}}}})
     assert main([*args[:5], str(tmp_path / "b"), "--config", bad]) == 2
     assert "nuisance_shapes" in capsys.readouterr().err and not (tmp_path / "b").exists()

@@ -24,7 +24,8 @@ The output directory (``eftflow train-nuisance-shapes``, rule ``train_nuisance_s
     shapes.png                    learned vs true variations of a few observables (optional)
 
 The closure checks use a partition the networks did not see (``check_partition``, the
-validation one by default): the weighted mean of g± at ν = 0 (1 if the ratio is normalised),
+validation one by default; its first ``check_events`` events, 200,000 by default, a random
+subset since combined stores are shuffled): the weighted mean of g± at ν = 0 (1 if the ratio is normalised),
 the correlation of log g±(x) with the per-event log(w±/w₀), and per observable the histogram
 of the nominal weights times g±(x) against the histogram of the varied weights (both
 normalised), whose largest relative difference over the well-filled bins is recorded.
@@ -64,6 +65,7 @@ SHAPE_DEFAULTS = {
     "learning_rate": 0.003,
     "partition": "train",
     "check_partition": "validation",
+    "check_events": 200000,
     "nuisances": None,
 }
 _METHODS = ("alice", "rolr", "carl")
@@ -97,7 +99,7 @@ def _options(options: Mapping | None) -> dict:
             f"method {opt['method']!r} cannot train an x-only ratio; use {', '.join(_METHODS)}",
             field="model.demo.nuisance_shapes.method",
         )
-    for key in ("n_samples", "n_epochs", "n_members", "batch_size"):
+    for key in ("n_samples", "n_epochs", "n_members", "batch_size", "check_events"):
         if int(opt[key]) < 1:
             raise ConfigError(
                 f"must be positive, got {opt[key]!r}", field=f"model.demo.nuisance_shapes.{key}"
@@ -232,8 +234,9 @@ def train_nuisance_shapes(
             summary["nuisances"][name] = entry
         _relocate(tmp, output)
         checks, panels = _closure(
-            tmp, store_path, setup, names, all_nu, opt["check_partition"], plot_observables
-        )
+            tmp, store_path, setup, names, all_nu, opt["check_partition"], plot_observables,
+            int(opt["check_events"]),
+        )  # fmt: skip
         for name in names:
             summary["nuisances"][name]["check"] = checks[name]
         if panels:
@@ -286,7 +289,7 @@ def _relocate(tmp: Path, final: Path) -> None:
             spec_file.write_text(json.dumps(spec, indent=2, allow_nan=True))
 
 
-def _closure(directory, store, setup, names, all_nu, partition, plot_observables):
+def _closure(directory, store, setup, names, all_nu, partition, plot_observables, max_events):
     """Closure checks of the trained networks on ``partition`` (see the module docstring) and
     the panels of the figure, (nuisance, side, observable, edges, learned, true) each."""
     import torch
@@ -308,13 +311,16 @@ def _closure(directory, store, setup, names, all_nu, partition, plot_observables
         for n in names
         for _, side in _SIDES
     }
-    xs, w0s, aa, bb = [], [], [], []
-    for i0, i1 in wm.chunk_ranges():
-        ch = load_chunk(wm.ctx, i0, i1, None, with_x=True)
+    xs, w0s, aa, bb, n = [], [], [], [], 0
+    for i0, i1 in wm.chunk_ranges():  # the first events only: the partitions are shuffled
+        if n >= max_events:
+            break
+        ch = load_chunk(wm.ctx, i0, min(i1, i0 + max_events - n), None, with_x=True)
         xs.append(ch.x)
         w0s.append(ch.W @ m)
         aa.append(ch.a)
         bb.append(ch.b)
+        n += len(ch.x)
     if not xs or sum(len(x) for x in xs) == 0:
         raise InputError(
             f"the {partition!r} partition has no events for the closure check",
