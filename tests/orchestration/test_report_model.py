@@ -104,3 +104,37 @@ def test_report_model_section_skips_or_notes_when_nothing_was_fitted(run_dir, tm
     info = build_report(tmp_path / "results", out, config={}, workdir=tmp_path)
     assert "Statistical model" not in info["skipped"]
     assert "No statistical model was fitted in this run" in _section(out.read_text())
+
+
+def test_report_model_section_shows_the_nuisance_shapes_of_the_demo(run_dir, tmp_path):
+    """With rule train_nuisance_shapes' summary in the run, the demo's section lists each
+    nuisance's closure checks and shows their figure; switched off in the config, it does not."""
+    import shutil
+
+    results = tmp_path / "results"
+    shutil.copytree(run_dir / "results", results)
+    shapes = results / "train_nuisance_shapes"
+    shapes.mkdir()
+    check = {"rate": 1.0898, "mean_g": 1.0013, "shape_rms": 0.0216, "correlation": 0.136,
+             "max_hist_difference": {"m_ll": 0.0216, "pt_ll": 0.0398}}  # fmt: skip
+    summary = {"format": "eftflow.nuisance_shapes/1", "options": {"method": "alice",
+               "check_partition": "validation"}, "figure": "shapes.png",
+               "nuisances": {"mu_nu": {"up": {"effective_samples": 460.8}, "down": {},
+                                       "check": {"up": check, "down": check}}}}  # fmt: skip
+    (shapes / "summary.json").write_text(json.dumps(summary))
+    from eftflow.plotting import use_agg
+
+    plt = use_agg()
+    fig = plt.figure(figsize=(1, 1))
+    fig.savefig(shapes / "shapes.png")
+    plt.close(fig)
+    out = tmp_path / "r.html"
+    config = {"model": {"demo": {"name": "demo"}}}
+    build_report(results, out, config=config, workdir=tmp_path)
+    sec = _section(out.read_text())
+    assert "Shapes of the nuisance parameters: alice networks" in sec
+    assert sec.count("<td>mu_nu</td>") == 2 and "1.09" in sec and "0.0398" in sec
+    assert "460.8" in sec and "nominal weights times ĝ(x)" in sec
+    config["model"]["demo"]["nuisance_shapes"] = {"enabled": False}
+    build_report(results, out, config=config, workdir=tmp_path)
+    assert "Shapes of the nuisance parameters" not in _section(out.read_text())

@@ -402,10 +402,8 @@ def nuisance_weights(
             for bench, sign in ((nu.benchmark_positive, 1.0), (nu.benchmark_negative, -1.0)):
                 pdf[bench] = (kind, members, sign)
             continue
-        declared = sum(
-            1 for q in setup.nuisance_parameters.values() if q.systematic == syst.name
-        )  # one per member (setup pdf_members)
-        if declared != len(members) - 1:
+        declared = sum(q.systematic == syst.name for q in setup.nuisance_parameters.values())
+        if declared != len(members) - 1:  # one parameter per member (setup pdf_members)
             raise InputError(
                 f"the setup declares {declared} members of the PDF set {syst.value!r} "
                 f"(pdf_members), the file's weight group has {len(members) - 1} after the "

@@ -77,9 +77,13 @@ def shape_nuisances(store, setup) -> list[str]:
     of every systematic type but ``norm``, in the setup's order."""
     from eftflow.sampling.weights import WeightModel
 
-    wm = WeightModel(store, setup, partition="all", include_nuisance=True)
+    names = WeightModel(store, setup, partition="all", include_nuisance=True).nuisance_names
+    return _with_shape(setup, names)
+
+
+def _with_shape(setup, names: Sequence[str]) -> list[str]:
     out = []
-    for name in wm.nuisance_names:
+    for name in names:
         syst = setup.systematics.get(setup.nuisance_parameters[name].systematic)
         if syst is None or syst.type != "norm":
             out.append(name)
@@ -151,7 +155,8 @@ def train_nuisance_shapes(
     store_obj = EventStore(store)  # refuses anything but a complete event store
     store_path = str(Path(store_obj.path).resolve())
     setup = EFTSetup.from_file(setup_file)
-    available = shape_nuisances(store_path, setup)
+    all_nu = WeightModel(store_path, setup, partition="all", include_nuisance=True).nuisance_names
+    available = _with_shape(setup, all_nu)
     if nuisances is None:
         names = available
     else:
@@ -171,7 +176,6 @@ def train_nuisance_shapes(
             file=store_path,
             field="nuisance_weights",
         )
-    all_nu = WeightModel(store_path, setup, partition="all", include_nuisance=True).nuisance_names
     reference = setup.reference_benchmark
     aug = SampleAugmenter(store_path, setup, setup_file=setup_file, memory_mb=memory_mb)
     from eftflow.config import config_hash
@@ -229,7 +233,8 @@ def train_nuisance_shapes(
                     "training_set": f"{name}/{side}.zarr",
                     "seed": s,
                     "train_seconds": time.perf_counter() - t,
-                    "effective_samples": _ess(info),
+                    "effective_samples": info.get("ess_min"),
+                    "distinct_events": info.get("n_distinct_events"),
                 }
             summary["nuisances"][name] = entry
         _relocate(tmp, output)
@@ -258,25 +263,6 @@ def train_nuisance_shapes(
             c["down"]["mean_g"],
         )  # fmt: skip
     return summary
-
-
-def _ess(info) -> float | None:
-    """The smallest effective sample size the augmentation recorded, if any."""
-    vals = []
-
-    def walk(v):
-        if isinstance(v, dict):
-            for k, x in v.items():
-                if "ess" in k.lower() and isinstance(x, int | float):
-                    vals.append(float(x))
-                else:
-                    walk(x)
-        elif isinstance(v, list):
-            for x in v:
-                walk(x)
-
-    walk(info)
-    return min(vals) if vals else None
 
 
 def _relocate(tmp: Path, final: Path) -> None:

@@ -250,7 +250,8 @@ def _shapes(ctx: ReportContext, name: str) -> list[str]:
     """The up/down networks of the workflow's own model (rule train_nuisance_shapes)."""
     demo = (ctx.config.get("model") or {}).get("demo") or {}
     summary_path = ctx.path("train_nuisance_shapes", "summary.json")
-    if name != demo.get("name", "demo") or not summary_path.is_file():
+    enabled = (demo.get("nuisance_shapes") or {}).get("enabled", True)
+    if name != demo.get("name", "demo") or not enabled or not summary_path.is_file():
         return []
     summary = ctx.json(summary_path)
     rows = []
