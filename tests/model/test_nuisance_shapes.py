@@ -184,8 +184,8 @@ def test_demo_spec_puts_the_networks_next_to_the_rate(trained, monkeypatch):
     assert "updown:" in (d / "spec" / "demo.yaml").read_text()
 
 
-def test_stores_without_shape_nuisances_and_bad_options_are_refused(shape_store, tmp_path):
-    from eftflow.inference.model.shapes import load_shapes, train_nuisance_shapes
+def test_bad_options_are_refused_and_stores_without_shapes_get_none(shape_store, tmp_path, capsys):
+    from eftflow.inference.model.shapes import load_shapes, train_nuisance_shapes, updown_entries
 
     d = shape_store
     with pytest.raises(InputError, match="no shape nuisance parameter") as err:
@@ -204,7 +204,8 @@ def test_stores_without_shape_nuisances_and_bad_options_are_refused(shape_store,
     assert not (tmp_path / "o").exists()
     with pytest.raises(InputError, match="no summary.json"):
         load_shapes(tmp_path)
-    # a setup with only a norm systematic: nothing to train, one clear error
+    # a setup with only a norm systematic: nothing to train, a warning and an empty summary
+    # (as the analysis warns about nuisance weights it lacks); the spec then has no updown
     from eftflow.store.events import EventStoreWriter
 
     s = EFTSetup()
@@ -220,8 +221,10 @@ def test_stores_without_shape_nuisances_and_bad_options_are_refused(shape_store,
         wr.append(observables=np.ones((100, 1)), weights=w, nuisance_weights=1.02 * w[:, :1])
     args = ["train-nuisance-shapes", str(tmp_path / "flat.zarr"), "--setup",
             str(tmp_path / "flat.h5"), "-o", str(tmp_path / "o")]  # fmt: skip
-    assert main(args) == 2
-    assert not (tmp_path / "o").exists()
+    assert main(args) == 0
+    assert "nothing to train" in capsys.readouterr().err
+    assert json.loads((tmp_path / "o" / "summary.json").read_text())["nuisances"] == {}
+    assert updown_entries(tmp_path / "o", observables=["x"]) == {}
 
 
 def test_cli_writes_the_directory_the_spec_writer_takes(shape_store, tmp_path, capsys):

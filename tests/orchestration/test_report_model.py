@@ -138,3 +138,7 @@ def test_report_model_section_shows_the_nuisance_shapes_of_the_demo(run_dir, tmp
     config["model"]["demo"]["nuisance_shapes"] = {"enabled": False}
     build_report(results, out, config=config, workdir=tmp_path)
     assert "Shapes of the nuisance parameters" not in _section(out.read_text())
+    # a store without scale/pdf weights: the rule's summary is empty, the report says so
+    (shapes / "summary.json").write_text(json.dumps({**summary, "nuisances": {}}))
+    build_report(results, out, config={"model": {"demo": {"name": "demo"}}}, workdir=tmp_path)
+    assert "so the model takes none" in _section(out.read_text())

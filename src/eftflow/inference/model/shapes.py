@@ -169,12 +169,12 @@ def train_nuisance_shapes(
                     file=store_path,
                     field="nuisances",
                 )
-    if not names:
-        raise InputError(
-            "no nuisance parameter with a shape: the store has no nuisance weights of a scale "
-            "or pdf systematic (norm systematics change the rate only)",
-            file=store_path,
-            field="nuisance_weights",
+    if not names:  # as the analysis, which only warns about nuisance weights it lacks
+        log.warning(
+            "%s: no nuisance parameter with a shape (no nuisance weights of a scale or pdf "
+            "systematic; norm systematics change the rate only): nothing to train, the model "
+            "takes no shapes",
+            store_path,
         )
     reference = setup.reference_benchmark
     aug = SampleAugmenter(store_path, setup, setup_file=setup_file, memory_mb=memory_mb)
@@ -238,10 +238,12 @@ def train_nuisance_shapes(
                 }
             summary["nuisances"][name] = entry
         _relocate(tmp, output)
-        checks, panels = _closure(
-            tmp, store_path, setup, names, all_nu, opt["check_partition"], plot_observables,
-            int(opt["check_events"]),
-        )  # fmt: skip
+        checks, panels = {}, []
+        if names:
+            checks, panels = _closure(
+                tmp, store_path, setup, names, all_nu, opt["check_partition"], plot_observables,
+                int(opt["check_events"]),
+            )  # fmt: skip
         for name in names:
             summary["nuisances"][name]["check"] = checks[name]
         if panels:

@@ -271,6 +271,14 @@ def _shapes(ctx: ReportContext, name: str) -> list[str]:
                     (entry.get(side) or {}).get("effective_samples", "—"),
                 ]
             )
+    if not rows:
+        return [
+            H.note(
+                "Shapes of the nuisance parameters: the store has no weights of a scale or pdf "
+                "nuisance parameter, so the model takes none (their rates neither).",
+                "warn",
+            )
+        ]
     opts = summary.get("options") or {}
     out = [
         H.table(
