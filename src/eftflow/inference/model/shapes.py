@@ -139,6 +139,7 @@ def train_nuisance_shapes(
     """Train g±(x) for every shape nuisance of the store (or those named, by ``nuisances`` or
     the option of that name); write ``output`` atomically and return its summary (see the
     module docstring)."""
+    from eftflow.config import config_hash
     from eftflow.generate.seeds import job_seed
     from eftflow.ml.ensemble import train_ensemble
     from eftflow.ml.train import TrainingConfig
@@ -147,6 +148,7 @@ def train_nuisance_shapes(
     from eftflow.setup import EFTSetup
     from eftflow.store.atomic import atomic_path
     from eftflow.store.events import EventStore
+    from eftflow.store.helpers import make_provenance
 
     opt = _options(options)
     if nuisances is None:
@@ -178,9 +180,6 @@ def train_nuisance_shapes(
         )
     reference = setup.reference_benchmark
     aug = SampleAugmenter(store_path, setup, setup_file=setup_file, memory_mb=memory_mb)
-    from eftflow.config import config_hash
-    from eftflow.store.helpers import make_provenance
-
     summary: dict = {
         "format": "eftflow.nuisance_shapes/1",
         "store": store_path,
