@@ -61,6 +61,20 @@ def test_thread_workers_are_not_paused_by_the_stage_process():
         assert client.submit(_square, 7).result(timeout=30) == 49
 
 
+def test_thread_workers_never_pause_when_the_stage_process_nears_the_limit():
+    """A stage process already at 95 % of mem_mb (e.g. a long test session, or a stage holding
+    big buffers): Dask would pause its thread workers at 80 %, for good, and the step hung."""
+    import psutil
+
+    rss_mb = psutil.Process().memory_info().rss / 1e6
+    memory_mb = max(int(rss_mb / 0.95), 1)
+    with dask_client(THREADS, threads=2, memory_mb=memory_mb) as client:
+        time.sleep(1.0)  # the workers' memory monitors run every 100 ms
+        statuses = {w["status"] for w in client.scheduler_info()["workers"].values()}
+        assert statuses == {"running"}
+        assert sum(f.result(timeout=60) for f in client.map(_square, range(10))) == 285
+
+
 def test_client_and_workers_released_when_the_step_fails(caplog):
     caplog.set_level(logging.INFO)
     report = ClusterReport()

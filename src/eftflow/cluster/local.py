@@ -6,7 +6,10 @@ the stage's own process keeps (``local.client_memory_mb``: by default 10 %, at l
 most 2048 MB), split evenly, so Dask spills and pauses before the job exceeds what SLURM or the
 machine granted. Thread workers live in the stage's process and Dask measures that process's
 memory against each worker's limit, so each of them gets the whole ``mem_mb`` (a share would pause
-them as soon as the process outgrew it, for good).
+them as soon as the process outgrew it, for good), and they never pause: what fills the process
+is mostly the stage's own memory, which pausing cannot free, so a stage process above 80 % of
+``mem_mb`` would otherwise pause its workers for good and hang the step. They still spill what
+they hold; the job's memory limit (SLURM's, or the machine's) is the backstop.
 """
 
 from __future__ import annotations
@@ -89,11 +92,14 @@ class LocalBackend:
     def start(self) -> Client:
         import warnings
 
+        import dask
         from distributed import Client, LocalCluster
 
         kwargs = dict(self.kwargs)
         kwargs["dashboard_address"] = free_dashboard_address(kwargs["dashboard_address"])
-        with warnings.catch_warnings():
+        # thread workers never pause (module docstring); they read it when they are created
+        never_pause = {} if kwargs["processes"] else {"distributed.worker.memory.pause": False}
+        with warnings.catch_warnings(), dask.config.set(never_pause):
             # (a port taken between our check and the bind: distributed picks a free one)
             warnings.filterwarnings("ignore", message=r"Port \d+ is already in use")
             self.cluster = LocalCluster(silence_logs=logging.WARNING, **kwargs)
