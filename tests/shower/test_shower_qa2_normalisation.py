@@ -12,7 +12,9 @@ pytest.importorskip("pythia8mc")
 from eftflow.generate.lhe import LHEReader  # noqa: E402
 from eftflow.shower.pythia import shower_lhe  # noqa: E402
 
-REAL = Path("/work/shared/data/lhe/madgraph-3.5.8-pp_to_jj.lhe.gz")
+#: the real MadGraph file of ../shared/data, beside the checkout (as in CI); the 40-event copy in
+#: tests/generate/data cannot stand in: its header still declares 1000 events
+REAL = Path(__file__).resolve().parents[3] / "shared/data/lhe/madgraph-3.5.8-pp_to_jj.lhe.gz"
 IDS = ["1", "2", "46"]
 
 
