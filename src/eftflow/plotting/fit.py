@@ -18,6 +18,7 @@ __all__ = [
     "plot_limit_bands",
     "plot_exclusion",
     "plot_likelihood_grid",
+    "grid_coverage_note",
     "save_figure",
 ]
 
@@ -141,6 +142,31 @@ def plot_exclusion(results: Mapping, *, names: Sequence[str] | None = None, path
     return finish(fig, path)
 
 
+def grid_coverage_note(t: np.ndarray, levels: Sequence[float], cls: Sequence[float]) -> str:
+    """A legend note when the CL regions of ``t`` (−2Δln L on a 1D or 2D grid) are not all
+    inside the grid: ``""`` when they are.
+
+    No level crossed anywhere: the grid lies inside every region, there is no contour or limit
+    to draw. A level not reached everywhere on the grid's edge: that region (and every larger
+    one) leaves the grid, its contour (or limit) is cut off there; the smallest such is named.
+    """
+    t = np.asarray(t, dtype=float)
+    finite = t[np.isfinite(t)]
+    if finite.size == 0:
+        return " (no finite value on the grid)"
+    j = int(np.argmin(levels))
+    if finite.max() < levels[j]:
+        return f" (below the {100 * cls[j]:g}% CL level on the whole grid)"
+    edge = np.concatenate([t[0].ravel(), t[-1].ravel()])
+    if t.ndim == 2:
+        edge = np.concatenate([edge, t[:, 0], t[:, -1]])
+    low = np.min(np.where(np.isfinite(edge), edge, np.inf))
+    for j in np.argsort(levels):
+        if low < levels[j]:
+            return f" ({100 * cls[j]:g}% CL region extends beyond the grid)"
+    return ""
+
+
 def plot_likelihood_grid(
     axes: Sequence[Sequence[float]],
     curves: Mapping[str, np.ndarray],
@@ -156,7 +182,9 @@ def plot_likelihood_grid(
     ``axes`` are the grid axes (one or two); ``curves`` maps a label to ``t`` on the grid points
     (Cartesian product in ``ij`` order). 1D: curves and horizontal level lines; 2D: one contour per
     level (solid: the last level, dashed: the others) and colour per likelihood. ``note`` (e.g.
-    the luminosity) goes into the title.
+    the luminosity) goes into the title. A likelihood whose regions are not inside the grid says
+    so in the legend (:func:`grid_coverage_note`): otherwise its entry would stand next to a
+    contour that is missing or cut off.
     """
     from scipy.stats import chi2
 
@@ -170,6 +198,7 @@ def plot_likelihood_grid(
         top = 2.0 * max(levels)
         for i, (label, t) in enumerate(curves.items()):
             t = np.asarray(t, dtype=float)
+            label += grid_coverage_note(t, levels, cls)
             ax.plot(
                 axes[0], np.where(np.isfinite(t), t, np.nan), color=colours[i % 10], label=label
             )
@@ -188,6 +217,7 @@ def plot_likelihood_grid(
         styles = ["dashed"] * (len(levels) - 1) + ["solid"]
         for i, (label, t) in enumerate(curves.items()):
             t = np.asarray(t, dtype=float).reshape(shape)
+            label += grid_coverage_note(t, levels, cls)
             t = np.where(np.isfinite(t), t, 1e300)
             ax.contour(
                 xg,
@@ -205,5 +235,8 @@ def plot_likelihood_grid(
     else:
         ax.text(0.5, 0.5, f"{k}-dimensional grid: no plot", ha="center", transform=ax.transAxes)
     _sci_ticks(ax, k)
-    ax.legend(frameon=False, fontsize=8)
+    if any(" (" in str(h.get_label()) for h in ax.get_lines()):  # long notes: below the axes
+        ax.legend(frameon=False, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16))
+    else:
+        ax.legend(frameon=False, fontsize=8)
     return finish(fig, path)
