@@ -134,6 +134,22 @@ def test_loss_curves_train_solid_validation_dashed_and_empty_history():
     assert empty.axes[0].get_yscale() == "linear"
 
 
+@pytest.mark.parametrize(
+    "train, validation, scale",
+    [
+        ([47.0, 44.0, 41.0], [52.0, 48.0, 45.0], "linear"),  # within a decade: linear
+        ([100.0, 3.0, 0.5], [120.0, 4.0, 0.9], "log"),  # over two decades: log
+        ([2.0, 0.5, -0.1], [2.0, 0.6, 0.1], "linear"),  # a negative loss: never log
+        ([100.0, 20.0], [None, 0.5], "log"),  # the validation values count too
+    ],
+)
+def test_loss_curves_use_a_log_axis_only_over_more_than_a_decade(train, validation, scale):
+    from eftflow.plotting.ml import plot_loss_curves
+
+    fig = plot_loss_curves([{"train": train, "validation": validation}])
+    assert fig.axes[0].get_yscale() == scale
+
+
 def test_one_parameter_limit_curves_have_readable_theta_ticks():
     from eftflow.plotting.fit import plot_likelihood_grid
 
