@@ -5,6 +5,7 @@ them."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -84,6 +85,100 @@ def test_model_diag_exact_ratio_passes_the_gate(gauss):
     with pytest.raises(InputError, match="unknown diagnostic threshold") as e:
         run_diagnostics(members_log_r=np.zeros((2, 3)), thresholds={"chi2": 1.0})
     assert e.value.field == "diagnostics.chi2"
+
+
+SIG = 0.7  # paired toy: latent z ~ N(0, 1), x = z + N(0, SIG²); target weights exp(MU z − MU²/2)
+
+
+def _paired_exact(x):
+    """Exact log r(x) = log E[exp(MU z − MU²/2) | x] of the paired toy."""
+    m, v = x / (1 + SIG**2), SIG**2 / (1 + SIG**2)
+    return MU * m + MU**2 * v / 2 - MU**2 / 2
+
+
+@pytest.fixture(scope="module")
+def paired():
+    rng = np.random.default_rng(0)
+    n = 20000
+    z = rng.normal(size=n)
+    x = z + SIG * rng.normal(size=n)
+    return x, np.exp(MU * z - MU**2 / 2), np.ones(n)
+
+
+def _paired_checks(x, w_t, w_r, log_r, *, pair: bool):
+    n = len(x)
+    cal = calibration_curve(
+        np.r_[log_r, log_r],
+        np.r_[np.ones(n), np.zeros(n)],
+        np.r_[w_t, w_r],
+        events=np.r_[np.arange(n), np.arange(n)] if pair else None,
+    )
+    rw = reweighting_closure(x, w_r, log_r, x, w_t, bins=20, same_events=pair)
+    return cal, rw["observables"]["x0"]
+
+
+def test_model_diag_paired_errors_are_calibrated_for_the_exact_ratio(paired):
+    """The same events weighted at θ0 and θ1: with paired errors the exact ratio gives χ²/ndf
+    about 1; the independent-sample errors make it about 0.05 (blind)."""
+    x, w_t, w_r = paired
+    cal, rw = _paired_checks(x, w_t, w_r, _paired_exact(x), pair=True)
+    assert 0.3 < cal["chi2_ndf"] < 2.5 and cal["p_value"] > 1e-3
+    assert 0.3 < rw["chi2_ndf"] < 2.0 and rw["ndf"] == 19
+    assert rw["difference_err"].shape == (20,)
+    cal0, rw0 = _paired_checks(x, w_t, w_r, _paired_exact(x), pair=False)
+    assert cal0["chi2_ndf"] < 0.2 and rw0["chi2_ndf"] < 0.2  # the independent errors: far too big
+    assert np.all(cal["error"] < cal0["error"] / 3)
+
+
+def test_model_diag_paired_errors_see_a_ten_percent_error_the_independent_ones_miss(paired):
+    x, w_t, w_r = paired
+    wrong = 0.9 * _paired_exact(x)
+    cal, rw = _paired_checks(x, w_t, w_r, wrong, pair=True)
+    assert cal["p_value"] < 1e-6 and cal["chi2_ndf"] > 10
+    assert rw["chi2_ndf"] > 5
+    cal0, rw0 = _paired_checks(x, w_t, w_r, wrong, pair=False)
+    assert cal0["p_value"] > 1e-3 and rw0["chi2_ndf"] < 2  # would pass the gate
+    n = len(x)
+    res = run_diagnostics(
+        calibration={"log_r": np.r_[wrong, wrong], "labels": np.r_[np.ones(n), np.zeros(n)],
+                     "weights": np.r_[w_t, w_r], "events": np.r_[np.arange(n), np.arange(n)]},
+        reweighting={"x_ref": x, "w_ref": w_r, "log_r": wrong, "x_target": x, "w_target": w_t,
+                     "same_events": True},
+    )  # fmt: skip
+    assert not res["passed"] and len(res["warnings"]) == 2
+    gap = re.search(r"largest \|observed − predicted\| = ([0-9.e-]+)\)", res["warnings"][0])
+    cal_res = res["calibration"]
+    assert gap and float(gap.group(1)) == pytest.approx(
+        np.max(np.abs(cal_res["observed"] - cal_res["predicted"])), rel=1e-2
+    )
+
+
+def test_model_diag_distinct_event_ids_give_the_binomial_error(gauss):
+    """Every row its own event: the delta-method error is the binomial one of the fraction."""
+    x0, x1 = gauss
+    x = np.concatenate([x0, x1])
+    labels = np.r_[np.ones(len(x0)), np.zeros(len(x1))]
+    plain = calibration_curve(_exact(x), labels, n_bins=10)
+    ids = calibration_curve(_exact(x), labels, n_bins=10, events=np.arange(len(x)))
+    np.testing.assert_allclose(ids["observed"], plain["observed"])
+    f, n_b = ids["observed"], plain["weight"] * len(x) / 2  # equal weights: rows per bin
+    np.testing.assert_allclose(ids["error"], np.sqrt(f * (1 - f) / n_b), rtol=1e-6)
+    np.testing.assert_allclose(ids["error"], plain["error"], rtol=0.02)
+
+
+def test_model_diag_paired_inputs_are_checked(paired):
+    x, w_t, w_r = paired
+    n = len(x)
+    lr = _paired_exact(x)
+    labels = np.r_[np.ones(n), np.zeros(n)]
+    with pytest.raises(InputError, match="one id per row") as e:
+        calibration_curve(np.r_[lr, lr], labels, events=np.arange(n))
+    assert e.value.field == "events"
+    with pytest.raises(InputError, match="different log r̂"):  # rows 0 and n: not the same x
+        calibration_curve(np.r_[lr, lr[::-1]], labels, events=np.r_[np.arange(n), np.arange(n)])
+    with pytest.raises(InputError, match="same events") as e:
+        reweighting_closure(x, w_r, lr, x[::-1], w_t, same_events=True)
+    assert e.value.field == "x_target"
 
 
 def test_model_diag_variance_falls_like_one_over_k_for_independent_members():
@@ -193,5 +288,7 @@ def test_model_diag_build_model_on_a_store_pool_adds_reweighting_and_calibration
     assert diag["target"]["benchmark"] != "sm" and diag["spread"]["n_events"] == 100
     assert diag["calibration"]["ndf"] >= 1 and diag["calibration"]["chi2"] >= 0
     assert set(diag["reweighting"]["observables"]) == {"a"}
+    # the pool at the SM and at the target are the same events: paired errors
+    assert len(diag["reweighting"]["observables"]["a"]["difference_err"]) >= 1
     for f in ("calibration", "reweight_a", "spread", "variance_k"):
         assert (built / "plots" / f"diag_sr_sig_{f}.png").stat().st_size > 0

@@ -433,11 +433,13 @@ def model_diagnostics(spec: dict, model, *, max_events: int = 50_000) -> list[di
                     "x_target": np.asarray(x_t, float)[:n],
                     "w_target": w_t,
                     "names": u.get("observables"),
+                    "same_events": True,  # the pool at the target: errors of paired samples
                 }
                 kw["calibration"] = {
                     "log_r": np.concatenate([lr, lr]),
                     "labels": np.r_[np.ones(n), np.zeros(n)],
                     "weights": np.concatenate([w_t, a]),
+                    "events": np.r_[np.arange(n), np.arange(n)],
                 }
                 extra["target"] = {"benchmark": bench, "theta": theta_t}
             res = run_diagnostics(**kw, rng=np.random.default_rng(0))

@@ -67,14 +67,13 @@ def plot_reweighting(name: str, obs: Mapping, *, path=None):
     t = np.asarray(obs["target"], float)
     ok = t > 0
     ratio = np.where(ok, np.asarray(obs["reweighted"]) / np.where(ok, t, 1), np.nan)
-    err = np.where(
-        ok,
-        np.hypot(obs["reweighted_err"], obs["target_err"]) / np.where(ok, t, 1),
-        np.nan,
-    )
+    # same events in both samples: the error of their difference (the two errors are correlated)
+    paired = obs.get("difference_err")
+    both = paired if paired is not None else np.hypot(obs["reweighted_err"], obs["target_err"])
+    err = np.where(ok, np.asarray(both, float) / np.where(ok, t, 1), np.nan)
     rx.axhline(1.0, color="grey", lw=0.8)
     rx.errorbar(c, ratio, yerr=err, fmt=".", color="C1")
-    rx.set_ylabel("rew./target")
+    rx.set_ylabel("rew./target" + ("\n(paired err.)" if paired is not None else ""))
     rx.set_xlabel(name)
     fig.tight_layout()
     return finish(fig, path)

@@ -9,6 +9,11 @@ arrays, no I/O).
 * :func:`reweighting_closure` — the reference sample (θ1) reweighted with r̂ against the target
   sample (θ0), histogram by histogram (one per observable column), with χ²/ndf from both
   samples' Σw².
+
+  Both take **paired** samples too: the same events weighted at θ0 and at θ1 (a store's pool, as
+  ``eftflow build-model`` uses). Their errors are then those of the per-event differences
+  (``events`` / ``same_events``): the two samples are fully correlated, and the independent-
+  sample errors would be far too large — they hide a miscalibration the events can see.
 * :func:`spread_map` — per-event mean and standard deviation of the ensemble members' log r̂.
 * :func:`variance_vs_ensemble_size` — the mean per-event variance of the ensemble mean of K
   members (bootstrap subsets of the members) for K = 1..n_members.
@@ -87,7 +92,7 @@ def _quantile_edges(values, weights, n_bins):
     return edges
 
 
-def calibration_curve(log_r, labels, weights=None, n_bins: int = 10) -> dict:
+def calibration_curve(log_r, labels, weights=None, n_bins: int = 10, events=None) -> dict:
     """Calibration curve of the classifier s = r̂/(1 + r̂) = sigmoid(log r̂).
 
     Parameters
@@ -101,14 +106,22 @@ def calibration_curve(log_r, labels, weights=None, n_bins: int = 10) -> dict:
         mixture, whose Bayes-optimal classifier is s).
     n_bins
         Number of bins in s (equal total weight per bin).
+    events
+        Optional event id per row (n,): rows with the same id are one event weighted at θ0
+        (label 1) and at θ1 (label 0), as when a store's pool is weighted at both points. The
+        error of a bin's observed fraction f = T/(T + R) (T, R: its label-1 and label-0 weight)
+        is then the delta-method one over its events, √Σ_e (R t_e − T r_e)² / (T + R)², with
+        t_e, r_e the event's two weights; for rows that are all different events this is the
+        binomial error of the observed fraction. Both rows of an event fall in the same bin
+        (they share x, so log r̂): rows of one id with different ``log_r`` are refused.
 
     Returns
     -------
     dict
         ``predicted``, ``observed``, ``error`` (binomial, from the bin's effective number of
-        events and the predicted fraction), ``weight`` per bin, ``edges`` in s, and ``chi2``,
-        ``ndf`` (= number of bins) and ``p_value`` of the observed against the predicted
-        fractions (the diagonal).
+        events and the predicted fraction; with ``events``, the delta-method error above),
+        ``weight`` per bin, ``edges`` in s, and ``chi2``, ``ndf`` (= number of bins) and
+        ``p_value`` of the observed against the predicted fractions (the diagonal).
     """
     from scipy.stats import chi2 as chi2_dist
 
@@ -134,8 +147,11 @@ def calibration_curve(log_r, labels, weights=None, n_bins: int = 10) -> dict:
     sw2 = np.bincount(idx, w * w, nb)
     pred = np.bincount(idx, w * s, nb) / np.where(sw > 0, sw, 1)
     obs = np.bincount(idx, w * y, nb) / np.where(sw > 0, sw, 1)
-    n_eff = np.where(sw2 > 0, sw**2 / np.where(sw2 > 0, sw2, 1), 0)
-    var = pred * (1 - pred) / np.where(n_eff > 0, n_eff, 1)
+    if events is None:
+        n_eff = np.where(sw2 > 0, sw**2 / np.where(sw2 > 0, sw2, 1), 0)
+        var = pred * (1 - pred) / np.where(n_eff > 0, n_eff, 1)
+    else:
+        var = _paired_fraction_variance(events, lr, idx, w, y, nb)
     use = (sw > 0) & (var > 0)
     chi2 = float(np.sum((obs[use] - pred[use]) ** 2 / var[use]))
     ndf = int(use.sum())
@@ -152,17 +168,59 @@ def calibration_curve(log_r, labels, weights=None, n_bins: int = 10) -> dict:
     }
 
 
+def _paired_fraction_variance(events, log_r, idx, w, y, nb) -> np.ndarray:
+    """Per bin, the delta-method variance of T/(T + R) over events that carry a row of each
+    label (see :func:`calibration_curve`)."""
+    ev = np.asarray(events).reshape(-1)
+    if ev.shape != log_r.shape:
+        raise InputError(f"events must hold one id per row ({len(log_r)})", field="events")
+    ids, inv = np.unique(ev, return_inverse=True)
+    first = np.full(len(ids), -1)
+    first[inv[::-1]] = np.arange(len(ev))[::-1]  # the first row of each event
+    if not np.allclose(log_r, log_r[first[inv]], rtol=0, atol=1e-9):
+        raise InputError(
+            "rows of one event have different log r̂: paired rows must be the same x",
+            field="events",
+        )
+    t_bin = np.bincount(idx, w * y, nb)
+    r_bin = np.bincount(idx, w * (1 - y), nb)
+    # each row's term of R·t_e − T·r_e, summed per event, then squared and summed per bin
+    d = np.where(y == 1, r_bin[idx] * w, -t_bin[idx] * w)
+    d_event = np.bincount(inv, d, len(ids))
+    var = np.bincount(idx[first], d_event**2, nb)
+    tot = t_bin + r_bin
+    return var / np.where(tot > 0, tot, 1) ** 4
+
+
+def _largest_gap(cal: Mapping) -> float:
+    """The largest |observed − predicted| fraction over the bins with weight: how far off the
+    calibration is, next to how significant (the χ²)."""
+    use = np.asarray(cal["weight"]) > 0
+    gap = np.abs(np.asarray(cal["observed"]) - np.asarray(cal["predicted"]))[use]
+    return float(gap.max()) if gap.size else 0.0
+
+
 def reweighting_closure(
-    x_ref, w_ref, log_r, x_target, w_target, bins: int = 20, names=None
+    x_ref,
+    w_ref,
+    log_r,
+    x_target,
+    w_target,
+    bins: int = 20,
+    names=None,
+    *,
+    same_events: bool = False,
 ) -> dict:
     """Reference events reweighted with r̂ against the target events, per observable column.
 
     Both histograms are normalised to the target's total weight (a shape comparison; the mean
     of r̂ over the reference, which is 1 for a normalised ratio, is reported as ``mean_ratio``).
     Bin edges are equal-weight quantiles of the target in each column. The χ² adds the variances
-    Σ(w r̂)² and Σw² of the two samples, ``ndf`` = bins with entries − 1 (the normalisation);
-    when the two samples are the same events weighted differently (a store's pool) they are
-    correlated and the χ² is conservative (too small).
+    Σ(w r̂)² and Σw² of the two samples, ``ndf`` = bins with entries − 1 (the normalisation).
+    When the two samples are the same events weighted differently (a store's pool), pass
+    ``same_events=True``: the variance of a bin is then that of the per-event differences,
+    Σ_e (w_ref,e r̂_e c − w_target,e)² (c the normalisation), not the sum of the two samples'
+    variances, which would make the χ² far too small for such fully correlated samples.
 
     Parameters
     ----------
@@ -176,12 +234,15 @@ def reweighting_closure(
         Number of bins per observable.
     names
         Observable names (default ``x0``, ``x1``, ...).
+    same_events
+        The reference and target rows are the same events (same x, row by row).
 
     Returns
     -------
     dict
         ``mean_ratio`` and ``observables``: {name: {chi2, ndf, chi2_ndf, p_value, edges,
-        reference, reweighted, reweighted_err, target, target_err}}.
+        reference, reweighted, reweighted_err, target, target_err}}; with ``same_events``
+        also ``difference_err`` (the paired error of reweighted − target).
     """
     from scipy.stats import chi2 as chi2_dist
 
@@ -197,6 +258,11 @@ def reweighting_closure(
     lr = np.asarray(log_r, float).reshape(-1)
     if lr.shape != (len(xr),) or not np.all(np.isfinite(lr)):
         raise InputError(f"log_r must be {len(xr)} finite numbers", field="log_r")
+    if same_events and (xr.shape != xt.shape or not np.array_equal(xr, xt)):
+        raise InputError(
+            "same_events: the reference and target rows must be the same events",
+            field="x_target",
+        )
     wr = _weights(w_ref, len(xr), "w_ref")
     wt = _weights(w_target, len(xt), "w_target")
     names = list(names) if names is not None else [f"x{j}" for j in range(xr.shape[1])]
@@ -216,7 +282,10 @@ def reweighting_closure(
         v_rw, _ = np.histogram(xr[:, j], edges, weights=wrw * wrw)
         h_ref, _ = np.histogram(xr[:, j], edges, weights=wr)
         h_rw, v_rw = h_rw * scale_rw, v_rw * scale_rw**2
-        var = v_t + v_rw
+        if same_events:
+            var, _ = np.histogram(xt[:, j], edges, weights=(wrw * scale_rw - wt) ** 2)
+        else:
+            var = v_t + v_rw
         use = var > 0
         chi2 = float(np.sum((h_rw[use] - h_t[use]) ** 2 / var[use]))
         ndf = max(int(use.sum()) - 1, 1)
@@ -232,6 +301,8 @@ def reweighting_closure(
             "target": h_t,
             "target_err": np.sqrt(v_t),
         }
+        if same_events:
+            out["observables"][name]["difference_err"] = np.sqrt(var)
     return out
 
 
@@ -353,7 +424,8 @@ def run_diagnostics(
         if cal["p_value"] < float(th["calibration_p_value"]):
             warn.append(
                 f"classifier calibration χ² = {cal['chi2']:.1f} for {cal['ndf']} bins "
-                f"(p = {cal['p_value']:.2g} < {float(th['calibration_p_value']):.2g})"
+                f"(p = {cal['p_value']:.2g} < {float(th['calibration_p_value']):.2g}; "
+                f"largest |observed − predicted| = {_largest_gap(cal):.3g})"
             )
     if reweighting is not None:
         rw = reweighting_closure(**reweighting)
