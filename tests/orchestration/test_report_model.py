@@ -116,7 +116,9 @@ def test_report_model_section_shows_the_nuisance_shapes_of_the_demo(run_dir, tmp
     shapes = results / "train_nuisance_shapes"
     shapes.mkdir()
     check = {"rate": 1.0898, "mean_g": 1.0013, "shape_rms": 0.0216, "correlation": 0.136,
-             "max_hist_difference": {"m_ll": 0.0216, "pt_ll": 0.0398}}  # fmt: skip
+             "max_hist_difference": {"m_ll": 0.0216, "pt_ll": 0.0398},
+             "hist_chi2": {"m_ll": {"chi2": 14.2, "ndf": 11, "p_value": 0.22},
+                           "pt_ll": {"chi2": 30.7, "ndf": 11, "p_value": 0.001}}}  # fmt: skip
     summary = {"format": "eftflow.nuisance_shapes/1", "options": {"method": "alice",
                "check_partition": "validation"}, "figure": "shapes.png",
                "nuisances": {"mu_nu": {"up": {"effective_samples": 460.8}, "down": {},
@@ -135,6 +137,7 @@ def test_report_model_section_shows_the_nuisance_shapes_of_the_demo(run_dir, tmp
     assert "Shapes of the nuisance parameters: alice networks" in sec
     assert sec.count("<td>mu_nu</td>") == 2 and "1.09" in sec and "0.0398" in sec
     assert "460.8" in sec and "nominal weights times ĝ(x)" in sec
+    assert "worst hist. χ²/ndf (paired)" in sec and "30.7/11" in sec  # the worst observable
     config["model"]["demo"]["nuisance_shapes"] = {"enabled": False}
     build_report(results, out, config=config, workdir=tmp_path)
     assert "Shapes of the nuisance parameters" not in _section(out.read_text())

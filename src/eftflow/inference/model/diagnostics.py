@@ -284,6 +284,8 @@ def reweighting_closure(
         h_rw, v_rw = h_rw * scale_rw, v_rw * scale_rw**2
         if same_events:
             var, _ = np.histogram(xt[:, j], edges, weights=(wrw * scale_rw - wt) ** 2)
+            # an exact ratio leaves only rounding in the differences: 1e-9 of a bin is no signal
+            var = np.maximum(var, (1e-9 * h_t) ** 2)
         else:
             var = v_t + v_rw
         use = var > 0

@@ -28,7 +28,9 @@ validation one by default; its first ``check_events`` events, 200,000 by default
 subset since combined stores are shuffled): the weighted mean of g± at ν = 0 (1 if the ratio is normalised),
 the correlation of log g±(x) with the per-event log(w±/w₀), and per observable the histogram
 of the nominal weights times g±(x) against the histogram of the varied weights (both
-normalised), whose largest relative difference over the well-filled bins is recorded.
+normalised): its largest relative difference over the well-filled bins, and its χ² with the
+errors of paired samples (both histograms are the same events; ``hist_chi2``), which says
+whether that difference is larger than the check events can resolve.
 """
 
 from __future__ import annotations
@@ -258,10 +260,13 @@ def train_nuisance_shapes(
         c = summary["nuisances"][name]["check"]
         log.info(
             "%s: rate %+.2f %% / %+.2f %%, shape corr. %.2f / %.2f with the joint ratio, "
-            "E0[g] = %.3f / %.3f",
+            "E0[g] = %.3f / %.3f, histogram χ²/ndf (paired) %s",
             name, 100 * (c["up"]["rate"] - 1), 100 * (c["down"]["rate"] - 1),
             c["up"]["correlation"], c["down"]["correlation"], c["up"]["mean_g"],
             c["down"]["mean_g"],
+            ", ".join(f"{o} {v['chi2']:.1f}/{v['ndf']} / {c['down']['hist_chi2'][o]['chi2']:.1f}/"
+                      f"{c['down']['hist_chi2'][o]['ndf']}" for o, v in c["up"]["hist_chi2"].items())
+            or "-",
         )  # fmt: skip
     return summary
 
@@ -338,14 +343,30 @@ def _closure(directory, store, setup, names, all_nu, partition, plot_observables
                 "events": int(len(x)),
                 "max_hist_difference": {},
             }
+            checks[n][side]["hist_chi2"] = {}
             for o in plot:
                 col = x[:, obs_names.index(o)]
                 edges, learned, true = _hist_pair(col, w0, w0 * g, wv)
                 ok = true[1] > 0
                 diff = np.abs(learned[0][ok] / true[0][ok] - 1) if ok.any() else np.array([])
                 checks[n][side]["max_hist_difference"][o] = float(diff.max()) if diff.size else None
+                checks[n][side]["hist_chi2"][o] = _paired_chi2(col, w0, lg, wv)
                 panels.append((n, side, o, edges, learned, true))
     return checks, panels
+
+
+def _paired_chi2(col, w0, log_g, w_varied, n_bins: int = 12) -> dict:
+    """χ² of the nominal histogram times ĝ against the varied one (both normalised), with the
+    errors of paired samples: the same events carry both weights
+    (:func:`~eftflow.inference.model.diagnostics.reweighting_closure` with ``same_events``)."""
+    from eftflow.inference.model.diagnostics import reweighting_closure
+
+    ok = np.isfinite(col)
+    col = col[ok]
+    o = reweighting_closure(
+        col, w0[ok], log_g[ok], col, w_varied[ok], bins=n_bins, names=["x"], same_events=True
+    )["observables"]["x"]
+    return {"chi2": o["chi2"], "ndf": o["ndf"], "p_value": o["p_value"]}
 
 
 def _wcorr(u, v, p) -> float:

@@ -259,6 +259,8 @@ def _shapes(ctx: ReportContext, name: str) -> list[str]:
         for side in ("up", "down"):
             c = (entry.get("check") or {}).get(side) or {}
             hist = [v for v in (c.get("max_hist_difference") or {}).values() if v is not None]
+            chi2 = [v for v in (c.get("hist_chi2") or {}).values() if v and v.get("ndf")]
+            worst = max(chi2, key=lambda v: v["chi2"] / v["ndf"], default=None)
             rows.append(
                 [
                     nu,
@@ -268,6 +270,7 @@ def _shapes(ctx: ReportContext, name: str) -> list[str]:
                     c.get("shape_rms", "—"),
                     c.get("correlation", "—"),
                     max(hist) if hist else "—",
+                    f"{worst['chi2']:.1f}/{worst['ndf']}" if worst else "—",
                     (entry.get(side) or {}).get("effective_samples", "—"),
                 ]
             )
@@ -291,6 +294,7 @@ def _shapes(ctx: ReportContext, name: str) -> list[str]:
                 "RMS of log ĝ",
                 "corr. with log w±/w₀",
                 "max hist. difference",
+                "worst hist. χ²/ndf (paired)",
                 "ESS (training)",
             ],
             caption=f"Shapes of the nuisance parameters: {opts.get('method', '?')} networks "
