@@ -365,7 +365,7 @@ def _ensemble(p: Path) -> dict:
 
 def _nuisance_shapes(directory: Path) -> dict:
     """A ``train-nuisance-shapes`` directory: per nuisance and side its closure checks."""
-    from eftflow.inference.model.shapes import load_shapes
+    from eftflow.inference.model.shapes import load_shapes, worst_closure
 
     doc = load_shapes(directory)
     out: dict[str, Any] = {
@@ -379,11 +379,12 @@ def _nuisance_shapes(directory: Path) -> dict:
     for name, entry in doc["nuisances"].items():
         for side in ("up", "down"):
             c = (entry.get("check") or {}).get(side) or {}
-            hist = [v for v in (c.get("max_hist_difference") or {}).values() if v is not None]
+            hist, worst = worst_closure(c)
             out[f"{name} {side}"] = (
                 f"rate ×{_text(c.get('rate'))}, E0[g] {_text(c.get('mean_g'))}, RMS log g "
                 f"{_text(c.get('shape_rms'))}, corr. {_text(c.get('correlation'))}"
-                + (f", max hist. diff. {_text(max(hist))}" if hist else "")
+                + (f", max hist. diff. {_text(hist)}" if hist is not None else "")
+                + (f", worst hist. χ²/ndf {worst['chi2']:.1f}/{worst['ndf']}" if worst else "")
             )
     return out
 

@@ -124,6 +124,7 @@ def test_shape_networks_learn_the_exact_shape(trained):
     info = inspect_path(d / "shapes")
     assert info["kind"] == "nuisance shape networks" and info["method"] == "alice"
     assert f"{NU} up: rate ×" in format_summary(info)
+    assert "worst hist. χ²/ndf " in info[f"{NU} up"] and "/11" in info[f"{NU} up"]
     assert (d / "shapes" / "shapes.png").stat().st_size > 0
     # the members name their training set where it is now (not the temporary directory)
     member = json.loads((d / "shapes" / NU / "up" / "member_0.json").read_text())

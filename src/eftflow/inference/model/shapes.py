@@ -51,6 +51,7 @@ __all__ = [
     "train_nuisance_shapes",
     "load_shapes",
     "updown_entries",
+    "worst_closure",
 ]
 
 log = logging.getLogger(__name__)
@@ -394,6 +395,15 @@ def _hist_pair(col, w0, w_learned, w_true, n_bins: int = 12):
         rt = np.where(h0 > 0, ht / h0, np.nan)
     # bins with fewer than 20 events are not compared (their ratios are noise)
     return edges, (rl, counts), (rt, counts >= 20)
+
+
+def worst_closure(check: Mapping) -> tuple[float | None, dict | None]:
+    """(largest histogram difference, χ² entry with the largest χ²/ndf) over the observables of
+    one side's closure ``check``; ``None`` where the check has none."""
+    hist = [v for v in (check.get("max_hist_difference") or {}).values() if v is not None]
+    chi2 = [v for v in (check.get("hist_chi2") or {}).values() if v and v.get("ndf")]
+    worst = max(chi2, key=lambda v: v["chi2"] / v["ndf"], default=None)
+    return (max(hist) if hist else None), worst
 
 
 def load_shapes(directory) -> dict:

@@ -248,6 +248,8 @@ def _diagnostics(ctx: ReportContext, name: str, res: dict) -> list[str]:
 
 def _shapes(ctx: ReportContext, name: str) -> list[str]:
     """The up/down networks of the workflow's own model (rule train_nuisance_shapes)."""
+    from eftflow.inference.model.shapes import worst_closure
+
     demo = (ctx.config.get("model") or {}).get("demo") or {}
     summary_path = ctx.path("train_nuisance_shapes", "summary.json")
     enabled = (demo.get("nuisance_shapes") or {}).get("enabled", True)
@@ -258,9 +260,7 @@ def _shapes(ctx: ReportContext, name: str) -> list[str]:
     for nu, entry in (summary.get("nuisances") or {}).items():
         for side in ("up", "down"):
             c = (entry.get("check") or {}).get(side) or {}
-            hist = [v for v in (c.get("max_hist_difference") or {}).values() if v is not None]
-            chi2 = [v for v in (c.get("hist_chi2") or {}).values() if v and v.get("ndf")]
-            worst = max(chi2, key=lambda v: v["chi2"] / v["ndf"], default=None)
+            hist, worst = worst_closure(c)
             rows.append(
                 [
                     nu,
@@ -269,7 +269,7 @@ def _shapes(ctx: ReportContext, name: str) -> list[str]:
                     c.get("mean_g", "—"),
                     c.get("shape_rms", "—"),
                     c.get("correlation", "—"),
-                    max(hist) if hist else "—",
+                    "—" if hist is None else hist,
                     f"{worst['chi2']:.1f}/{worst['ndf']}" if worst else "—",
                     (entry.get(side) or {}).get("effective_samples", "—"),
                 ]
