@@ -145,3 +145,45 @@ def test_report_model_section_shows_the_nuisance_shapes_of_the_demo(run_dir, tmp
     (shapes / "summary.json").write_text(json.dumps({**summary, "nuisances": {}}))
     build_report(results, out, config={"model": {"demo": {"name": "demo"}}}, workdir=tmp_path)
     assert "so the model takes none" in _section(out.read_text())
+
+
+def test_report_model_section_sets_the_demo_error_against_the_fisher_analyses(run_dir, tmp_path):
+    """The demo's MINOS error next to what the run's Fisher analyses expect for the same fit,
+    scaled to the model's luminosity; a histogram that beats the model is a warning."""
+    import shutil
+
+    results = tmp_path / "results"
+    shutil.copytree(run_dir / "results", results)
+    res = json.loads((results / "run_inference/demo/result.json").read_text())
+    m = res["minos"]["mu"]
+    sigma = 0.5 * (abs(m["errn"]) + m["errp"])
+    # at a tenth of the model's luminosity: the information scales by 10
+    fisher = {
+        "theta": [1.0],
+        "luminosity": 10.0,
+        "analyses": {
+            "truth": {"kind": "truth", "parameter_names": ["mu", "nu"], "luminosity": 10.0,
+                      "information": [[1.0, 0.0], [0.0, 1.0]],
+                      "profiled": {"information": [[4.0 / sigma**2 / 10]]}},
+            "x histogram": {"kind": "histo", "parameter_names": ["mu"], "luminosity": 10.0,
+                            "information": [[1.0 / (0.8 * sigma) ** 2 / 10]]},
+        },
+    }  # fmt: skip
+    (results / "compute_fisher_information").mkdir()
+    (results / "compute_fisher_information/fisher_information.json").write_text(json.dumps(fisher))
+    out = tmp_path / "r.html"
+    build_report(results, out, config={"model": {"demo": {"luminosity": 100.0}}}, workdir=tmp_path)
+    sec = _section(out.read_text())
+    assert "Information reached: the error on mu" in sec
+    rows = {r.split("</td>")[0]: r for r in sec.split("<tr><td>")[1:]}
+    # the model reaches a quarter of the truth level's information, 0.64 of the histogram's
+    assert ">0.25</td>" in rows["Fisher: truth (truth)"]
+    assert ">0.64</td>" in rows["Fisher: x histogram (histo)"]
+    assert "extracts less information than that simple analysis" in sec
+    # the profiled block is used (not the unconstrained 'information'), scaled ×10
+    assert f">{sigma / 2:.4g}</td>" in rows["Fisher: truth (truth)"]
+    assert "another θ" not in sec  # the Fisher information is at the Asimov point mu = 1
+    fisher["theta"] = [0.5]
+    (results / "compute_fisher_information/fisher_information.json").write_text(json.dumps(fisher))
+    build_report(results, out, config={"model": {"demo": {"luminosity": 100.0}}}, workdir=tmp_path)
+    assert "Fisher information is at another θ than the" in _section(out.read_text())

@@ -53,3 +53,29 @@ def test_bad_remaining_components():
         project_information(INFO, [3])
     with pytest.raises(InputError, match="square"):
         project_information(np.zeros((2, 3)), [0])
+
+
+def test_expected_error_fixes_profiles_and_scales():
+    from eftflow.inference.fisher import expected_error
+
+    cov = np.array([[0.04, 0.01, 0.0], [0.01, 0.09, 0.02], [0.0, 0.02, 0.25]])
+    info = np.linalg.inv(cov)
+    names = ["a", "b", "nu"]
+    # all others profiled: the error is the square root of the covariance's diagonal
+    assert expected_error(info, names, "a") == pytest.approx(0.2)
+    assert expected_error(info, names, "b") == pytest.approx(0.3)
+    # b known: 1/sqrt of the information of (a, nu) profiled over nu
+    sub = info[np.ix_([0, 2], [0, 2])]
+    assert expected_error(info, names, "a", fixed=["b"]) == pytest.approx(
+        np.sqrt(np.linalg.inv(sub)[0, 0])
+    )
+    # four times the luminosity: half the error
+    assert expected_error(info, names, "a", scale=4.0) == pytest.approx(0.1)
+    # a rank-1 information (a rate alone): the other direction is not determined
+    flat = np.outer([1.0, 2.0], [1.0, 2.0])
+    assert expected_error(flat, ["a", "b"], "a") == float("inf")
+    assert expected_error(flat, ["a", "b"], "a", fixed=["b"]) == pytest.approx(1.0)
+    with pytest.raises(InputError, match="'c' is not among"):
+        expected_error(info, names, "c")
+    with pytest.raises(InputError, match="is fixed"):
+        expected_error(info, names, "a", fixed=["a"])

@@ -3,6 +3,7 @@ operations on Fisher matrices (profile, project, constraints). See ``docs/fisher
 
 from eftflow.inference.fisher.information import FisherInformation, full_information_from_scores
 from eftflow.inference.fisher.manipulate import (
+    expected_error,
     nuisance_constraint_information,
     profile_information,
     project_information,
@@ -11,6 +12,7 @@ from eftflow.inference.fisher.manipulate import (
 from eftflow.inference.fisher.result import FisherResult
 
 __all__ = [
+    "expected_error",
     "FisherInformation",
     "FisherResult",
     "full_information_from_scores",

@@ -6,6 +6,8 @@
   on θ when the other parameters are unknown and fitted (arXiv:1612.05261, App. A.4).
 * :func:`nuisance_constraint_information` is the term diag(0, …, 0, 1, …, 1) of unit Gaussian
   constraints on the nuisance parameters (add it before profiling).
+* :func:`expected_error` is the expected 1σ error of one parameter, some others known, the rest
+  profiled: 1/√(profiled information).
 
 Covariances propagate linearly: Cov(f(I)) = J Cov(I) Jᵀ with the exact Jacobian of the Schur
 complement, dF = dA − dB D⁻¹ Bᵀ − B D⁻¹ dBᵀ + B D⁻¹ dD D⁻¹ Bᵀ (MadMiner draws 1000 toys from a
@@ -20,6 +22,8 @@ Example
 [[3.5]]
 >>> project_information(info, [0]).tolist()
 [[4.0]]
+>>> round(expected_error(info, ["a", "b"], "a"), 4), expected_error(info, ["a", "b"], "a", fixed=["b"])
+(0.5345, 0.5)
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ __all__ = [
     "nuisance_constraint_information",
     "sample_information",
     "propagate_covariance",
+    "expected_error",
 ]
 
 
@@ -123,6 +128,32 @@ def profile_information(info, remaining_components: Sequence[int], covariance=No
             for c, s in enumerate(rem):
                 jac[a, c, r, s] = 1.0
     return out, propagate_covariance(jac, covariance)
+
+
+def expected_error(
+    info, names: Sequence[str], parameter: str, *, fixed: Sequence[str] = (), scale: float = 1.0
+) -> float:
+    """The expected 1σ error of ``parameter`` from the information ``info`` over ``names``: the
+    ``fixed`` parameters known exactly (projected out), all others profiled, the information
+    multiplied by ``scale`` (a ratio of luminosities). ``inf`` when the data do not determine it
+    (its profiled information vanishes, or the others cannot be profiled)."""
+    names = list(names)
+    if parameter not in names:
+        raise InputError(
+            f"{parameter!r} is not among the parameters ({', '.join(names)})", field="parameter"
+        )
+    if parameter in fixed:
+        raise InputError(f"{parameter!r} is fixed: it has no error", field="fixed")
+    keep = [i for i, n in enumerate(names) if n not in set(fixed)]
+    sub = project_information(np.asarray(info, float), keep) * float(scale)
+    j = keep.index(names.index(parameter))
+    try:
+        prof = float(profile_information(sub, [j])[0, 0])
+    except InputError:
+        return float("inf")
+    if not prof > 1e-12 * abs(sub[j, j]) or not np.isfinite(prof):
+        return float("inf")
+    return float(1.0 / np.sqrt(prof))
 
 
 def nuisance_constraint_information(n_parameters: int, n_nuisance: int) -> np.ndarray:

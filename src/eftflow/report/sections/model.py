@@ -315,6 +315,63 @@ def _shapes(ctx: ReportContext, name: str) -> list[str]:
     return out
 
 
+def _information(ctx: ReportContext, name: str, res: dict) -> list[str]:
+    """The demo model's error on its POI next to what the run's Fisher analyses expect for the
+    same fit (the same parameters fixed, the nuisances profiled, at the model's luminosity)."""
+    import numpy as np
+
+    from eftflow.inference.fisher import expected_error
+    from eftflow.inference.model.demo import DEMO_DEFAULTS
+
+    demo = (ctx.config.get("model") or {}).get("demo") or {}
+    path = ctx.path("compute_fisher_information", "fisher_information.json")
+    poi = (res.get("poi") or [None])[0] if isinstance(res.get("poi"), list) else res.get("poi")
+    m = (res.get("minos") or {}).get(poi) or {}
+    if name != demo.get("name", "demo") or not path.is_file() or not m.get("errp"):
+        return []
+    fisher = ctx.json(path)
+    fit = res.get("fit") or {}
+    fixed = [n for n, f in zip(fit.get("names") or [], fit.get("fixed") or []) if f]
+    lum = float(demo.get("luminosity", DEMO_DEFAULTS["luminosity"]))
+    sigma = 0.5 * (abs(m["errn"]) + m["errp"])
+    rows, notes = [[f"the model (MINOS, mean of − and +; L = {H.num(lum)} pb⁻¹)", sigma, "1"]], []
+    for label, a in (fisher.get("analyses") or {}).items():
+        block = a.get("profiled") or a
+        info = np.asarray(block["information"], float)
+        names = list(a["parameter_names"])[: len(info)]
+        if poi not in names:
+            continue
+        err = expected_error(info, names, poi, fixed=[n for n in fixed if n in names],
+                             scale=lum / float(a.get("luminosity") or fisher["luminosity"]))  # fmt: skip
+        ratio = (err / sigma) ** 2 if np.isfinite(err) else float("inf")
+        rows.append([f"Fisher: {label} ({a.get('kind')})", err, ratio])
+        if a.get("kind") in ("histo", "histo2d", "rate") and ratio < 1:
+            notes.append(
+                H.note(
+                    f"The model's error on {poi} is larger than the {label} analysis expects "
+                    f"({H.num(sigma)} against {H.num(err)}): the estimator extracts less "
+                    "information than that simple analysis; check its training.",
+                    "warn",
+                )
+            )
+    first = next(iter((fisher.get("analyses") or {}).values()), {})
+    point = dict(zip(first.get("parameter_names") or [], fisher.get("theta") or []))
+    injected = res.get("injected") or {}
+    where = ""
+    if any(abs(float(injected.get(k, v)) - float(v)) > 0 for k, v in point.items()):
+        where = " (the Fisher information is at another θ than the fit's Asimov point)"
+    caption = (
+        f"Information reached: the error on {poi} against the run's Fisher analyses for the same "
+        f"fit ({', '.join(fixed) or 'no parameter'} fixed, nuisance parameters profiled with unit "
+        "constraints, scaled to the model's luminosity; the estimator-spread term is the model's "
+        "own). The last column is the model's information relative to each, (σ_analysis / "
+        "σ_model)²: below 1 the analysis holds more (the truth level is a bound no "
+        "detector-level analysis reaches), above 1 the model extracts more" + where
+    )
+    header = ["", f"σ({poi})", "information: model / analysis"]
+    return [H.table(rows, header=header, caption=caption), *notes]
+
+
 @report_section("Statistical model", order=75)
 def statistical_model(ctx: ReportContext) -> str:
     found = _result_dirs(ctx)
@@ -332,6 +389,7 @@ def statistical_model(ctx: ReportContext) -> str:
         out += _diagnostics(ctx, name, res)
         out += _shapes(ctx, name)
         out.append(_fit_table(res))
+        out += _information(ctx, name, res)
         out += _toys(res)
         out += _limits(res)
         out += _figures(base)
