@@ -237,3 +237,16 @@ def test_scan_figures_are_written_atomically_and_label_their_contours(tmp_path, 
     fig, ax = plt.subplots()
     plot_2d(out, "a", "b", ax)
     assert _legend_texts(ax) == ["68.27 % CL (1σ, 2 d.o.f.)", "95.45 % CL (2σ, 2 d.o.f.)"]
+
+
+@pytest.mark.parametrize("n_members", [2, 5, 30])
+def test_variance_against_k_labels_the_ensemble_sizes(n_members):
+    from eftflow.plotting.diagnostics import plot_variance_vs_k
+
+    k = np.arange(1, n_members + 1)
+    fig = plot_variance_vs_k({"k": k, "variance": 0.01 / k, "expected": 0.01 / k})
+    ax = fig.axes[0]
+    labels = _tick_labels(fig, ax)
+    assert labels and all(s.isdigit() for s in labels), labels  # "1", "2", not "2×10⁰"
+    assert labels[0] == "1" and labels[-1] == str(n_members)
+    assert len(labels) <= 10

@@ -102,6 +102,13 @@ def plot_variance_vs_k(vk: Mapping, *, path=None, label: str = ""):
     ax.plot(k, vk["expected"], "--", color="grey", label=r"$\propto 1/K$")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    # K is a small integer: label the sizes themselves, not powers of ten ("2×10⁰")
+    from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter
+
+    shown = k if len(k) <= 10 else np.unique(np.round(np.geomspace(k[0], k[-1], 8)))
+    ax.xaxis.set_major_locator(FixedLocator(shown))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_major_formatter(ScalarFormatter())
     ax.set_xlabel("ensemble size K")
     ax.set_ylabel(r"mean Var$[\overline{\log\hat r}_K]$")
     ax.legend(fontsize=8)
