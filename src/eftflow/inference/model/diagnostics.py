@@ -258,7 +258,7 @@ def reweighting_closure(
     lr = np.asarray(log_r, float).reshape(-1)
     if lr.shape != (len(xr),) or not np.all(np.isfinite(lr)):
         raise InputError(f"log_r must be {len(xr)} finite numbers", field="log_r")
-    if same_events and (xr.shape != xt.shape or not np.array_equal(xr, xt)):
+    if same_events and (xr.shape != xt.shape or not np.array_equal(xr, xt, equal_nan=True)):
         raise InputError(
             "same_events: the reference and target rows must be the same events",
             field="x_target",
