@@ -181,6 +181,27 @@ def test_model_diag_paired_inputs_are_checked(paired):
     assert e.value.field == "x_target"
 
 
+def test_model_diag_reweighting_warns_on_chi2_ndf_and_p_value_together(monkeypatch):
+    """Two bins with χ²/ndf = 2.5 (p ≈ 0.08) are chance; 19 bins with χ²/ndf = 2.5 are not."""
+    from scipy.stats import chi2 as c2
+
+    from eftflow.inference.model import diagnostics as dg
+
+    def fake(chi2, ndf):
+        o = {"chi2": chi2, "ndf": ndf, "chi2_ndf": chi2 / ndf, "p_value": float(c2.sf(chi2, ndf))}
+        return {"mean_ratio": 1.0, "observables": {"n_j": o}}
+
+    monkeypatch.setattr(dg, "reweighting_closure", lambda **kw: fake(*kw["args"]))
+    few = dg.run_diagnostics(reweighting={"args": (5.0, 2)})
+    many = dg.run_diagnostics(reweighting={"args": (47.5, 19)})
+    strict = dg.run_diagnostics(
+        reweighting={"args": (5.0, 2)}, thresholds={"reweighting_p_value": 0.1}
+    )
+    assert few["passed"]
+    assert not many["passed"] and "χ²/ndf = 47.5/19 above 2 (p = " in many["warnings"][0]
+    assert not strict["passed"]
+
+
 def test_model_diag_variance_falls_like_one_over_k_for_independent_members():
     rng = np.random.default_rng(4)
     members = rng.normal(0.0, 0.3, size=(8, 3000)) + np.linspace(-1, 1, 3000)

@@ -23,7 +23,9 @@ arrays, no I/O).
 only *hard* gate: it fails the stage. The diagnostics here produce **warnings** (listed in
 ``model.json`` under ``diagnostics`` and shown in the report) and never fail a stage: a
 calibration χ² p-value below ``calibration_p_value`` (default 1e-3), a reweighting χ²/ndf above
-``reweighting_chi2_ndf`` (default 2) for any observable, a variance-vs-K log-log slope further
+``reweighting_chi2_ndf`` (default 2) with a p-value below ``reweighting_p_value`` (default 0.01)
+for any observable (both: with one or two bins, χ²/ndf > 2 happens by chance one time in six
+or eight; with 19 bins the χ²/ndf condition is the stricter), a variance-vs-K log-log slope further
 than ``variance_slope_tol`` (default 0.25) from −1, or a median per-event spread above
 ``max_median_spread`` (default ``None``: not checked).
 
@@ -63,6 +65,7 @@ log = logging.getLogger(__name__)
 DEFAULT_THRESHOLDS = {
     "calibration_p_value": 1e-3,
     "reweighting_chi2_ndf": 2.0,
+    "reweighting_p_value": 0.01,
     "variance_slope_tol": 0.25,
     "max_median_spread": None,
 }
@@ -433,10 +436,12 @@ def run_diagnostics(
         rw = reweighting_closure(**reweighting)
         out["reweighting"] = rw
         for name, o in rw["observables"].items():
-            if o["chi2_ndf"] > float(th["reweighting_chi2_ndf"]):
+            if o["chi2_ndf"] > float(th["reweighting_chi2_ndf"]) and o["p_value"] < float(
+                th["reweighting_p_value"]
+            ):
                 warn.append(
                     f"reweighting closure of {name}: χ²/ndf = {o['chi2']:.1f}/{o['ndf']} "
-                    f"above {float(th['reweighting_chi2_ndf']):.3g}"
+                    f"above {float(th['reweighting_chi2_ndf']):.3g} (p = {o['p_value']:.2g})"
                 )
     out["passed"] = not warn
     for w in warn:
