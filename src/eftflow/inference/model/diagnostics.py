@@ -25,7 +25,7 @@ only *hard* gate: it fails the stage. The diagnostics here produce **warnings** 
 calibration χ² p-value below ``calibration_p_value`` (default 1e-3), a reweighting χ²/ndf above
 ``reweighting_chi2_ndf`` (default 2) with a p-value below ``reweighting_p_value`` (default 0.01)
 for any observable (both: with one or two bins, χ²/ndf > 2 happens by chance one time in six
-or eight; with 19 bins the χ²/ndf condition is the stricter), a variance-vs-K log-log slope further
+or seven; with 19 bins the χ²/ndf condition is the stricter), a variance-vs-K log-log slope further
 than ``variance_slope_tol`` (default 0.25) from −1, or a median per-event spread above
 ``max_median_spread`` (default ``None``: not checked).
 
