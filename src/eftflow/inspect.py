@@ -394,7 +394,7 @@ def _built_model(directory: Path) -> dict:
     if not isinstance(doc, dict):
         raise InputError("not a built model description", file=str(directory / "model.json"))
     closure = doc.get("closure") or {}
-    return {
+    out = {
         "path": str(directory),
         "kind": "built model",
         "format": doc.get("format"),
@@ -405,6 +405,12 @@ def _built_model(directory: Path) -> dict:
         "inputs": [i.get("field") for i in doc.get("inputs") or []],
         "closure_passed": closure.get("passed"),
     }
+    for d in doc.get("diagnostics") or []:  # one per region/process whose ratio is an ensemble
+        warnings = d.get("warnings") or []
+        out[f"diagnostics {d.get('region')}/{d.get('process')}"] = (
+            "passed" if not warnings else f"{len(warnings)} warning(s): " + "; ".join(warnings)
+        )
+    return out
 
 
 # -- text ---------------------------------------------------------------------------------------

@@ -313,3 +313,8 @@ def test_model_diag_build_model_on_a_store_pool_adds_reweighting_and_calibration
     assert len(diag["reweighting"]["observables"]["a"]["difference_err"]) >= 1
     for f in ("calibration", "reweight_a", "spread", "variance_k"):
         assert (built / "plots" / f"diag_sr_sig_{f}.png").stat().st_size > 0
+    # eftflow inspect says how the diagnostics came out
+    from eftflow.inspect import inspect_path
+
+    said = inspect_path(built)["diagnostics sr/sig"]
+    assert said == "passed" if diag["passed"] else said.startswith(f"{len(diag['warnings'])} warn")
