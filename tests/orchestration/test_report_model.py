@@ -183,6 +183,18 @@ def test_report_model_section_sets_the_demo_error_against_the_fisher_analyses(ru
     # the profiled block is used (not the unconstrained 'information'), scaled ×10
     assert f">{sigma / 2:.4g}</td>" in rows["Fisher: truth (truth)"]
     assert "another θ" not in sec  # the Fisher information is at the Asimov point mu = 1
+    # the score ensemble's detector-level information (rule evaluate_estimator) joins the table
+    (results / "evaluate_estimator").mkdir()
+    ev = {"method": "sally", "detector_plus_rate": {
+        "kind": "detector", "parameter_names": ["mu"], "luminosity": 100.0,
+        "information": [[1.0 / (2 * sigma) ** 2]]}}  # fmt: skip
+    (results / "evaluate_estimator/evaluation.json").write_text(json.dumps(ev))
+    build_report(results, out, config={"model": {"demo": {"luminosity": 100.0}}}, workdir=tmp_path)
+    sec = _section(out.read_text())
+    rows = {r.split("</td>")[0]: r for r in sec.split("<tr><td>")[1:]}
+    sally = rows["SALLY ensemble: detector level + rate (no nuisance parameters)"]
+    assert ">4</td>" in sally  # the model has four times its information: no warning for it
+    assert sec.count("extracts less information") == 1  # the histogram's only
     fisher["theta"] = [0.5]
     (results / "compute_fisher_information/fisher_information.json").write_text(json.dumps(fisher))
     build_report(results, out, config={"model": {"demo": {"luminosity": 100.0}}}, workdir=tmp_path)

@@ -335,7 +335,16 @@ def _information(ctx: ReportContext, name: str, res: dict) -> list[str]:
     lum = float(demo.get("luminosity", DEMO_DEFAULTS["luminosity"]))
     sigma = 0.5 * (abs(m["errn"]) + m["errp"])
     rows, notes = [[f"the model (MINOS, mean of − and +; L = {H.num(lum)} pb⁻¹)", sigma, "1"]], []
-    for label, a in (fisher.get("analyses") or {}).items():
+    analyses = [
+        (f"Fisher: {k} ({a.get('kind')})", a) for k, a in (fisher.get("analyses") or {}).items()
+    ]
+    evaluation = ctx.path("evaluate_estimator", "evaluation.json")
+    if evaluation.is_file():  # the score ensemble's detector-level information
+        ev = ctx.json(evaluation)
+        if isinstance(ev.get("detector_plus_rate"), dict):
+            label = f"{str(ev.get('method', 'score')).upper()} ensemble: detector level + rate"
+            analyses.append((label + " (no nuisance parameters)", ev["detector_plus_rate"]))
+    for label, a in analyses:
         block = a.get("profiled") or a
         info = np.asarray(block["information"], float)
         names = list(a["parameter_names"])[: len(info)]
@@ -344,11 +353,11 @@ def _information(ctx: ReportContext, name: str, res: dict) -> list[str]:
         err = expected_error(info, names, poi, fixed=[n for n in fixed if n in names],
                              scale=lum / float(a.get("luminosity") or fisher["luminosity"]))  # fmt: skip
         ratio = (err / sigma) ** 2 if np.isfinite(err) else float("inf")
-        rows.append([f"Fisher: {label} ({a.get('kind')})", err, ratio])
+        rows.append([label, err, ratio])
         if a.get("kind") in ("histo", "histo2d", "rate") and ratio < 1:
             notes.append(
                 H.note(
-                    f"The model's error on {poi} is larger than the {label} analysis expects "
+                    f"The model's error on {poi} is larger than “{label}” expects "
                     f"({H.num(sigma)} against {H.num(err)}): the estimator extracts less "
                     "information than that simple analysis; check its training.",
                     "warn",
