@@ -177,9 +177,7 @@ def _paired_fraction_variance(events, log_r, idx, w, y, nb) -> np.ndarray:
     ev = np.asarray(events).reshape(-1)
     if ev.shape != log_r.shape:
         raise InputError(f"events must hold one id per row ({len(log_r)})", field="events")
-    ids, inv = np.unique(ev, return_inverse=True)
-    first = np.full(len(ids), -1)
-    first[inv[::-1]] = np.arange(len(ev))[::-1]  # the first row of each event
+    ids, first, inv = np.unique(ev, return_index=True, return_inverse=True)  # first: a row each
     if not np.allclose(log_r, log_r[first[inv]], rtol=0, atol=1e-9):
         raise InputError(
             "rows of one event have different log r̂: paired rows must be the same x",

@@ -259,15 +259,14 @@ def train_nuisance_shapes(
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=True))
     for name in names:
         c = summary["nuisances"][name]["check"]
+        up, down = c["up"]["hist_chi2"], c["down"]["hist_chi2"]
+        chi2 = ", ".join(f"{o} {_chi2_text(up[o])} / {_chi2_text(down[o])}" for o in up)
         log.info(
             "%s: rate %+.2f %% / %+.2f %%, shape corr. %.2f / %.2f with the joint ratio, "
             "E0[g] = %.3f / %.3f, histogram χ²/ndf (paired) %s",
             name, 100 * (c["up"]["rate"] - 1), 100 * (c["down"]["rate"] - 1),
             c["up"]["correlation"], c["down"]["correlation"], c["up"]["mean_g"],
-            c["down"]["mean_g"],
-            ", ".join(f"{o} {v['chi2']:.1f}/{v['ndf']} / {c['down']['hist_chi2'][o]['chi2']:.1f}/"
-                      f"{c['down']['hist_chi2'][o]['ndf']}" for o, v in c["up"]["hist_chi2"].items())
-            or "-",
+            c["down"]["mean_g"], chi2 or "-",
         )  # fmt: skip
     return summary
 
@@ -354,6 +353,10 @@ def _closure(directory, store, setup, names, all_nu, partition, plot_observables
                 checks[n][side]["hist_chi2"][o] = _paired_chi2(col, w0, lg, wv)
                 panels.append((n, side, o, edges, learned, true))
     return checks, panels
+
+
+def _chi2_text(v: Mapping) -> str:
+    return f"{v['chi2']:.1f}/{v['ndf']}"
 
 
 def _paired_chi2(col, w0, log_g, w_varied, n_bins: int = 12) -> dict:
