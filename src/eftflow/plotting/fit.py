@@ -194,11 +194,13 @@ def plot_likelihood_grid(
     k = len(axes)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     levels = [float(chi2.ppf(c, k)) for c in cls]
+    noted = False  # a legend entry carries a grid_coverage_note
     if k == 1:
         top = 2.0 * max(levels)
         for i, (label, t) in enumerate(curves.items()):
             t = np.asarray(t, dtype=float)
-            label += grid_coverage_note(t, levels, cls)
+            note_i = grid_coverage_note(t, levels, cls)
+            noted, label = noted or bool(note_i), label + note_i
             ax.plot(
                 axes[0], np.where(np.isfinite(t), t, np.nan), color=colours[i % 10], label=label
             )
@@ -217,7 +219,8 @@ def plot_likelihood_grid(
         styles = ["dashed"] * (len(levels) - 1) + ["solid"]
         for i, (label, t) in enumerate(curves.items()):
             t = np.asarray(t, dtype=float).reshape(shape)
-            label += grid_coverage_note(t, levels, cls)
+            note_i = grid_coverage_note(t, levels, cls)
+            noted, label = noted or bool(note_i), label + note_i
             t = np.where(np.isfinite(t), t, 1e300)
             ax.contour(
                 xg,
@@ -235,7 +238,7 @@ def plot_likelihood_grid(
     else:
         ax.text(0.5, 0.5, f"{k}-dimensional grid: no plot", ha="center", transform=ax.transAxes)
     _sci_ticks(ax, k)
-    if any(" (" in str(h.get_label()) for h in ax.get_lines()):  # long notes: below the axes
+    if noted:  # long legend entries: below the axes
         ax.legend(frameon=False, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16))
     else:
         ax.legend(frameon=False, fontsize=8)
