@@ -52,6 +52,14 @@ def test_legend_says_when_a_region_is_not_inside_the_grid():
     ]
     fig = plot_likelihood_grid([x], {"narrow": 100 * x**2, "wide": 3 * x**2}, names=["W"])
     assert _legend(fig) == ["narrow", "wide (95% CL region extends beyond the grid)"]
+    # entries with notes are long: the legend goes below the axes, not over the curves
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    assert ax.get_legend().get_window_extent().y1 < ax.get_window_extent().y0
+    fig = plot_likelihood_grid([x], {"narrow (a)": 100 * x**2}, names=["W"])
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    assert ax.get_legend().get_window_extent().y0 > ax.get_window_extent().y0  # inside
 
 
 def test_grid_coverage_note_edges_and_levels():
