@@ -216,7 +216,10 @@ def reweighting_closure(
 
     Both histograms are normalised to the target's total weight (a shape comparison; the mean
     of r̂ over the reference, which is 1 for a normalised ratio, is reported as ``mean_ratio``).
-    Bin edges are equal-weight quantiles of the target in each column. The χ² adds the variances
+    Bin edges are quantiles of the target events in each column, equal numbers of events per bin
+    (not equal weight: where the weights fall steeply, as in a high-mass tail that carries the
+    EFT information but 0.1 % of the cross section, equal-weight bins would put the whole tail
+    into one bin with the bulk and hide a wrong ratio there). The χ² adds the variances
     Σ(w r̂)² and Σw² of the two samples, ``ndf`` = bins with entries − 1 (the normalisation).
     When the two samples are the same events weighted differently (a store's pool), pass
     ``same_events=True``: the variance of a bin is then that of the per-event differences,
@@ -274,7 +277,7 @@ def reweighting_closure(
     scale_ref = t_tot / wr.sum()
     out = {"mean_ratio": float(wrw.sum() / wr.sum()), "observables": {}}
     for j, name in enumerate(names):
-        edges = _quantile_edges(xt[:, j], wt, int(bins))
+        edges = _quantile_edges(xt[:, j], np.ones(len(xt)), int(bins))  # equal counts
         edges[0] = min(edges[0], xr[:, j].min())
         edges[-1] = max(edges[-1], np.nextafter(xr[:, j].max(), np.inf))
         h_t, _ = np.histogram(xt[:, j], edges, weights=wt)
@@ -285,8 +288,9 @@ def reweighting_closure(
         h_rw, v_rw = h_rw * scale_rw, v_rw * scale_rw**2
         if same_events:
             var, _ = np.histogram(xt[:, j], edges, weights=(wrw * scale_rw - wt) ** 2)
-            # an exact ratio leaves only rounding in the differences: 1e-9 of a bin is no signal
-            var = np.maximum(var, (1e-9 * h_t) ** 2)
+            # an exact ratio leaves only rounding in the differences (of the normalisation, a
+            # sum over all events): 1e-9 of the total is no signal
+            var = np.maximum(var, (1e-9 * h_t.sum()) ** 2)
         else:
             var = v_t + v_rw
         use = var > 0
