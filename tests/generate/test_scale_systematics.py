@@ -526,7 +526,6 @@ def test_pdf_relative_uncertainty_formulas():
 
 @pytest.mark.parametrize("combine", ["hessian", "replicas"])
 def test_madgraph_pdf_weights_become_one_two_sided_nuisance(tmp_path, monkeypatch, combine):
-    from eftflow.detector.sources import lhe_source
     from eftflow.generate.madgraph import MadGraphGenerator
 
     sys.path.insert(0, str(Path(__file__).parent / "fake_mg5"))
@@ -568,12 +567,7 @@ def test_madgraph_pdf_weights_become_one_two_sided_nuisance(tmp_path, monkeypatc
         f"{NU}_benchmark_0",
         f"{NU}_benchmark_1",
     ]
-    src = lhe_source(res.output, ["sm"], nuisance=nu, reference="sm")
-    w = np.asarray(next(src.iter_chunks(100))["weights"])
-    ev = LHEReader(res.output).read()
-    x = ev.pz[2::4] / ev.e[2::4]
-    k = np.arange(1, 9)
-    members = 1 + 0.02 * (-1.0) ** k * ((k + 1) // 2) * x[:, None]  # the fake's members 1..8
+    w, x, members = _weights_and_fake_members(res.output, nu)
     if combine == "hessian":
         r = 0.02 * np.abs(x) * math.sqrt(1 + 4 + 9 + 16)
     else:
@@ -584,10 +578,23 @@ def test_madgraph_pdf_weights_become_one_two_sided_nuisance(tmp_path, monkeypatc
     np.testing.assert_allclose(w[:, 3] / w[:, 0], scale_up, rtol=1e-6)
 
 
+def _weights_and_fake_members(lhe, nu):
+    """The source's weights of a fake-MadGraph LHE file (reference sm), the events' x and the
+    fake's PDF member factors 1..8 per event."""
+    from eftflow.detector.sources import lhe_source
+
+    src = lhe_source(lhe, ["sm"], nuisance=nu, reference="sm")
+    w = np.asarray(next(src.iter_chunks(100))["weights"])
+    ev = LHEReader(lhe).read()
+    x = ev.pz[2::4] / ev.e[2::4]
+    k = np.arange(1, 9)
+    members = 1 + 0.02 * (-1.0) ** k * ((k + 1) // 2) * x[:, None]  # the fake's members 1..8
+    return w, x, members
+
+
 def test_madgraph_pdf_members_become_one_nuisance_each_as_in_madminer(tmp_path, monkeypatch):
     """pdf_members=N: MadMiner's ``<name>_nuisance_param_k`` (k = 1 … N), one-sided, weight
     w_ref · w_k / w₀; a file with another number of members is refused."""
-    from eftflow.detector.sources import lhe_source
     from eftflow.generate.madgraph import MadGraphGenerator
 
     sys.path.insert(0, str(Path(__file__).parent / "fake_mg5"))
@@ -606,12 +613,7 @@ def test_madgraph_pdf_members_become_one_nuisance_each_as_in_madminer(tmp_path, 
     nu = lhe_nuisance_weights(setup, res.output)
     assert nu.names == [f"{n}_benchmark_0" for n in names] and not nu.pdf
     assert nu.members["ct_nuisance_param_3_benchmark_0"] == ("9", "12")  # PDF 10800, 10803
-    src = lhe_source(res.output, ["sm"], nuisance=nu, reference="sm")
-    w = np.asarray(next(src.iter_chunks(100))["weights"])
-    ev = LHEReader(res.output).read()
-    x = ev.pz[2::4] / ev.e[2::4]
-    k = np.arange(1, 9)
-    members = 1 + 0.02 * (-1.0) ** k * ((k + 1) // 2) * x[:, None]  # the fake's members 1..8
+    w, x, members = _weights_and_fake_members(res.output, nu)
     np.testing.assert_allclose(w[:, 1:] / w[:, :1], members, rtol=1e-9)
     # the setup file keeps the parameters (MadMiner's layout)
     setup.save(tmp_path / "setup.h5")
