@@ -39,7 +39,15 @@ import numpy as np
 from eftflow.errors import InputError
 from eftflow.ml.artifacts import family_of, save_model
 from eftflow.ml.data import TrainingSet
-from eftflow.ml.train import TrainingConfig, _jsonable, _model_spec, pick_device, torch_threads
+from eftflow.ml.train import (
+    TrainingConfig,
+    _jsonable,
+    _model_spec,
+    attach_proposal,
+    balance_proposal,
+    pick_device,
+    torch_threads,
+)
 
 __all__ = ["BATCHED_METHODS", "train_ensemble_batched"]
 
@@ -255,6 +263,7 @@ def _train_batched(training_set, cfg: TrainingConfig, k_members: int, output_dir
     n_p = ts.width("t_xz0") if fam == "score" else ts.width("theta0")
     train_rows, val_rows = ts.split(cfg.validation_split)
     spec_model = _model_spec(cfg, n_obs, n_p)
+    proposal = balance_proposal(ts.attrs, spec_model, source=str(ts.path))
     device = pick_device(cfg.device)
     mean, std = ts.moments("x", train_rows)
     t_moments = None
@@ -358,6 +367,7 @@ def _train_batched(training_set, cfg: TrainingConfig, k_members: int, output_dir
     elapsed = time.perf_counter() - t_start
     output_dir.mkdir(parents=True, exist_ok=True)
     results = []
+    spec_model = attach_proposal(models, spec_model, proposal)
     for k, model in enumerate(models):
         state = best_state[k]
         if not (cfg.early_stopping and state is not None):

@@ -13,6 +13,9 @@ described completely by its constructor arguments (saved as the JSON spec, see
   log r̂ = log Σ_c C_c(θ0) α_c(x) − log Σ_c C_c(θ1) α_c(x) + n(θ0) − n(θ1), which has the exact
   θ dependence of a polynomial matrix element.
 * :class:`DensityEstimator` — conditional normalising flow log p̂(x|θ) (NDE/SCANDAL), zuko NSF.
+* :class:`ProposalCorrection` — log Z(θ0) − log Z(θ1) for ratio estimators trained on balanced
+  samples (:mod:`eftflow.sampling.balance`): added to their output, it turns the learned ratio
+  of the balanced distributions into the ratio of the physical ones.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ __all__ = [
     "RatioEstimator",
     "MorphingAwareRatioEstimator",
     "DensityEstimator",
+    "ProposalCorrection",
+    "component_values",
 ]
 
 ACTIVATIONS = {
@@ -70,6 +75,66 @@ class Standardize(nn.Module):
         return (v - self.mean) / self.std
 
 
+def component_values(components, theta):
+    """Morphing monomials Π_p θ_p^k_cp: (n, n_p) → (n, n_c).
+
+    Powers by repeated products (θ**0 would give a NaN gradient at θ = 0), then gathered per
+    component.
+    """
+    k_max = int(components.max().item()) if components.numel() else 0
+    powers = [torch.ones_like(theta)]
+    for _ in range(k_max):
+        powers.append(powers[-1] * theta)
+    table = torch.stack(powers, dim=-1)  # (n, n_p, k_max + 1)
+    idx = components.long().T.unsqueeze(0).expand(theta.shape[0], -1, -1)  # (n, n_p, n_c)
+    return torch.gather(table, 2, idx).prod(dim=1)
+
+
+class ProposalCorrection(nn.Module):
+    """log Z(θ0) − log Z(θ1), Z(θ) = Σ_b c_b σ_b(θ) / Σ_b σ_b(θ) with σ_b(θ) = C(θ)·S_b by morphing.
+
+    A ratio estimator trained on samples drawn ∝ w·c(x) learns r(x|θ0,θ1)·Z(θ1)/Z(θ0); adding
+    this term to its log gives log r (:mod:`eftflow.sampling.balance`). Built from the training
+    set's ``balance`` attribute: ``components`` (n_c, n_p) morphing powers, ``sigma_components``
+    (n_c, n_bins), ``factors`` (n_bins), ``theta1`` the fixed denominator (single-parameterised
+    estimators). The tensors are non-persistent buffers: the correction lives in the model's
+    JSON spec, not in its ``state_dict``.
+    """
+
+    def __init__(self, components, sigma_components, factors, theta1=None, **_info):
+        super().__init__()
+        self.register_buffer(
+            "components", torch.as_tensor(components, dtype=torch.int64), persistent=False
+        )
+        self.register_buffer(
+            "sigma", torch.as_tensor(sigma_components, dtype=torch.float64), persistent=False
+        )
+        self.register_buffer(
+            "factors", torch.as_tensor(factors, dtype=torch.float64), persistent=False
+        )
+        t1 = torch.zeros(0) if theta1 is None else torch.as_tensor(theta1, dtype=torch.float64)
+        self.register_buffer("theta1", t1, persistent=False)
+
+    def log_z(self, theta):
+        """log Z(θ) for rows of θ (computed in float64, returned in θ's dtype)."""
+        t = theta.to(torch.float64)
+        sb = component_values(self.components, t) @ self.sigma  # (n, n_bins)
+        return (torch.log(sb @ self.factors) - torch.log(sb.sum(-1))).to(theta.dtype)
+
+    def forward(self, theta0, theta1=None):
+        if theta1 is None:
+            if self.theta1.numel() == 0:
+                raise ValueError(
+                    "a balanced training set with several θ1 needs a doubly parameterised estimator"
+                )
+            theta1 = self.theta1.to(theta0.dtype).expand_as(theta0)
+        return self.log_z(theta0) - self.log_z(theta1)
+
+
+def _proposal(proposal):
+    return None if proposal is None else ProposalCorrection(**proposal)
+
+
 class ScoreEstimator(nn.Module):
     """t̂(x): the score at the training set's reference θ (SALLY, SALLINO)."""
 
@@ -92,9 +157,11 @@ class RatioEstimator(nn.Module):
         hidden=(100, 100),
         activation="tanh",
         doubly=False,
+        proposal=None,
     ):
         super().__init__()
         self.doubly = bool(doubly)
+        self.proposal = _proposal(proposal)
         self.x_scale = Standardize(n_observables)
         self.theta_scale = Standardize(n_parameters)
         n_in = n_observables + n_parameters * (2 if doubly else 1)
@@ -108,9 +175,13 @@ class RatioEstimator(nn.Module):
         xs = self.x_scale(x)
         t0 = self.theta_scale(theta0)
         if not self.doubly:
-            return self._g(xs, t0, None)
-        t1 = self.theta_scale(theta1)
-        return self._g(xs, t0, t1) - self._g(xs, t1, t0)
+            out = self._g(xs, t0, None)
+        else:
+            t1 = self.theta_scale(theta1)
+            out = self._g(xs, t0, t1) - self._g(xs, t1, t0)
+        if self.proposal is not None:
+            out = out + self.proposal(theta0, theta1 if self.doubly else None)
+        return out
 
 
 class MorphingAwareRatioEstimator(nn.Module):
@@ -124,8 +195,10 @@ class MorphingAwareRatioEstimator(nn.Module):
         activation="tanh",
         theta1=None,
         eps: float = 1e-6,
+        proposal=None,
     ):
         super().__init__()
+        self.proposal = _proposal(proposal)
         comps = torch.as_tensor(components, dtype=torch.float32)
         self.register_buffer("components", comps)
         n_c, n_p = comps.shape
@@ -141,15 +214,7 @@ class MorphingAwareRatioEstimator(nn.Module):
         self.doubly = True
 
     def _component_values(self, theta):
-        # Π_p θ_p^k_cp, (n, n_p) → (n, n_c). Powers by repeated products (θ**0 would give a NaN
-        # gradient at θ = 0), then gathered per component.
-        k_max = int(self.components.max().item()) if self.components.numel() else 0
-        powers = [torch.ones_like(theta)]
-        for _ in range(k_max):
-            powers.append(powers[-1] * theta)
-        table = torch.stack(powers, dim=-1)  # (n, n_p, k_max + 1)
-        idx = self.components.long().T.unsqueeze(0).expand(theta.shape[0], -1, -1)  # (n, n_p, n_c)
-        return torch.gather(table, 2, idx).prod(dim=1)
+        return component_values(self.components, theta)
 
     def _log_dsigma(self, alpha, theta):
         value = (self._component_values(theta) * alpha).sum(-1)
@@ -161,7 +226,10 @@ class MorphingAwareRatioEstimator(nn.Module):
         alpha = self.alpha(self.x_scale(x))
         n0 = self.norm(self.theta_scale(theta0)).squeeze(-1)
         n1 = self.norm(self.theta_scale(theta1)).squeeze(-1)
-        return self._log_dsigma(alpha, theta0) - self._log_dsigma(alpha, theta1) + n0 - n1
+        out = self._log_dsigma(alpha, theta0) - self._log_dsigma(alpha, theta1) + n0 - n1
+        if self.proposal is not None:
+            out = out + self.proposal(theta0, theta1)
+        return out
 
 
 class DensityEstimator(nn.Module):

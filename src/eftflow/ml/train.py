@@ -143,6 +143,52 @@ def _model_spec(cfg: TrainingConfig, n_obs: int, n_p: int) -> dict:
     }
 
 
+def balance_proposal(attrs: dict, spec_model: dict, *, source=None) -> dict | None:
+    """The :class:`~eftflow.ml.models.ProposalCorrection` arguments for a ratio estimator trained
+    on a balanced set (its ``balance`` attribute, :mod:`eftflow.sampling.balance`), else None.
+
+    A single-parameterised estimator needs one fixed θ1 in the set; the check runs before
+    training.
+    """
+    rec = attrs.get("balance")
+    if not rec or spec_model["class"] not in ("RatioEstimator", "MorphingAwareRatioEstimator"):
+        return None
+    if "components" not in rec or "sigma_components" not in rec:
+        raise InputError(
+            "the set was balanced but records no morphing components: cannot correct for it",
+            file=source,
+            field="attrs.balance",
+        )
+    doubly = spec_model["class"] != "RatioEstimator" or spec_model["kwargs"].get("doubly")
+    if not doubly and rec.get("theta1") is None:
+        raise InputError(
+            "the set was balanced with several θ1: a single-parameterised estimator cannot "
+            "correct for it (use a doubly parameterised one)",
+            file=source,
+            field="attrs.balance.theta1",
+        )
+    return {
+        "components": rec["components"],
+        "sigma_components": rec["sigma_components"],
+        "factors": rec["factors"],
+        "theta1": rec.get("theta1"),
+        "observable": rec.get("observable"),
+        "edges": rec.get("edges"),
+    }
+
+
+def attach_proposal(models, spec_model: dict, proposal: dict | None) -> dict:
+    """After training: give the trained ``models`` the correction of a balanced set and return
+    the spec with it (training itself fits the balanced ratio, without the correction)."""
+    if proposal is None:
+        return spec_model
+    from eftflow.ml.models import ProposalCorrection
+
+    for m in models:
+        m.proposal = ProposalCorrection(**proposal)
+    return {**spec_model, "kwargs": {**spec_model["kwargs"], "proposal": proposal}}
+
+
 def compute_outputs(model, method: str, batch: dict, *, alpha: float = 1.0, need_grad: bool = True):
     """Loss (and its terms) of ``model`` on one batch for ``method``."""
     import torch
@@ -217,6 +263,7 @@ def _train(training_set, cfg, output, extra_spec):
         )
     train_rows, val_rows = ts.split(cfg.validation_split)
     spec_model = _model_spec(cfg, n_obs, n_p)
+    proposal = balance_proposal(ts.attrs, spec_model, source=str(ts.path))
     from eftflow.ml.artifacts import build_model
 
     model = build_model({"model": spec_model})
@@ -285,6 +332,7 @@ def _train(training_set, cfg, output, extra_spec):
     if cfg.early_stopping and best_state is not None:
         model.load_state_dict(best_state)
     model.to("cpu")
+    spec_model = attach_proposal([model], spec_model, proposal)
     summary = {
         "best_epoch": best_epoch + 1,
         "best_loss": best_val,

@@ -123,17 +123,23 @@ class SampleAugmenter:
         self.memory_mb = float(memory_mb)
         self._models: dict[str, WeightModel] = {}
 
-    def model(self, partition: str) -> WeightModel:
-        """The :class:`WeightModel` of one partition (cached)."""
-        if partition not in self._models:
-            self._models[partition] = WeightModel(
+    def model(self, partition: str, balance=None) -> WeightModel:
+        """The :class:`WeightModel` of one partition (cached), balanced with ``balance``
+        (:mod:`eftflow.sampling.balance`) if given."""
+        from eftflow.sampling.balance import balance_from_config
+
+        balance = balance_from_config(balance)
+        key = (partition, balance)
+        if key not in self._models:
+            self._models[key] = WeightModel(
                 self.store,
                 self.setup,
                 partition=partition,
                 include_nuisance=self.include_nuisance,
                 setup_file=self.setup_file,
+                balance=balance,
             )
-        return self._models[partition]
+        return self._models[key]
 
     # --- plan building -----------------------------------------------------------------------
     def _plan(
@@ -183,7 +189,7 @@ class SampleAugmenter:
         theta_out = np.hstack([thetas, nus]) if np.any(nus != 0) else thetas
         return Plan(thetas, nus, sub, requests, mode, score, theta_out, nuisance_score)
 
-    def _run(self, method, plan, model, output, seed):
+    def _run(self, method, plan, model, output, seed, extra_attrs=None):
         return run_plan(
             model,
             plan,
@@ -196,6 +202,7 @@ class SampleAugmenter:
             chunk_rows=self.chunk_rows,
             min_effective_samples=self.min_effective_samples,
             memory_mb=self.memory_mb,
+            extra_attrs=extra_attrs,
         )
 
     def _single(
@@ -309,8 +316,14 @@ class SampleAugmenter:
         partition: str = "train",
         sample_only_from_closest_benchmark: bool = True,
         seed: int = 0,
+        balance=None,
     ) -> dict:
-        """Half the events from θ0 (y=0), half from θ1 (y=1), with r_xz(θ0, θ1), t_xz0, t_xz1."""
+        """Half the events from θ0 (y=0), half from θ1 (y=1), with r_xz(θ0, θ1), t_xz0, t_xz1.
+
+        ``balance`` (``{observable, edges[, factors, reference]}``): draw ∝ w·c(x), c constant in
+        bins of one observable, by default equalising the bins' shares of the reference cross
+        section (:mod:`eftflow.sampling.balance`); estimators trained on the set correct for it.
+        """
         return self.sample_train_more_ratios(
             theta0,
             theta1,
@@ -323,6 +336,7 @@ class SampleAugmenter:
             partition=partition,
             sample_only_from_closest_benchmark=sample_only_from_closest_benchmark,
             seed=seed,
+            balance=balance,
             _method="ratio",
         )
 
@@ -340,6 +354,7 @@ class SampleAugmenter:
         partition: str = "train",
         sample_only_from_closest_benchmark: bool = True,
         seed: int = 0,
+        balance=None,
         _method: str = "more_ratios",
     ) -> dict:
         """As :meth:`sample_train_ratio`, plus for each additional θ_k extra rows per drawn event:
@@ -347,7 +362,7 @@ class SampleAugmenter:
         (θ_k, θ1) with r(θ_k, θ1), t_xz0 = t(θ_k) (MadMiner's doubly parameterised set-up).
         """
         _check_n(n_samples, _method)
-        model = self.model(partition)
+        model = self.model(partition, balance)
         extra = list(additional_thetas or [])
         score = model.morpher is not None
         roles = [(theta0, nu0), (theta1, nu1)] + [(t, nu1) for t in extra]
@@ -364,7 +379,10 @@ class SampleAugmenter:
             score=score, nuisance_score=nuisance_score, mode="pair", stream=1,
         )  # fmt: skip
         plan = _merge_plans(plan0, plan1)
-        return self._run(_method, plan, model, output, seed)
+        extra_attrs = None
+        if model.balance_record is not None:
+            extra_attrs = {"balance": _balance_attrs(model, plan)}
+        return self._run(_method, plan, model, output, seed, extra_attrs)
 
     def cross_sections(self, theta, nu=None, *, partition: str = "all", seed: int = 0) -> dict:
         """σ(θ, ν) with errors for a θ spec (MadMiner's ``cross_sections``)."""
@@ -377,6 +395,25 @@ class SampleAugmenter:
         return cross_sections(
             model, None, thetas, nus, n_workers=self.n_workers, scheduler=self.scheduler
         )
+
+
+def _balance_attrs(model: WeightModel, plan: Plan) -> dict:
+    """The training set's ``balance`` attribute; balancing needs nominal ν and morphing."""
+    if np.any(plan.nus != 0):
+        raise ConfigError(
+            "balance needs nominal nuisance parameters (Z(θ, ν) would depend on each event's "
+            "nuisance weights)",
+            field="balance",
+        )
+    if model.morpher is None:
+        raise ConfigError(
+            "balance needs a morphing setup (the correction Z(θ) is evaluated by morphing)",
+            field="balance",
+        )
+    rec = dict(model.balance_record)
+    theta1 = {tuple(plan.thetas[r.points[1]]) for r in plan.requests}
+    rec["theta1"] = list(next(iter(theta1))) if len(theta1) == 1 else None
+    return rec
 
 
 def _check_n(n_samples, method: str) -> None:

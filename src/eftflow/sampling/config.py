@@ -74,6 +74,17 @@ augmentation:
           nuisance_score: {type: boolean, default: false, description: Also write ∂/∂ν of the joint log-likelihood.}
           partition: {enum: [train, validation, test, all, null], default: null, description: "Event partition (default: test for method test, else train)."}
           seed: {type: [integer, "null"], default: null, description: "Seed (default: derived from the global seed and the name)."}
+          balance:
+            type: object
+            default: {}
+            additionalProperties: false
+            description: "Ratio methods only: draw ∝ w·c(x), c constant in bins of one observable (shares of the draws at the reference per bin, default equal); estimators correct for it. Off unless observable is set."
+            properties:
+              observable: {type: [string, "null"], default: null, description: Observable whose bins are balanced.}
+              edges: {type: [array, "null"], items: {type: number}, default: null, description: Bin edges.}
+              shares: {type: [array, "null"], items: {type: number, exclusiveMinimum: 0}, default: null, description: Share of the draws per bin at the reference.}
+              factors: {type: [array, "null"], items: {type: number, exclusiveMinimum: 0}, default: null, description: c per bin instead of shares.}
+              reference: {type: [string, "null"], default: null, description: Benchmark at which the shares hold.}
 """
 
 
@@ -139,6 +150,14 @@ def run_augmentation(
             common = {"partition": part, "seed": seed,
                       "sample_only_from_closest_benchmark": aug["sample_only_from_closest_benchmark"]}  # fmt: skip
             out = tmp / f"{s['name']}.zarr"
+            if (s.get("balance") or {}).get("observable") and s["method"] not in (
+                "ratio",
+                "more_ratios",
+            ):
+                raise ConfigError(
+                    f"balance is for the ratio methods (ratio, more_ratios), not {s['method']}",
+                    field=f"{where}.balance",
+                )
             try:
                 if s["method"] in ("plain", "test"):
                     fn = sa.sample_train_plain if s["method"] == "plain" else sa.sample_test
@@ -159,7 +178,7 @@ def run_augmentation(
                     res = sa.sample_train_more_ratios(
                         s["theta0"], s["theta1"], s["n_samples"], out, nu0=s["nu0"], nu1=s["nu1"],
                         additional_thetas=s["additional_thetas"] or None, nuisance_score=s["nuisance_score"],
-                        _method=s["method"], **common,
+                        balance=s.get("balance"), _method=s["method"], **common,
                     )  # fmt: skip
             except ConfigError as err:
                 raise ConfigError(

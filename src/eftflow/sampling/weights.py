@@ -73,6 +73,9 @@ class ChunkContext:
     nu_neg: list  # ... at ν_i=−1 (or None)
     ref_column: int  # store weight column of the nominal (reference) benchmark
     include_nuisance: bool = True
+    #: balanced draws (:mod:`eftflow.sampling.balance`): (observable column, edges, factors);
+    #: every event's weights are multiplied by the factor of its bin
+    balance: tuple | None = None
 
     @property
     def n_nuisance(self) -> int:
@@ -205,7 +208,14 @@ def load_chunk(
     else:
         W = raw[:, ctx.columns]
     W *= factor
-    x = _read(ctx.path, "observables", i0, i1)[sel] if with_x else None
+    x = _read(ctx.path, "observables", i0, i1)[sel] if with_x or ctx.balance else None
+    if ctx.balance is not None:
+        from eftflow.sampling.balance import bin_of
+
+        j, edges, c = ctx.balance
+        W *= np.asarray(c)[bin_of(x[:, j], edges)][:, None]
+        if not with_x:
+            x = None
     if need_nu:
         from eftflow.physics.nuisance import nuisance_coefficients
 
@@ -299,6 +309,7 @@ class WeightModel:
         partition: str = "all",
         include_nuisance: bool = True,
         setup_file=None,
+        balance=None,
     ):
         from eftflow.setup import EFTSetup
         from eftflow.store.combine import sampling_factors, setup_fingerprint
@@ -387,6 +398,26 @@ class WeightModel:
             ref_column=self.store.benchmark_names.index(ref_name),
             include_nuisance=bool(pos),
         )
+        self.balance_record = None
+        if balance is not None:
+            self._set_balance(balance)
+
+    def _set_balance(self, balance) -> None:
+        """Multiply every event's weights by c(x) (:mod:`eftflow.sampling.balance`)."""
+        from eftflow.sampling.balance import (
+            balance_record,
+            bin_cross_sections,
+            observable_index,
+            resolve_factors,
+        )
+
+        j = observable_index(self, balance)
+        sigma = bin_cross_sections(self, balance)
+        factors, ref = resolve_factors(
+            balance, sigma, self.benchmark_names, self.reference_benchmark
+        )
+        self.balance_record = balance_record(balance, sigma, factors, ref, self)
+        self.ctx.balance = (j, np.asarray(balance.edges, float), factors)
 
     def _count_ids(self) -> np.ndarray:
         from eftflow.store.combine import count_sampling

@@ -1,0 +1,191 @@
+"""Balanced training samples (eftflow.sampling.balance): draws ∝ w·c(x) and the exact correction."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from eftflow.errors import ConfigError, InputError
+from eftflow.generate.toy import toy_cross_section, toy_dsigma, toy_log_density
+from eftflow.sampling import SampleAugmenter, benchmark, random_morphing_points
+from eftflow.sampling.balance import balance_from_config, log_z
+from eftflow.sampling.output import read_training_set
+
+TAIL = {"observable": "x", "edges": [2.0]}  # x > 2 holds 2.3 % of σ at the SM
+
+
+@pytest.fixture(scope="module")
+def balanced(big_store, toy, tmp_path_factory):
+    out = tmp_path_factory.mktemp("bal") / "r.zarr"
+    sa = SampleAugmenter(big_store, toy, dtype="float64")
+    prior = random_morphing_points(20, [("flat", -0.8, 0.8), ("flat", -0.5, 0.5)])
+    sa.sample_train_ratio(prior, benchmark("sm"), 60_000, out, seed=9, balance=TAIL)
+    return read_training_set(out)
+
+
+def test_balanced_draws_give_each_bin_its_share(balanced):
+    rec = balanced["attrs"]["balance"]
+    assert rec["observable"] == "x" and rec["edges"] == [2.0] and rec["reference"] == "sm"
+    # the SM tail fraction of the toy is P(x > 2) under φ(x): 2.28 %
+    assert rec["share_unbalanced"][1] == pytest.approx(0.0228, abs=0.001)
+    assert rec["share_balanced"] == pytest.approx([0.5, 0.5])
+    x, y = balanced["x"][:, 0], balanced["y"][:, 0]
+    tail = x[y == 1] > 2.0  # drawn at θ1 = SM, the reference: half in each bin
+    assert abs(tail.mean() - 0.5) < 4 * np.sqrt(0.25 / tail.size)
+    assert rec["theta1"] == [0.0, 0.0]
+
+
+def test_shares_and_factors(small_store, toy, tmp_path):
+    """``shares`` sets each bin's share of the draws at the reference; ``factors`` set c directly."""
+    sa = SampleAugmenter(small_store, toy, dtype="float64")
+    args = (benchmark("t1_pos"), benchmark("sm"), 20_000)
+    sa.sample_train_ratio(
+        *args, tmp_path / "s.zarr", seed=3, balance={**TAIL, "shares": [0.9, 0.1]}
+    )
+    d = read_training_set(tmp_path / "s.zarr")
+    assert d["attrs"]["balance"]["share_balanced"] == pytest.approx([0.9, 0.1])
+    tail = d["x"][d["y"][:, 0] == 1, 0] > 2.0
+    assert abs(tail.mean() - 0.1) < 4 * np.sqrt(0.09 / tail.size)
+    sa.sample_train_ratio(*args, tmp_path / "f.zarr", seed=3, balance={**TAIL, "factors": [1, 1]})
+    f = read_training_set(tmp_path / "f.zarr")["attrs"]["balance"]
+    assert f["factors"] == [1.0, 1.0] and f["share_balanced"] == pytest.approx(
+        f["share_unbalanced"]
+    )
+
+
+def test_balanced_r_xz_is_the_true_ratio_times_z(balanced):
+    """r_xz = r(x|θ0, θ1)·Z(θ1)/Z(θ0) for every row, Z from the recorded bin cross sections."""
+    x, t0, t1 = balanced["x"][:, 0], balanced["theta0"], balanced["theta1"]
+    rec = balanced["attrs"]["balance"]
+    exact = toy_log_density(x, t0) - toy_log_density(x, t1)
+    correction = log_z(rec, t0) - log_z(rec, t1)
+    assert np.ptp(correction) > 1.0  # a large effect, not a rounding error
+    # up to the Monte Carlo error of σ(θ) in the normalisation of the joint ratio
+    np.testing.assert_allclose(np.log(balanced["r_xz"][:, 0]), exact - correction, atol=0.01)
+
+
+def test_z_is_the_balanced_cross_section_over_the_true_one(balanced):
+    """Z(θ) = Σ_b c_b σ_b(θ)/σ(θ): at the reference 1 by construction; elsewhere the toy's tail."""
+    from scipy import integrate
+
+    rec = balanced["attrs"]["balance"]
+    c = np.asarray(rec["factors"])
+    for theta in ([0.0, 0.0], [0.5, -0.3]):
+        theta = np.asarray(theta)
+        p = lambda v, th=theta: toy_dsigma(v, th) / toy_cross_section(th)  # noqa: E731
+        tail = integrate.quad(p, 2.0, 15.0)[0]
+        z = c[0] * (1 - tail) + c[1] * tail
+        assert np.exp(log_z(rec, theta[None]))[0] == pytest.approx(z, rel=0.02)
+
+
+def test_proposal_correction_matches_numpy(balanced):
+    import torch
+
+    from eftflow.ml.models import ProposalCorrection
+
+    rec = balanced["attrs"]["balance"]
+    corr = ProposalCorrection(
+        rec["components"], rec["sigma_components"], rec["factors"], rec["theta1"]
+    )
+    theta = np.random.default_rng(1).uniform(-0.8, 0.8, size=(50, 2))
+    got = corr(torch.tensor(theta)).numpy()
+    np.testing.assert_allclose(got, log_z(rec, theta) - log_z(rec, np.zeros((1, 2))), atol=1e-12)
+    assert corr(torch.zeros(3, 2)).abs().max() == 0.0  # r(x|θ1, θ1) = 1 is kept
+
+
+def test_trained_estimator_is_corrected_and_learns_the_tail(balanced, big_store, toy, tmp_path):
+    """An ALICES estimator on the balanced set returns the true log r (the correction is in its
+    saved spec); the tail is learned better than from an unbalanced set of the same size."""
+    from eftflow.ml.artifacts import load_model
+    from eftflow.ml.evaluate import predict_log_r
+    from eftflow.ml.train import TrainingConfig, train_estimator
+
+    cfg = TrainingConfig(method="alices", hidden=(32, 32), n_epochs=8, batch_size=128,
+                         learning_rate=5e-3, final_learning_rate=5e-4, validation_split=0.2)  # fmt: skip
+    sa = SampleAugmenter(big_store, toy, dtype="float32")
+    prior = random_morphing_points(50, [("flat", -0.5, 0.5), ("flat", -0.5, 0.5)])
+    axis = np.linspace(-0.5, 0.5, 5)
+    grid = np.array([[a, b] for a in axis for b in axis])
+    tail_x = np.linspace(2.0, 3.5, 100)
+    with np.errstate(divide="ignore"):  # dσ = 0 at x = 2 for θ = (−0.5, 0)
+        true = np.array(
+            [toy_log_density(tail_x, g) - toy_log_density(tail_x, [0, 0]) for g in grid]
+        )
+    ok = np.isfinite(true)
+    errors = {}
+    for name, bal in (("plain", None), ("balanced", TAIL)):
+        path = tmp_path / f"{name}.zarr"
+        sa.sample_train_ratio(prior, benchmark("sm"), 40_000, path, seed=9, balance=bal)
+        train_estimator(path, cfg, tmp_path / name)
+        model, spec = load_model(tmp_path / name)
+        assert ("proposal" in spec["model"]["kwargs"]) == (bal is not None)
+        est = predict_log_r(model, np.stack([tail_x, tail_x**2], axis=1), grid)
+        errors[name] = np.mean(np.abs(est - true)[ok])
+        if bal is not None:  # without the correction the ratio is off by log Z(θ1)/Z(θ0)
+            model.proposal = None
+            raw = predict_log_r(model, np.stack([tail_x, tail_x**2], axis=1), grid)
+            assert np.mean(np.abs(raw - true)[ok]) > 2 * errors[name]
+    # measured: 0.47 from the plain set, 0.25 from the balanced one
+    assert errors["balanced"] < 0.32
+    assert errors["balanced"] < 0.7 * errors["plain"], errors
+
+
+def test_bad_balance_settings(small_store, toy, tmp_path):
+    sa = SampleAugmenter(small_store, toy)
+    args = (benchmark("t1_pos"), benchmark("sm"), 1000, tmp_path / "b.zarr")
+    with pytest.raises(InputError, match="unknown observable 'mll'.*x, x2") as err:
+        sa.sample_train_ratio(*args, balance={"observable": "mll", "edges": [1.0]})
+    assert err.value.field == "balance.observable"
+    for bad, what in [
+        ({"observable": "x", "edges": []}, "edges"),
+        ({"observable": "x", "edges": [2.0, 1.0]}, "increasing"),
+        ({"observable": "x", "edges": [1.0], "factors": [1.0]}, "2 bins, got 1"),
+        ({"observable": "x", "edges": [1.0], "factors": [1.0, -2.0]}, "positive"),
+        ({"observable": "x", "edges": [1.0], "bins": 3}, "unknown key"),
+        ({"observable": "x", "edges": [1.0], "shares": [0.5, 0.6]}, "add up to 1"),
+        ({"observable": "x", "edges": [1.0], "shares": [0.5, 0.5], "factors": [1, 2]}, "not both"),
+        ({"observable": "x", "edges": [1.0], "reference": "nope"}, "unknown benchmark 'nope'"),
+    ]:
+        with pytest.raises(ConfigError, match=what):
+            sa.sample_train_ratio(*args, balance=bad)
+    assert not (tmp_path / "b.zarr").exists()
+    assert balance_from_config(None) is None
+
+
+def test_balance_only_for_ratio_methods_in_the_stage(small_store, toy, tmp_path):
+    from eftflow.sampling.config import run_augmentation, stage_sections
+
+    cfg = stage_sections(
+        {"augmentation": {"samples": [
+            {"name": "l", "method": "local", "n_samples": 100, "balance": TAIL}]}}
+    )  # fmt: skip
+    with pytest.raises(ConfigError, match="ratio methods") as err:
+        run_augmentation(small_store, toy, cfg, tmp_path / "out")
+    assert err.value.field == "augmentation.samples[0].balance"
+    assert not (tmp_path / "out").exists()
+
+
+def test_balance_refuses_non_nominal_nuisances(tmp_path):
+    from .conftest import nuisance_setup, write_toy_store
+
+    setup = nuisance_setup("norm")
+    store = write_toy_store(tmp_path / "n.zarr", setup, 5000, 3, chunk=2000, nuisance="norm")
+    sa = SampleAugmenter(store, setup)
+    with pytest.raises(ConfigError, match="nominal nuisance"):
+        sa.sample_train_ratio(
+            benchmark("t1_pos"), benchmark("sm"), 1000, tmp_path / "b.zarr",
+            nu0={"type": "point", "values": [1.0]}, balance=TAIL,
+        )  # fmt: skip
+    assert not (tmp_path / "b.zarr").exists()
+
+
+def test_single_parameterised_estimator_needs_one_theta1(big_store, toy, tmp_path):
+    from eftflow.ml.train import TrainingConfig, train_estimator
+
+    sa = SampleAugmenter(big_store, toy)
+    prior = random_morphing_points(4, [("flat", -0.5, 0.5), ("flat", -0.5, 0.5)])
+    sa.sample_train_ratio(prior, prior, 2000, tmp_path / "b.zarr", seed=2, balance=TAIL)
+    assert read_training_set(tmp_path / "b.zarr")["attrs"]["balance"]["theta1"] is None
+    cfg = TrainingConfig(method="carl", hidden=(8,), n_epochs=1)
+    with pytest.raises(InputError, match="doubly parameterised"):
+        train_estimator(tmp_path / "b.zarr", cfg, None)
