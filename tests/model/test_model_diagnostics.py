@@ -320,6 +320,8 @@ def test_model_diag_build_model_on_a_store_pool_adds_reweighting_and_calibration
         pool_weights={"setup": str(d / "setup.h5"), "theta": "sm"},
     )
     spec["unbinned"][0]["processes"][0]["ensemble"] = str(spec_dir / "nu_network/ensemble")
+    spec["poi"] = "theta_1"  # a free POI: the model is also fitted to the store's own weights
+    spec["parameters"][0]["fixed"] = False
     (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
     built = tmp_path / "built"
     args = ["build-model", str(tmp_path / "spec.yaml"), "-o", str(built), "--skip-closure"]
@@ -332,8 +334,96 @@ def test_model_diag_build_model_on_a_store_pool_adds_reweighting_and_calibration
     assert len(diag["reweighting"]["observables"]["a"]["difference_err"]) >= 1
     for f in ("calibration", "reweight_a", "spread", "variance_k"):
         assert (built / "plots" / f"diag_sr_sig_{f}.png").stat().st_size > 0
+    # fits to the store's own weights at 1/4, 1/2, 3/4 of the way to the target
+    fits = diag["store_fits"]
+    assert [f["fraction"] for f in fits] == [0.25, 0.5, 0.75]
+    assert all(np.isfinite(f["fitted"]) and f["error"] > 0 for f in fits)
+    from eftflow.report.registry import ReportContext
+    from eftflow.report.sections.model import _diagnostics
+
+    html = "\n".join(_diagnostics(ReportContext(results=tmp_path), "x", {"model_dir": built}))
+    assert "Fits to the store&#x27;s own weights" in html
+    assert f"{fits[0]['pull']:+.2f}" in html
     # eftflow inspect says how the diagnostics came out
     from eftflow.inspect import inspect_path
 
     said = inspect_path(built)["diagnostics sr/sig"]
     assert said == "passed" if diag["passed"] else said.startswith(f"{len(diag['warnings'])} warn")
+
+
+@pytest.fixture(scope="module")
+def toy_store(tmp_path_factory):
+    """The analytic toy as a store: x is the whole event, so the store's weights at any θ are
+    the exact p(x|θ) of the events (no parton-level information beyond x)."""
+    from eftflow.generate.toy import toy_setup
+
+    from ..sampling.conftest import write_toy_store
+
+    d = tmp_path_factory.mktemp("toy_fits")
+    st = toy_setup()
+    st.save(d / "setup.h5")
+    write_toy_store(d / "events.zarr", st, 20_000, 5)
+    return d
+
+
+def _toy_fit_model(d, scale: float):
+    """StatModel: pool = the store's test events at the SM, log r = scale × the exact log ratio,
+    rate L σ(θ) exact; POI theta_1, theta_2 fixed at 0."""
+    import torch
+
+    from eftflow.inference.model import (
+        ExactLogRatio,
+        ModelParameter,
+        Process,
+        StatModel,
+        UnbinnedRegion,
+    )
+    from eftflow.inference.model.store_source import pool_from_store
+
+    x, w = pool_from_store(d / "events.zarr", partition="test", observables=["x", "x2"],
+                           setup=d / "setup.h5", theta="sm")  # fmt: skip
+
+    def log_r(xx, p):
+        f = 1 + p[:, :1] * xx[None, :, 0] + p[:, 1:2] * (xx[None, :, 0] ** 2 - 1)
+        norm = torch.log(1 + p[:, :1] ** 2 + 2 * p[:, 1:2] ** 2)
+        return scale * (torch.log(f * f) - norm)
+
+    def rate(p):
+        return 100.0 * 10.0 * (1 + p[:, 0] ** 2 + 2 * p[:, 1] ** 2)  # L = 100, σ0 = 10 pb
+
+    proc = Process("sig", ExactLogRatio(log_r, ["theta_1", "theta_2"]), rate=rate,
+                   rate_parameters=["theta_1", "theta_2"])  # fmt: skip
+    region = UnbinnedRegion("sr", x, [proc], pool_weights=w)
+    pars = [ModelParameter("theta_1", 0.0, -1.0, 1.0, kind="poi"),
+            ModelParameter("theta_2", 0.0, -1.0, 1.0, fixed=True)]  # fmt: skip
+    return StatModel([region], pars, poi="theta_1", device="cpu"), region
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.3, 2.0])
+def test_model_diag_store_weight_fits_see_a_wrong_sensitivity(toy_store, scale):
+    """Fits to the store's own weights: the exact ratio finds the truth (x is the whole event);
+    a log-ratio 0.3 times too small fits too far from the reference, one twice too large too
+    close, and both are flagged."""
+    from eftflow.cli.cmd_model import STORE_FIT_FRACTIONS, _store_target, store_weight_fits
+    from eftflow.inference.model.diagnostics import check_store_fits
+
+    d = toy_store
+    spec = {"_base": str(d), "asimov": {}}
+    u = {"store": "events.zarr", "partition": "test", "observables": ["x", "x2"],
+         "pool_weights": {"setup": "setup.h5", "theta": "sm"}}  # fmt: skip
+    target = _store_target(spec, u)
+    assert target[3] == "t1_pos" and target[2]["theta_1"] > 0
+    model, region = _toy_fit_model(d, scale)
+    fits = store_weight_fits(spec, model, region, u, target, max_events=10_000)
+    assert [f["fraction"] for f in fits] == list(STORE_FIT_FRACTIONS)
+    assert all(f["parameter"] == "theta_1" and f["reference"] == 0.0 for f in fits)
+    warnings = check_store_fits(fits)
+    if scale == 1.0:
+        for f in fits:
+            assert f["fitted"] == pytest.approx(f["true"], abs=1e-4) and abs(f["pull"]) < 0.05
+        assert warnings == []
+    else:
+        away = [abs(f["fitted"]) > abs(f["true"]) for f in fits]
+        assert all(away) if scale < 1 else not any(away)
+        assert len(warnings) == 1
+        assert ("too insensitive" if scale < 1 else "too noisy or too sensitive") in warnings[0]

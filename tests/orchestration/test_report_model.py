@@ -195,7 +195,14 @@ def test_report_model_section_sets_the_demo_error_against_the_fisher_analyses(ru
     sally = rows["SALLY ensemble: detector level + rate (no nuisance parameters)"]
     assert ">4</td>" in sally  # the model has four times its information: no warning for it
     assert sec.count("extracts less information") == 1  # the histogram's only
+    assert "smaller than the truth level allows" not in sec
     fisher["theta"] = [0.5]
     (results / "compute_fisher_information/fisher_information.json").write_text(json.dumps(fisher))
     build_report(results, out, config={"model": {"demo": {"luminosity": 100.0}}}, workdir=tmp_path)
     assert "Fisher information is at another θ than the" in _section(out.read_text())
+    # a model with more information than the truth level (here 2×) is a warning
+    fisher["analyses"]["truth"]["profiled"]["information"] = [[0.5 / sigma**2 / 10]]
+    (results / "compute_fisher_information/fisher_information.json").write_text(json.dumps(fisher))
+    build_report(results, out, config={"model": {"demo": {"luminosity": 100.0}}}, workdir=tmp_path)
+    sec = _section(out.read_text())
+    assert "smaller than the truth level allows" in sec and "information ratio 2" in sec

@@ -379,6 +379,68 @@ def _store_target(spec: dict, u: dict):
     return None
 
 
+#: fractions of the way from the reference to the target at which the model is fitted to the
+#: pool weighted with the store's own weights (:func:`store_weight_fits`)
+STORE_FIT_FRACTIONS = (0.25, 0.5, 0.75)
+
+
+def store_weight_fits(spec: dict, model, region, u: dict, target, *, max_events: int) -> list[dict]:
+    """Fit ``model`` to its pool weighted with the store's own weights at points between the
+    reference and the target benchmark (:data:`STORE_FIT_FRACTIONS` of the way), for each free
+    parameter of interest: ``{parameter, reference, true, fitted, error, pull, fraction}``.
+
+    The region's total is the model's expected yield at the point (the rate is the model's own,
+    from the morphing); only the shape is tested against the Monte Carlo truth. Runs for models
+    with this one region only (other regions would need data of their own); ``[]`` otherwise.
+    """
+    from pathlib import Path
+
+    import numpy as np
+    import torch
+
+    from eftflow.inference.model.batchfit import minimize_batched
+    from eftflow.inference.model.store_source import pool_from_store
+
+    if len(model.regions) != 1 or not target:
+        return []
+    _x_t, _w_t, theta_t, _bench = target
+    base = Path(spec.get("_base", "."))
+    pw = u["pool_weights"]
+    asimov = spec.get("asimov") or {}
+    ref_vec = model.vector(asimov)
+    pois = [p for p in model.poi if not model.fixed[model.index(p)] and p in theta_t]
+    out = []
+    for f in STORE_FIT_FRACTIONS:
+        point = {k: float(ref_vec[model.index(k)]) + f * (v - float(ref_vec[model.index(k)]))
+                 for k, v in theta_t.items() if k in model.names}  # fmt: skip
+        values = {**asimov, **point}
+        x, w = pool_from_store(
+            base / str(u["store"]), partition=str(u.get("partition", "all")),
+            observables=u.get("observables"), max_events=u.get("max_events"),
+            setup=base / str(pw["setup"]), theta=point,
+        )  # fmt: skip
+        n = min(len(region.pool), int(max_events), len(x))
+        with torch.no_grad():
+            total = float(model.asimov(values).regions[region.name].weights.sum())
+        w = np.asarray(w, float)[:n]
+        data = model.observed(
+            events={region.name: np.asarray(x, float)[:n]},
+            weights={region.name: w / w.sum() * total},
+        )
+        fr = minimize_batched(model, data, model.vector(values)[None])
+        best, err = fr.values[0], fr.errors()[0]
+        for p in pois:
+            i = model.index(p)
+            true = float(point[p])
+            e = float(err[i])
+            out.append({
+                "parameter": p, "fraction": f, "reference": float(ref_vec[i]), "true": true,
+                "fitted": float(best[i]), "error": e,
+                "pull": (float(best[i]) - true) / e if e > 0 else None,
+            })  # fmt: skip
+    return out
+
+
 def model_diagnostics(spec: dict, model, *, max_events: int = 50_000) -> list[dict]:
     """Diagnostics (:func:`eftflow.inference.model.diagnostics.run_diagnostics`) of every
     unbinned process whose log-ratio is an ensemble, on at most ``max_events`` pool events at
@@ -388,7 +450,7 @@ def model_diagnostics(spec: dict, model, *, max_events: int = 50_000) -> list[di
     import numpy as np
     import torch
 
-    from eftflow.inference.model.diagnostics import run_diagnostics
+    from eftflow.inference.model.diagnostics import check_store_fits, run_diagnostics
     from eftflow.inference.model.unbinned import EnsembleLogRatio, UpDownLogRatio
 
     point = model.vector(spec.get("asimov") or {})
@@ -443,6 +505,12 @@ def model_diagnostics(spec: dict, model, *, max_events: int = 50_000) -> list[di
                 }
                 extra["target"] = {"benchmark": bench, "theta": theta_t}
             res = run_diagnostics(**kw, rng=np.random.default_rng(0))
+            if target and len(region.processes) == 1:
+                fits = store_weight_fits(spec, model, region, u, target, max_events=max_events)
+                if fits:
+                    res["store_fits"] = fits
+                    res["warnings"] += check_store_fits(fits, res["thresholds"])
+                    res["passed"] = not res["warnings"]
             out.append({"region": region.name, "process": proc.name, **extra, **res})
             log.info(
                 "diagnostics of %s/%s: %s",

@@ -18,6 +18,15 @@ arrays, no I/O).
 * :func:`variance_vs_ensemble_size` — the mean per-event variance of the ensemble mean of K
   members (bootstrap subsets of the members) for K = 1..n_members.
 * :func:`run_diagnostics` — evaluates those that have inputs and flags them against thresholds.
+* :func:`check_store_fits` — flags the fits of the model to the pool weighted with the store's own
+  weights at points between the reference and a target (``eftflow build-model`` runs them:
+  :func:`eftflow.cli.cmd_model.store_weight_fits`). The data are then the Monte Carlo truth, not
+  the model's own prediction: an estimator that is too insensitive (a region it barely saw) fits
+  too large a parameter, a noisy one (per-event noise in its θ dependence) fits too small a one
+  with too small an error. Neither the Asimov closure nor the toys can see either, as both take
+  the model's prediction as the truth. The pull (fitted − true)/error also carries the Monte
+  Carlo noise of the pool (its events' parton-level information, which no detector-level model
+  has): a few tenths for a pool of hundreds of events.
 
 **Policy.** The Asimov closure (:func:`eftflow.inference.model.inference.asimov_closure`) is the
 only *hard* gate: it fails the stage. The diagnostics here produce **warnings** (listed in
@@ -27,7 +36,8 @@ calibration χ² p-value below ``calibration_p_value`` (default 1e-3), a reweigh
 for any observable (both: with one or two bins, χ²/ndf > 2 happens by chance one time in six
 or seven; with 19 bins the χ²/ndf condition is the stricter), a variance-vs-K log-log slope further
 than ``variance_slope_tol`` (default 0.25) from −1, or a median per-event spread above
-``max_median_spread`` (default ``None``: not checked).
+``max_median_spread`` (default ``None``: not checked), or a store-weight fit whose pull is
+larger than ``store_fit_pull`` (default 2) in magnitude.
 
 Resampling the members cannot see correlations between them (members trained on the same events
 share a common error): the variance-vs-K curve measures how the statistical uncertainty of the
@@ -57,6 +67,7 @@ __all__ = [
     "spread_map",
     "variance_vs_ensemble_size",
     "run_diagnostics",
+    "check_store_fits",
 ]
 
 log = logging.getLogger(__name__)
@@ -68,7 +79,27 @@ DEFAULT_THRESHOLDS = {
     "reweighting_p_value": 0.01,
     "variance_slope_tol": 0.25,
     "max_median_spread": None,
+    "store_fit_pull": 2.0,
 }
+
+
+def check_store_fits(fits: list[dict], thresholds: Mapping | None = None) -> list[str]:
+    """Warnings for store-weight fits (``{parameter, reference, true, fitted, error, pull}``
+    each) whose |pull| exceeds ``store_fit_pull``. A fit further from the reference than the
+    truth means an estimator too insensitive, a fit closer one too noisy or too sensitive."""
+    lim = float({**DEFAULT_THRESHOLDS, **dict(thresholds or {})}["store_fit_pull"])
+    bad = [f for f in fits if f.get("pull") is not None and abs(f["pull"]) > lim]
+    if not bad:
+        return []
+    worst = max(bad, key=lambda f: abs(f["pull"]))
+    ref = float(worst.get("reference", 0.0))
+    away = abs(worst["fitted"] - ref) > abs(worst["true"] - ref)
+    trend = "too insensitive" if away else "too noisy or too sensitive"
+    return [
+        f"fit to the store's own weights at {worst['parameter']} = {worst['true']:.4g}: "
+        f"{worst['fitted']:.4g} ± {worst['error']:.2g} (pull {worst['pull']:+.2f}, "
+        f"{len(bad)} of {len(fits)} fits beyond ±{lim:g}): the estimator looks {trend}"
+    ]
 
 
 def _weights(w, n, what):
