@@ -136,15 +136,30 @@ def _proposal(proposal):
 
 
 class ScoreEstimator(nn.Module):
-    """t̂(x): the score at the training set's reference θ (SALLY, SALLINO)."""
+    """t̂(x): the score at the training set's reference θ (SALLY, SALLINO).
 
-    def __init__(self, n_observables: int, n_parameters: int, hidden=(100, 100), activation="tanh"):
+    ``offset`` (a set drawn with ``balance``): ∇ log Z(θ), added to the network's output, which
+    learned t(x) − ∇ log Z(θ) (:mod:`eftflow.sampling.balance`); a non-persistent buffer, kept
+    in the model's JSON spec.
+    """
+
+    def __init__(
+        self, n_observables: int, n_parameters: int, hidden=(100, 100), activation="tanh",
+        offset=None,
+    ):  # fmt: skip
         super().__init__()
         self.x_scale = Standardize(n_observables)
         self.net = mlp(n_observables, n_parameters, tuple(hidden), activation)
+        self.register_buffer("offset", None, persistent=False)
+        if offset is not None:
+            self.set_offset(offset)
+
+    def set_offset(self, offset) -> None:
+        self.offset = torch.as_tensor(offset, dtype=torch.float32)
 
     def forward(self, x):
-        return self.net(self.x_scale(x))
+        out = self.net(self.x_scale(x))
+        return out if self.offset is None else out + self.offset
 
 
 class RatioEstimator(nn.Module):

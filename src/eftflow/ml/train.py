@@ -144,18 +144,45 @@ def _model_spec(cfg: TrainingConfig, n_obs: int, n_p: int) -> dict:
 
 
 def balance_proposal(attrs: dict, spec_model: dict, *, source=None) -> dict | None:
-    """The :class:`~eftflow.ml.models.ProposalCorrection` arguments for a ratio estimator trained
-    on a balanced set (its ``balance`` attribute, :mod:`eftflow.sampling.balance`), else None.
+    """The correction for an estimator trained on a balanced set (its ``balance`` attribute,
+    :mod:`eftflow.sampling.balance`), else None: :class:`~eftflow.ml.models.ProposalCorrection`
+    arguments for a ratio estimator, ``{"offset": ∇ log Z(θ)}`` for a score estimator (density
+    estimators cannot be corrected: an error).
 
     A single-parameterised estimator needs one fixed θ1 in the set; the check runs before
     training.
     """
     rec = attrs.get("balance")
-    if not rec or spec_model["class"] not in ("RatioEstimator", "MorphingAwareRatioEstimator"):
+    if not rec:
         return None
     if "components" not in rec or "sigma_components" not in rec:
         raise InputError(
             "the set was balanced but records no morphing components: cannot correct for it",
+            file=source,
+            field="attrs.balance",
+        )
+    if spec_model["class"] == "ScoreEstimator":
+        from eftflow.sampling.balance import grad_log_z
+
+        if rec.get("theta") is None:
+            raise InputError(
+                "the set was balanced at several θ: a score estimator needs one",
+                file=source,
+                field="attrs.balance.theta",
+            )
+        n_out = int(spec_model["kwargs"]["n_parameters"])
+        offset = grad_log_z(rec, [rec["theta"]])[0]
+        if len(offset) != n_out:  # e.g. nuisance scores, which balancing refuses anyway
+            raise InputError(
+                f"the set was balanced in {len(offset)} parameters, the estimator has {n_out} "
+                "outputs",
+                file=source,
+                field="attrs.balance",
+            )
+        return {"offset": offset.tolist()}
+    if spec_model["class"] not in ("RatioEstimator", "MorphingAwareRatioEstimator"):
+        raise InputError(
+            f"the set was balanced: a {spec_model['class']} cannot correct for it",
             file=source,
             field="attrs.balance",
         )
@@ -182,6 +209,10 @@ def attach_proposal(models, spec_model: dict, proposal: dict | None) -> dict:
     the spec with it (training itself fits the balanced ratio, without the correction)."""
     if proposal is None:
         return spec_model
+    if "offset" in proposal:  # a score estimator: ∇ log Z(θ) added to its output
+        for m in models:
+            m.set_offset(proposal["offset"])
+        return {**spec_model, "kwargs": {**spec_model["kwargs"], "offset": proposal["offset"]}}
     from eftflow.ml.models import ProposalCorrection
 
     for m in models:

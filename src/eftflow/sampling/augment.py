@@ -206,15 +206,19 @@ class SampleAugmenter:
         )
 
     def _single(
-        self, method, theta, n_samples, output, nu, partition, closest, seed, score, nuisance_score
-    ):
+        self, method, theta, n_samples, output, nu, partition, closest, seed, score, nuisance_score,
+        balance=None,
+    ):  # fmt: skip
         _check_n(n_samples, method)
-        model = self.model(partition)
+        model = self.model(partition, balance)
         plan = self._plan(
             model, [(theta, nu)], n_samples, [(0, [(0, -1, 0)])],
             closest=closest, seed=seed, score=score, nuisance_score=nuisance_score, mode="single",
         )  # fmt: skip
-        return self._run(method, plan, model, output, seed)
+        extra_attrs = None
+        if model.balance_record is not None:
+            extra_attrs = {"balance": _balance_attrs(model, plan, role=0)}
+        return self._run(method, plan, model, output, seed, extra_attrs)
 
     # --- MadMiner's methods ------------------------------------------------------------------
     def sample_train_plain(
@@ -253,11 +257,22 @@ class SampleAugmenter:
         partition: str = "train",
         sample_only_from_closest_benchmark: bool = True,
         seed: int = 0,
+        balance=None,
     ) -> dict:
-        """x ~ p(x|θ) and the joint score t_xz at that θ (SALLY, SALLINO)."""
+        """x ~ p(x|θ) and the joint score t_xz at that θ (SALLY, SALLINO).
+
+        ``balance`` as for :meth:`sample_train_ratio`: the score learned from the set is then
+        t(x) − ∇ log Z(θ), and the score estimators trained on it add ∇ log Z(θ) back.
+        """
+        if balance is not None and nuisance_score:
+            raise ConfigError(
+                "balance and nuisance_score do not go together (∂/∂ν log Z would depend on each "
+                "event's nuisance weights)",
+                field="balance",
+            )
         return self._single(
             "local", theta, n_samples, output, nu, partition, sample_only_from_closest_benchmark, seed, True,
-            nuisance_score,
+            nuisance_score, balance,
         )  # fmt: skip
 
     def sample_train_density(
@@ -397,8 +412,10 @@ class SampleAugmenter:
         )
 
 
-def _balance_attrs(model: WeightModel, plan: Plan) -> dict:
-    """The training set's ``balance`` attribute; balancing needs nominal ν and morphing."""
+def _balance_attrs(model: WeightModel, plan: Plan, role: int = 1) -> dict:
+    """The training set's ``balance`` attribute, with ``theta1`` (ratio sets: the θ of role 1)
+    or ``theta`` (local sets: role 0) when it is one point; balancing needs nominal ν and
+    morphing."""
     if np.any(plan.nus != 0):
         raise ConfigError(
             "balance needs nominal nuisance parameters (Z(θ, ν) would depend on each event's "
@@ -411,8 +428,8 @@ def _balance_attrs(model: WeightModel, plan: Plan) -> dict:
             field="balance",
         )
     rec = dict(model.balance_record)
-    theta1 = {tuple(plan.thetas[r.points[1]]) for r in plan.requests}
-    rec["theta1"] = list(next(iter(theta1))) if len(theta1) == 1 else None
+    points = {tuple(plan.thetas[r.points[role]]) for r in plan.requests}
+    rec["theta1" if role == 1 else "theta"] = list(next(iter(points))) if len(points) == 1 else None
     return rec
 
 

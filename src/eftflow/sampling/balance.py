@@ -28,7 +28,9 @@ log Z(θ_0) − log Z(θ_1) (:class:`eftflow.ml.models.ProposalCorrection`) and 
 log r(x|θ_0, θ_1). A c that depends on x only keeps p(z|x) unchanged, which is what makes the
 correction exact (a factor per generated sample would not be, where samples overlap in x).
 
-Only the ratio methods take ``balance``, at nominal ν (Z would depend on ν event by event).
+The ratio methods and ``local`` take ``balance``, at nominal ν (Z would depend on ν event by
+event). For ``local`` the learned score is t(x) − ∇ log Z(θ), a constant at the set's one θ:
+the score estimators trained on it add ∇ log Z(θ) back (:func:`grad_log_z`).
 """
 
 from __future__ import annotations
@@ -41,7 +43,14 @@ import numpy as np
 
 from eftflow.errors import ConfigError, InputError
 
-__all__ = ["Balance", "balance_from_config", "bin_cross_sections", "balance_record"]
+__all__ = [
+    "Balance",
+    "balance_from_config",
+    "bin_cross_sections",
+    "balance_record",
+    "log_z",
+    "grad_log_z",
+]
 
 log = logging.getLogger(__name__)
 
@@ -240,3 +249,17 @@ def log_z(record: Mapping, theta: np.ndarray) -> np.ndarray:
     sb = c @ sc
     f = np.asarray(record["factors"], float)
     return np.log(sb @ f) - np.log(sb.sum(axis=1))
+
+
+def grad_log_z(record: Mapping, theta) -> np.ndarray:
+    """∇θ log Z(θ) for rows of θ: (n, n_p). A score estimator trained on a balanced local set
+    learns t(x) − ∇ log Z(θ); adding this gives t(x) back."""
+    from eftflow.physics.morphing import component_gradients, component_values
+
+    theta = np.atleast_2d(np.asarray(theta, float))
+    comps = np.asarray(record["components"], int)
+    sc = np.asarray(record["sigma_components"], float)
+    f = np.asarray(record["factors"], float)
+    sb = np.asarray(component_values(theta, comps)).reshape(theta.shape[0], -1) @ sc  # (n, bins)
+    dsb = np.asarray(component_gradients(theta, comps)) @ sc  # (n, n_p, bins)
+    return (dsb @ f) / (sb @ f)[:, None] - dsb.sum(-1) / sb.sum(-1)[:, None]

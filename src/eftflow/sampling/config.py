@@ -20,6 +20,8 @@ __all__ = ["SCHEMA_FRAGMENT", "stage_sections", "run_augmentation", "METHODS"]
 log = logging.getLogger(__name__)
 
 METHODS = ("plain", "local", "density", "ratio", "more_ratios", "test")
+#: the methods that take ``balance`` (:mod:`eftflow.sampling.balance`)
+BALANCED = ("local", "ratio", "more_ratios")
 
 SCHEMA_FRAGMENT = """
 augmentation:
@@ -78,7 +80,7 @@ augmentation:
             type: object
             default: {}
             additionalProperties: false
-            description: "Ratio methods only: draw ∝ w·c(x), c constant in bins of one observable (shares of the draws at the reference per bin, default equal); estimators correct for it. Off unless observable is set."
+            description: "local and ratio methods only: draw ∝ w·c(x), c constant in bins of one observable (shares of the draws at the reference per bin, default equal); estimators correct for it. Off unless observable is set."
             properties:
               observable: {type: [string, "null"], default: null, description: Observable whose bins are balanced.}
               edges: {type: [array, "null"], items: {type: number}, default: null, description: Bin edges.}
@@ -150,12 +152,9 @@ def run_augmentation(
             common = {"partition": part, "seed": seed,
                       "sample_only_from_closest_benchmark": aug["sample_only_from_closest_benchmark"]}  # fmt: skip
             out = tmp / f"{s['name']}.zarr"
-            if (s.get("balance") or {}).get("observable") and s["method"] not in (
-                "ratio",
-                "more_ratios",
-            ):
+            if (s.get("balance") or {}).get("observable") and s["method"] not in BALANCED:
                 raise ConfigError(
-                    f"balance is for the ratio methods (ratio, more_ratios), not {s['method']}",
+                    f"balance is for the methods {', '.join(BALANCED)}, not {s['method']}",
                     field=f"{where}.balance",
                 )
             try:
@@ -166,6 +165,7 @@ def run_augmentation(
                     fn = (
                         sa.sample_train_local if s["method"] == "local" else sa.sample_train_density
                     )
+                    kw = {"balance": s.get("balance")} if s["method"] == "local" else {}
                     res = fn(
                         s["theta"],
                         s["n_samples"],
@@ -173,6 +173,7 @@ def run_augmentation(
                         nu=s["nu"],
                         nuisance_score=s["nuisance_score"],
                         **common,
+                        **kw,
                     )
                 else:
                     res = sa.sample_train_more_ratios(
