@@ -150,6 +150,15 @@ def _zarr_group(p: Path, cross_sections: bool) -> dict:
             if key in attrs:
                 info[key] = attrs[key]
         info["setup_hash"] = attrs.get("setup_hash")
+        bal = attrs.get("balance")
+        if isinstance(bal, dict):  # drawn ∝ w·c(x): say where and how much
+            edges = ", ".join(f"{e:g}" for e in bal.get("edges") or [])
+            shares = lambda key: ", ".join(f"{v:.3g}" for v in bal.get(key) or [])  # noqa: E731
+            info["balance"] = (
+                f"{bal.get('observable')} bins at [{edges}]: shares at {bal.get('reference')} "
+                f"{shares('share_unbalanced')} -> {shares('share_balanced')} (estimators "
+                "trained on it correct for it)"
+            )
     elif fmt in ("eftflow-particles", "eftflow-objects"):
         info["kind"] = "particle store" if fmt == "eftflow-particles" else "object store"
         if "n_events" not in attrs:

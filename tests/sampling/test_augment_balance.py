@@ -46,6 +46,10 @@ def test_shares_and_factors(small_store, toy, tmp_path):
     assert d["attrs"]["balance"]["share_balanced"] == pytest.approx([0.9, 0.1])
     tail = d["x"][d["y"][:, 0] == 1, 0] > 2.0
     assert abs(tail.mean() - 0.1) < 4 * np.sqrt(0.09 / tail.size)
+    from eftflow.inspect import inspect_path
+
+    said = inspect_path(tmp_path / "s.zarr")["balance"]
+    assert said.startswith("x bins at [2]: shares at sm 0.977, 0.02") and "-> 0.9, 0.1" in said
     sa.sample_train_ratio(*args, tmp_path / "f.zarr", seed=3, balance={**TAIL, "factors": [1, 1]})
     f = read_training_set(tmp_path / "f.zarr")["attrs"]["balance"]
     assert f["factors"] == [1.0, 1.0] and f["share_balanced"] == pytest.approx(
