@@ -248,3 +248,24 @@ def test_balanced_local_set_and_its_corrected_score_estimator(big_store, toy, tm
             est = model(torch.tensor(np.stack([tail_x, tail_x**2], 1), dtype=torch.float32))
         errors[name] = float(np.mean(np.abs(est.numpy() - truth)))
     assert errors["balanced"] < 0.7 * errors["plain"], errors
+
+
+def test_balanced_bins_record_their_events_and_warn_on_repeats(small_store, toy, tmp_path, caplog):
+    """Each bin's effective events at the reference and the expected draws per event; a share
+    that draws a sparse bin's events more than 50 times each is a warning."""
+    import logging
+
+    sa = SampleAugmenter(small_store, toy, dtype="float64")
+    args = (benchmark("t1_pos"), benchmark("sm"))
+    with caplog.at_level(logging.INFO, logger="eftflow.sampling.balance"):
+        sa.sample_train_ratio(*args, 2000, tmp_path / "a.zarr", seed=3, balance=TAIL)
+    rec = read_training_set(tmp_path / "a.zarr")["attrs"]["balance"]
+    # equal SM weights: the effective events are the events (12,000 in train, 2.4 % above 2)
+    n_tail = rec["events_bins"][1]
+    assert sum(rec["events_bins"]) == pytest.approx(12_000) and 200 < n_tail < 400
+    assert rec["expected_repeats"][1] == pytest.approx(1000 / n_tail)
+    assert "draws per effective event" in caplog.text and "lower its share" not in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="eftflow.sampling.balance"):
+        sa.sample_train_ratio(*args, 60_000, tmp_path / "b.zarr", seed=3, balance=TAIL)
+    assert "lower its share" in caplog.text

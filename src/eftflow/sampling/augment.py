@@ -427,7 +427,10 @@ def _balance_attrs(model: WeightModel, plan: Plan, role: int = 1) -> dict:
             "balance needs a morphing setup (the correction Z(θ) is evaluated by morphing)",
             field="balance",
         )
+    from eftflow.sampling.balance import expected_repeats
+
     rec = dict(model.balance_record)
+    rec["expected_repeats"] = expected_repeats(rec, sum(r.n for r in plan.requests))
     points = {tuple(plan.thetas[r.points[role]]) for r in plan.requests}
     rec["theta1" if role == 1 else "theta"] = list(next(iter(points))) if len(points) == 1 else None
     return rec

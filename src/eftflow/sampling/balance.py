@@ -152,8 +152,9 @@ def bin_of(x: np.ndarray, edges) -> np.ndarray:
     return np.searchsorted(np.asarray(edges, float), x, side="right")
 
 
-def bin_cross_sections(model, balance: Balance) -> np.ndarray:
-    """σ_{b,k}: the partition's cross section per bin b and physics benchmark k (setup order).
+def bin_cross_sections(model, balance: Balance) -> tuple[np.ndarray, np.ndarray]:
+    """(σ_{b,k}, Σw²_{b,k}): the partition's cross section and sum of squared weights per bin b
+    and physics benchmark k (setup order).
 
     One streamed pass over the partition of ``model`` (a :class:`~eftflow.sampling.weights.WeightModel`
     without balancing), all generated samples mixed (MadMiner's k-factors), ν nominal.
@@ -162,12 +163,14 @@ def bin_cross_sections(model, balance: Balance) -> np.ndarray:
 
     j = observable_index(model, balance)
     out = np.zeros((balance.n_bins, model.n_benchmarks))
+    sq = np.zeros_like(out)
     for i0, i1 in model.chunk_ranges():
         ch = load_chunk(model.ctx, i0, i1, None, with_x=True)
         b = bin_of(ch.x[:, j], balance.edges)
         for k in range(model.n_benchmarks):
             out[:, k] += np.bincount(b, weights=ch.W[:, k], minlength=balance.n_bins)
-    return out
+            sq[:, k] += np.bincount(b, weights=ch.W[:, k] ** 2, minlength=balance.n_bins)
+    return out, sq
 
 
 def observable_index(model, balance: Balance) -> int:
@@ -212,9 +215,12 @@ def resolve_factors(
     return f, ref
 
 
-def balance_record(balance: Balance, sigma: np.ndarray, factors, reference: str, model) -> dict:
+def balance_record(
+    balance: Balance, sigma: np.ndarray, factors, reference: str, model, sum_w2=None
+) -> dict:
     """The ``balance`` attribute of a training set: what :class:`~eftflow.ml.models.ProposalCorrection`
-    needs (morphing components and the per-component, per-bin cross sections), and the shares."""
+    needs (morphing components and the per-component, per-bin cross sections), the shares, and
+    (with ``sum_w2``) each bin's effective number of events at the reference (Kish)."""
     rec = {
         "observable": balance.observable,
         "edges": list(balance.edges),
@@ -230,6 +236,9 @@ def balance_record(balance: Balance, sigma: np.ndarray, factors, reference: str,
         rec["share_unbalanced"] = (s / tot).tolist()
         q = np.asarray(factors) * s
         rec["share_balanced"] = (q / q.sum()).tolist() if q.sum() > 0 else None
+    if sum_w2 is not None:
+        w2 = sum_w2[:, k]
+        rec["events_bins"] = np.where(w2 > 0, s * s / np.where(w2 > 0, w2, 1.0), 0.0).tolist()
     if model.morpher is not None:
         rec["components"] = np.asarray(model.morpher.components, int).tolist()
         # σ_b(θ) = C(θ) @ matrix @ σ_{b,·}: per morphing component c and bin b
@@ -263,3 +272,27 @@ def grad_log_z(record: Mapping, theta) -> np.ndarray:
     sb = np.asarray(component_values(theta, comps)).reshape(theta.shape[0], -1) @ sc  # (n, bins)
     dsb = np.asarray(component_gradients(theta, comps)) @ sc  # (n, n_p, bins)
     return (dsb @ f) / (sb @ f)[:, None] - dsb.sum(-1) / sb.sum(-1)[:, None]
+
+
+#: draws per effective event of a bin above which drawing a balanced set warns
+REPEAT_WARNING = 50.0
+
+
+def expected_repeats(record: dict, n_samples: int, *, where: str = "") -> list | None:
+    """Expected draws per effective event in each bin for ``n_samples`` draws at the shares of
+    ``record`` (logged; a warning above :data:`REPEAT_WARNING`: a network then learns those
+    events' joint ratios or scores, see :mod:`eftflow.sampling.balance`)."""
+    ess, share = record.get("events_bins"), record.get("share_balanced")
+    if ess is None or share is None:
+        return None
+    rep = [n_samples * sh / e if e > 0 else 0.0 for sh, e in zip(share, ess)]
+    text = ", ".join(f"{r:.3g}" for r in rep)
+    log.info("%sbalanced draws per effective event in each bin: %s", where, text)
+    if max(rep) > REPEAT_WARNING:
+        log.warning(
+            "%sa balanced bin is drawn %.3g times per effective event (bins: %s): networks "
+            "trained on it learn those events' joint ratios (per-event noise, overstated "
+            "information); lower its share",
+            where, max(rep), text,
+        )  # fmt: skip
+    return rep

@@ -412,11 +412,11 @@ class WeightModel:
         )
 
         j = observable_index(self, balance)
-        sigma = bin_cross_sections(self, balance)
+        sigma, sum_w2 = bin_cross_sections(self, balance)
         factors, ref = resolve_factors(
             balance, sigma, self.benchmark_names, self.reference_benchmark
         )
-        self.balance_record = balance_record(balance, sigma, factors, ref, self)
+        self.balance_record = balance_record(balance, sigma, factors, ref, self, sum_w2)
         self.ctx.balance = (j, np.asarray(balance.edges, float), factors)
 
     def _count_ids(self) -> np.ndarray:
