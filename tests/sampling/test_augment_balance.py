@@ -269,3 +269,29 @@ def test_balanced_bins_record_their_events_and_warn_on_repeats(small_store, toy,
     with caplog.at_level(logging.WARNING, logger="eftflow.sampling.balance"):
         sa.sample_train_ratio(*args, 60_000, tmp_path / "b.zarr", seed=3, balance=TAIL)
     assert "lower its share" in caplog.text
+
+
+def test_doubly_parameterised_estimator_on_a_balanced_set_stays_antisymmetric(
+    big_store, toy, tmp_path
+):
+    """θ1 varies in the set: the correction log Z(θ0) − log Z(θ1) uses both inputs, and the
+    estimator keeps log r̂(x|a, b) = −log r̂(x|b, a) and r̂(x|θ, θ) = 1 exactly."""
+    import torch
+
+    from eftflow.ml.artifacts import load_model
+    from eftflow.ml.train import TrainingConfig, train_estimator
+
+    sa = SampleAugmenter(big_store, toy)
+    prior = random_morphing_points(4, [("flat", -0.5, 0.5), ("flat", -0.5, 0.5)])
+    sa.sample_train_ratio(prior, prior, 4000, tmp_path / "d.zarr", seed=2, balance=TAIL)
+    cfg = TrainingConfig(method="alice", hidden=(8,), n_epochs=1, doubly=True)
+    train_estimator(tmp_path / "d.zarr", cfg, tmp_path / "m")
+    model, spec = load_model(tmp_path / "m")
+    assert spec["model"]["kwargs"]["proposal"]["theta1"] is None
+    x = torch.tensor([[2.5, 6.25], [0.1, 0.01]])
+    a, b = torch.tensor([[0.4, -0.2]] * 2), torch.tensor([[-0.3, 0.1]] * 2)
+    with torch.no_grad():
+        ab, ba, aa = model(x, a, b), model(x, b, a), model(x, a, a)
+        corr = model.proposal(a, b)
+    assert torch.allclose(ab, -ba, atol=1e-6) and torch.all(aa == 0)
+    assert corr.abs().min() > 0.1  # the correction is in there, and it is antisymmetric too
