@@ -182,12 +182,32 @@ class TrainingSet:
         return a
 
     def split(self, validation_split: float) -> tuple[tuple[int, int], tuple[int, int]]:
-        """(train range, validation range) of row indices."""
+        """(train range, validation range) of row indices.
+
+        A set drawn with ``validation_events`` (``attrs.held_out``) has the rows of its
+        held-out events last: they are the validation rows (events the training never sees, so
+        that the validation loss shows a network that learns its training events by heart),
+        whatever ``validation_split`` says, unless that is 0 (no validation: all rows train).
+        """
         if not 0 <= validation_split < 1:
             raise InputError(
                 f"validation_split must be in [0, 1), got {validation_split}",
                 field="training.validation_split",
             )
+        held = (self.attrs.get("held_out") or {}).get("rows")
+        if held is not None and validation_split > 0:
+            start = int(held[0])
+            if not 0 < start <= self.n:
+                raise InputError(
+                    f"held-out rows {held} do not fit the set's {self.n} rows",
+                    file=str(self.path),
+                    field="attrs.held_out.rows",
+                )
+            log.info(
+                "%s: validation on the %d rows of its held-out events (not a %.2g split of rows)",
+                self.path, self.n - start, validation_split,
+            )  # fmt: skip
+            return (0, start), (start, self.n)
         n_val = int(round(self.n * validation_split))
         if self.n - n_val <= 0:
             raise InputError(

@@ -207,7 +207,7 @@ class SampleAugmenter:
 
     def _single(
         self, method, theta, n_samples, output, nu, partition, closest, seed, score, nuisance_score,
-        balance=None,
+        balance=None, validation_events=None,
     ):  # fmt: skip
         _check_n(n_samples, method)
         model = self.model(partition, balance)
@@ -215,6 +215,7 @@ class SampleAugmenter:
             model, [(theta, nu)], n_samples, [(0, [(0, -1, 0)])],
             closest=closest, seed=seed, score=score, nuisance_score=nuisance_score, mode="single",
         )  # fmt: skip
+        plan.held_fraction = _held_fraction(validation_events)
         extra_attrs = None
         if model.balance_record is not None:
             extra_attrs = {"balance": _balance_attrs(model, plan, role=0)}
@@ -231,20 +232,13 @@ class SampleAugmenter:
         partition: str = "train",
         sample_only_from_closest_benchmark: bool = True,
         seed: int = 0,
+        validation_events: float | None = None,
     ) -> dict:
         """x ~ p(x|θ) with θ saved alongside (no augmented data)."""
         return self._single(
-            "plain",
-            theta,
-            n_samples,
-            output,
-            nu,
-            partition,
-            sample_only_from_closest_benchmark,
-            seed,
-            False,
-            False,
-        )
+            "plain", theta, n_samples, output, nu, partition, sample_only_from_closest_benchmark,
+            seed, False, False, validation_events=validation_events,
+        )  # fmt: skip
 
     def sample_train_local(
         self,
@@ -258,6 +252,7 @@ class SampleAugmenter:
         sample_only_from_closest_benchmark: bool = True,
         seed: int = 0,
         balance=None,
+        validation_events: float | None = None,
     ) -> dict:
         """x ~ p(x|θ) and the joint score t_xz at that θ (SALLY, SALLINO).
 
@@ -272,7 +267,7 @@ class SampleAugmenter:
             )
         return self._single(
             "local", theta, n_samples, output, nu, partition, sample_only_from_closest_benchmark, seed, True,
-            nuisance_score, balance,
+            nuisance_score, balance, validation_events,
         )  # fmt: skip
 
     def sample_train_density(
@@ -286,11 +281,12 @@ class SampleAugmenter:
         partition: str = "train",
         sample_only_from_closest_benchmark: bool = True,
         seed: int = 0,
+        validation_events: float | None = None,
     ) -> dict:
         """x ~ p(x|θ) for θ from a prior, with the joint score at θ (NDE, SCANDAL)."""
         return self._single(
             "density", theta, n_samples, output, nu, partition, sample_only_from_closest_benchmark, seed, True,
-            nuisance_score,
+            nuisance_score, validation_events=validation_events,
         )  # fmt: skip
 
     def sample_test(
@@ -332,6 +328,7 @@ class SampleAugmenter:
         sample_only_from_closest_benchmark: bool = True,
         seed: int = 0,
         balance=None,
+        validation_events: float | None = None,
     ) -> dict:
         """Half the events from θ0 (y=0), half from θ1 (y=1), with r_xz(θ0, θ1), t_xz0, t_xz1.
 
@@ -352,6 +349,7 @@ class SampleAugmenter:
             sample_only_from_closest_benchmark=sample_only_from_closest_benchmark,
             seed=seed,
             balance=balance,
+            validation_events=validation_events,
             _method="ratio",
         )
 
@@ -370,6 +368,7 @@ class SampleAugmenter:
         sample_only_from_closest_benchmark: bool = True,
         seed: int = 0,
         balance=None,
+        validation_events: float | None = None,
         _method: str = "more_ratios",
     ) -> dict:
         """As :meth:`sample_train_ratio`, plus for each additional θ_k extra rows per drawn event:
@@ -394,6 +393,7 @@ class SampleAugmenter:
             score=score, nuisance_score=nuisance_score, mode="pair", stream=1,
         )  # fmt: skip
         plan = _merge_plans(plan0, plan1)
+        plan.held_fraction = _held_fraction(validation_events)
         extra_attrs = None
         if model.balance_record is not None:
             extra_attrs = {"balance": _balance_attrs(model, plan)}
@@ -434,6 +434,22 @@ def _balance_attrs(model: WeightModel, plan: Plan, role: int = 1) -> dict:
     points = {tuple(plan.thetas[r.points[role]]) for r in plan.requests}
     rec["theta1" if role == 1 else "theta"] = list(next(iter(points))) if len(points) == 1 else None
     return rec
+
+
+def _held_fraction(value) -> float:
+    """``validation_events`` as a fraction in [0, 1) (None: 0, no events held out)."""
+    if value is None:
+        return 0.0
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        f = -1.0
+    if not 0.0 <= f < 1.0:
+        raise ConfigError(
+            f"validation_events must be a fraction in [0, 1), got {value!r}",
+            field="validation_events",
+        )
+    return f
 
 
 def _check_n(n_samples, method: str) -> None:

@@ -76,6 +76,7 @@ augmentation:
           nuisance_score: {type: boolean, default: false, description: Also write ∂/∂ν of the joint log-likelihood.}
           partition: {enum: [train, validation, test, all, null], default: null, description: "Event partition (default: test for method test, else train)."}
           seed: {type: [integer, "null"], default: null, description: "Seed (default: derived from the global seed and the name)."}
+          validation_events: {type: [number, "null"], minimum: 0, exclusiveMaximum: 1, default: null, description: "Fraction of the events held out for validation (training methods)."}
           balance:
             type: object
             default: {}
@@ -151,6 +152,13 @@ def run_augmentation(
             part = s.get("partition") or ("test" if s["method"] == "test" else "train")
             common = {"partition": part, "seed": seed,
                       "sample_only_from_closest_benchmark": aug["sample_only_from_closest_benchmark"]}  # fmt: skip
+            if s.get("validation_events") is not None:
+                if s["method"] == "test":
+                    raise ConfigError(
+                        "validation_events is for training sets, not method test",
+                        field=f"{where}.validation_events",
+                    )
+                common["validation_events"] = s["validation_events"]
             out = tmp / f"{s['name']}.zarr"
             if (s.get("balance") or {}).get("observable") and s["method"] not in BALANCED:
                 raise ConfigError(

@@ -56,6 +56,7 @@ def write_training_set(
     chunk_rows: int = 100_000,
     dtype: str = "float32",
     attrs: dict | None = None,
+    hold: str | None = None,
 ) -> int:
     """Merge part files into a shuffled zarr group at ``path`` (written atomically).
 
@@ -68,6 +69,10 @@ def write_training_set(
         Arrays to write (each part has one ``.npy`` per name).
     seed
         Seed (or ``SeedSequence`` entropy) of the global permutation.
+    hold
+        Name of a 0/1 array among ``names`` (not written): its rows marked 1 (events held out for
+        validation) go last, each part shuffled on its own; ``attrs.held_out.rows`` records
+        their range.
 
     Returns
     -------
@@ -88,14 +93,21 @@ def write_training_set(
         raise InputError("no samples were drawn: nothing to write", file=str(path))
     offsets = np.concatenate(([0], np.cumsum(sizes)))
     rng = np.random.default_rng(seed)
-    perm = rng.permutation(n)
     maps = {
         name: [p[name] if isinstance(p, dict) else np.load(part_path(p[0], p[1], name), mmap_mode="r")
                for p in parts]
         for name in names
     }  # fmt: skip
-    widths = {name: maps[name][0].shape[1:] for name in names}
     meta = {"format": TRAINING_FORMAT, "n_samples": n, **(attrs or {})}
+    if hold is None:
+        perm = rng.permutation(n)
+    else:
+        flags = np.concatenate([np.asarray(m).reshape(-1) for m in maps.pop(hold)]) > 0.5
+        names = [name for name in names if name != hold]
+        kept, held = np.flatnonzero(~flags), np.flatnonzero(flags)
+        perm = np.concatenate([kept[rng.permutation(kept.size)], held[rng.permutation(held.size)]])
+        meta["held_out"] = {**dict(meta.get("held_out") or {}), "rows": [int(kept.size), n]}
+    widths = {name: maps[name][0].shape[1:] for name in names}
     with atomic_path(path) as tmp:
         if all(isinstance(p, dict) for p in parts):
             data = {}

@@ -52,7 +52,7 @@ from eftflow.sampling.parallel import map_chunks
 from eftflow.sampling.weights import Chunk, ChunkCache, WeightModel, load_chunk
 from eftflow.sampling.xsec import point_sums
 
-__all__ = ["Request", "Plan", "run_plan"]
+__all__ = ["Request", "Plan", "run_plan", "held_out_events"]
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,7 @@ class Plan:
     score: bool
     theta_out: np.ndarray  # (n_points, n_p [+ n_nu]) values written to theta arrays
     score_nuisance: bool = False  # joint scores also with respect to ν
+    held_fraction: float = 0.0  # events held out for validation (their rows last in the set)
 
 
 def _augment(ch: Chunk, ii, pts, M, dM, NU, xsec, grad, need_score: bool):
@@ -176,8 +177,12 @@ def _draw_chunk(
     seed,
     dtype="float64",
     cache=None,
+    held=0.0,
 ):
     """Draw and augment the rows of chunk ``c``: ``(c, n_rows, n_distinct, arrays or None)``.
+
+    ``held`` > 0: every row also gets ``_held`` (1 for the rows of events held out for
+    validation, :func:`held_out_events`).
 
     With ``tmpdir`` the rows go to part files (:func:`~eftflow.sampling.output.part_path`) and
     ``arrays`` is None; without, they are returned (in ``dtype``).
@@ -216,8 +221,11 @@ def _draw_chunk(
             w, t = _augment(ch, ii, pts, M, dM, NU, xsec, grad, score)
             p = w / xsec[pts][None, :]
             x = ch.x.take(ii, axis=0)
+            flags = held_out_events(ch.index[ii], seed, held)[:, None] if held > 0 else None
             for num, den, y in templates:
                 add("x", x)
+                if flags is not None:
+                    add("_held", flags)
                 if mode == "single":
                     add("theta", np.broadcast_to(theta_out[pts[num]], (k, theta_out.shape[1])))
                     if score:
@@ -247,6 +255,20 @@ def _draw_chunk(
     for name, arr in arrays.items():
         np.save(part_path(tmpdir, c, name), arr)
     return c, n_rows, n_distinct, None
+
+
+def held_out_events(index: np.ndarray, seed, fraction: float) -> np.ndarray:
+    """1.0 for the events (global store indices) held out for validation, else 0.0: a fraction
+    ``fraction`` of the events, chosen by a hash of the index and ``seed`` (splitmix64), so the
+    same event is held out wherever and however often it is drawn."""
+    s = np.uint64(int(np.atleast_1d(seed)[0]) & 0xFFFFFFFFFFFFFFFF)
+    with np.errstate(over="ignore"):
+        z = (np.asarray(index, np.uint64) ^ s) + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    u = (z >> np.uint64(11)).astype(np.float64) * 2.0**-53
+    return (u < fraction).astype(np.float64)
 
 
 def run_plan(
@@ -414,7 +436,7 @@ def _run_plan(
         args = [
             (model.ctx, c, i0, i1, [(k, v) for k, v in per_chunk[c].items()], M, dM, NU, xsec, grad,
              plan.theta_out, plan.mode, plan.score, n_score, None if tmp is None else str(tmp), seed,
-             dtype, cache)
+             dtype, cache, plan.held_fraction)
             for c, (i0, i1) in enumerate(ranges)
             if per_chunk[c]
         ]  # fmt: skip
@@ -473,14 +495,17 @@ def _run_plan(
             **(extra_attrs or {}),
         }
         attrs = {k: v for k, v in attrs.items() if v is not None}
+        if plan.held_fraction > 0:
+            attrs["held_out"] = {"fraction": plan.held_fraction}
         write_training_set(
             output,
             [(tmp, c, n) if tmp is not None else arrays for c, n, _, arrays in done],
-            names,
+            names + (["_held"] if plan.held_fraction > 0 else []),
             seed=[int(seed), 2],
             chunk_rows=chunk_rows,
             dtype=dtype,
             attrs=attrs,
+            hold="_held" if plan.held_fraction > 0 else None,
         )
     finally:
         if tmp is not None:
