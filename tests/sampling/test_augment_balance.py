@@ -269,6 +269,20 @@ def test_balanced_bins_record_their_events_and_warn_on_repeats(small_store, toy,
     with caplog.at_level(logging.WARNING, logger="eftflow.sampling.balance"):
         sa.sample_train_ratio(*args, 60_000, tmp_path / "b.zarr", seed=3, balance=TAIL)
     assert "lower its share" in caplog.text
+    # a bin whose share balancing lowered may repeat its events (unbalanced draws would more):
+    # no warning for it, as for the default workflow's bulk (few effective events, 99 % share)
+    from eftflow.sampling.balance import expected_repeats
+
+    caplog.clear()
+    rec = {"events_bins": [100.0, 10_000.0], "share_unbalanced": [0.9, 0.1],
+           "share_balanced": [0.8, 0.2]}  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="eftflow.sampling.balance"):
+        assert expected_repeats(rec, 100_000) == pytest.approx([800.0, 2.0])
+    assert caplog.text == ""
+    rec["events_bins"] = [100.0, 100.0]
+    with caplog.at_level(logging.WARNING, logger="eftflow.sampling.balance"):
+        expected_repeats(rec, 100_000)
+    assert "drawn 200 times" in caplog.text  # the raised bin's figure, not the lowered one's
 
 
 def test_doubly_parameterised_estimator_on_a_balanced_set_stays_antisymmetric(

@@ -280,19 +280,23 @@ REPEAT_WARNING = 50.0
 
 def expected_repeats(record: dict, n_samples: int, *, where: str = "") -> list | None:
     """Expected draws per effective event in each bin for ``n_samples`` draws at the shares of
-    ``record`` (logged; a warning above :data:`REPEAT_WARNING`: a network then learns those
-    events' joint ratios or scores, see :mod:`eftflow.sampling.balance`)."""
+    ``record`` (logged; a warning when balancing raised a bin's share and it is drawn more than
+    :data:`REPEAT_WARNING` times per event: a network then learns those events' joint ratios or
+    scores, see :mod:`eftflow.sampling.balance`). Bins whose share balancing lowered repeat
+    their events less than an unbalanced set would: no warning for them."""
     ess, share = record.get("events_bins"), record.get("share_balanced")
     if ess is None or share is None:
         return None
+    before = record.get("share_unbalanced") or [0.0] * len(share)
     rep = [n_samples * sh / e if e > 0 else 0.0 for sh, e in zip(share, ess)]
     text = ", ".join(f"{r:.3g}" for r in rep)
     log.info("%sbalanced draws per effective event in each bin: %s", where, text)
-    if max(rep) > REPEAT_WARNING:
+    raised = [r for r, sh, b in zip(rep, share, before) if sh > b and r > REPEAT_WARNING]
+    if raised:
         log.warning(
-            "%sa balanced bin is drawn %.3g times per effective event (bins: %s): networks "
-            "trained on it learn those events' joint ratios (per-event noise, overstated "
-            "information); lower its share",
-            where, max(rep), text,
+            "%sa bin whose share balancing raised is drawn %.3g times per effective event "
+            "(bins: %s): networks trained on it learn those events' joint ratios (per-event "
+            "noise, overstated information); lower its share",
+            where, max(raised), text,
         )  # fmt: skip
     return rep
