@@ -158,14 +158,16 @@ def test_bad_balance_settings(small_store, toy, tmp_path):
     assert balance_from_config(None) is None
 
 
-def test_balance_only_for_local_and_ratio_methods_in_the_stage(small_store, toy, tmp_path):
+def test_balance_not_for_plain_sets_in_the_stage(small_store, toy, tmp_path):
     from eftflow.sampling.config import run_augmentation, stage_sections
 
     cfg = stage_sections(
         {"augmentation": {"samples": [
-            {"name": "l", "method": "density", "n_samples": 100, "balance": TAIL}]}}
+            {"name": "l", "method": "plain", "n_samples": 100, "balance": TAIL}]}}
     )  # fmt: skip
-    with pytest.raises(ConfigError, match="for the methods local, ratio, more_ratios") as err:
+    with pytest.raises(
+        ConfigError, match="for the methods local, density, ratio, more_ratios"
+    ) as err:
         run_augmentation(small_store, toy, cfg, tmp_path / "out")
     assert err.value.field == "augmentation.samples[0].balance"
     assert not (tmp_path / "out").exists()
@@ -309,3 +311,47 @@ def test_doubly_parameterised_estimator_on_a_balanced_set_stays_antisymmetric(
         corr = model.proposal(a, b)
     assert torch.allclose(ab, -ba, atol=1e-6) and torch.all(aa == 0)
     assert corr.abs().min() > 0.1  # the correction is in there, and it is antisymmetric too
+
+
+def test_density_correction_turns_the_balanced_density_into_the_true_one(balanced):
+    """A perfect estimator of the balanced density, log q = log c(x) + log p − log Z(θ), plus
+    the correction gives log p exactly."""
+    import torch
+
+    from eftflow.ml.models import DensityCorrection
+
+    rec = balanced["attrs"]["balance"]
+    corr = DensityCorrection(rec["components"], rec["sigma_components"], rec["factors"],
+                             rec["edges"], rec["observable_index"])  # fmt: skip
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=300) * 1.5
+    theta = rng.uniform(-0.5, 0.5, size=(300, 2))
+    c = np.asarray(rec["factors"])[(x >= 2.0).astype(int)]
+    log_q = np.log(c) + toy_log_density(x, theta) - log_z(rec, theta)
+    got = torch.tensor(log_q) + corr(torch.tensor(np.c_[x, x * x]), torch.tensor(theta))
+    np.testing.assert_allclose(got.numpy(), toy_log_density(x, theta), atol=1e-10)
+
+
+def test_density_set_balanced_and_its_estimator_corrected(big_store, toy, tmp_path):
+    import torch
+
+    from eftflow.ml.artifacts import load_model
+    from eftflow.ml.train import TrainingConfig, train_estimator
+
+    sa = SampleAugmenter(big_store, toy)
+    prior = random_morphing_points(5, [("flat", -0.5, 0.5), ("flat", -0.5, 0.5)])
+    sa.sample_train_density(prior, 3000, tmp_path / "d.zarr", seed=2, balance=TAIL)
+    d = read_training_set(tmp_path / "d.zarr")
+    assert d["attrs"]["balance"]["observable_index"] == 0
+    cfg = TrainingConfig(method="nde", hidden=(8,), n_epochs=1, flow_transforms=1)
+    train_estimator(tmp_path / "d.zarr", cfg, tmp_path / "m")
+    model, spec = load_model(tmp_path / "m")
+    assert spec["model"]["kwargs"]["proposal"]["index"] == 0
+    x = torch.tensor([[2.5, 6.25], [0.1, 0.01]])
+    th = torch.tensor([[0.2, 0.1]] * 2)
+    with torch.no_grad():
+        full = model(x, th)
+        corr = model.proposal(x, th)
+        model.proposal = None
+        raw = model(x, th)
+    assert torch.allclose(full, raw + corr) and corr[0] < corr[1]  # the tail's c is the larger

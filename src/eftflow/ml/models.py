@@ -32,6 +32,7 @@ __all__ = [
     "MorphingAwareRatioEstimator",
     "DensityEstimator",
     "ProposalCorrection",
+    "DensityCorrection",
     "component_values",
 ]
 
@@ -133,6 +134,24 @@ class ProposalCorrection(nn.Module):
 
 def _proposal(proposal):
     return None if proposal is None else ProposalCorrection(**proposal)
+
+
+class DensityCorrection(ProposalCorrection):
+    """log Z(θ) − log c(x) for a density estimator trained on samples drawn ∝ w·c(x): it learned
+    q(x|θ) = c(x) p(x|θ)/Z(θ), so log p = log q̂ + this. c(x) = ``factors[b]`` in the bins of
+    observable column ``index`` (``edges``, bins open at both ends, as when the set was drawn).
+    """
+
+    def __init__(self, components, sigma_components, factors, edges, index, **_info):
+        super().__init__(components, sigma_components, factors)
+        self.index = int(index)
+        self.register_buffer("edges", torch.as_tensor(edges, dtype=torch.float64), persistent=False)
+
+    def forward(self, x, theta):
+        v = x[:, self.index].to(torch.float64).contiguous()
+        b = torch.bucketize(v, self.edges, right=True)  # edges[b-1] <= v < edges[b]
+        log_c = torch.log(self.factors[b])
+        return (self.log_z(theta).to(torch.float64) - log_c).to(x.dtype)
 
 
 class ScoreEstimator(nn.Module):
@@ -257,9 +276,12 @@ class DensityEstimator(nn.Module):
         hidden=(64, 64),
         transforms: int = 3,
         bins: int = 8,
+        proposal=None,
     ):
         super().__init__()
         import zuko
+
+        self.proposal = None if proposal is None else DensityCorrection(**proposal)
 
         self.x_scale = Standardize(n_observables)
         self.theta_scale = Standardize(n_parameters)
@@ -274,4 +296,5 @@ class DensityEstimator(nn.Module):
     def forward(self, x, theta):
         """log p̂(x|θ) in the original (unscaled) x units."""
         log_p = self.flow(self.theta_scale(theta)).log_prob(self.x_scale(x))
-        return log_p - torch.log(self.x_scale.std).sum()
+        log_p = log_p - torch.log(self.x_scale.std).sum()
+        return log_p if self.proposal is None else log_p + self.proposal(x, theta)

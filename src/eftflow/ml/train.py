@@ -146,8 +146,9 @@ def _model_spec(cfg: TrainingConfig, n_obs: int, n_p: int) -> dict:
 def balance_proposal(attrs: dict, spec_model: dict, *, source=None) -> dict | None:
     """The correction for an estimator trained on a balanced set (its ``balance`` attribute,
     :mod:`eftflow.sampling.balance`), else None: :class:`~eftflow.ml.models.ProposalCorrection`
-    arguments for a ratio estimator, ``{"offset": ∇ log Z(θ)}`` for a score estimator (density
-    estimators cannot be corrected: an error).
+    arguments for a ratio estimator, ``{"offset": ∇ log Z(θ)}`` for a score estimator,
+    :class:`~eftflow.ml.models.DensityCorrection` arguments (``density``) for a density
+    estimator.
 
     A single-parameterised estimator needs one fixed θ1 in the set; the check runs before
     training.
@@ -155,21 +156,16 @@ def balance_proposal(attrs: dict, spec_model: dict, *, source=None) -> dict | No
     rec = attrs.get("balance")
     if not rec:
         return None
-    if "components" not in rec or "sigma_components" not in rec:
-        raise InputError(
-            "the set was balanced but records no morphing components: cannot correct for it",
-            file=source,
-            field="attrs.balance",
-        )
+
+    def need(key: str, why: str) -> None:
+        if rec.get(key) is None:
+            raise InputError(why, file=source, field=f"attrs.balance.{key}")
+
+    need("sigma_components", "the set was balanced but records no morphing components: cannot correct for it")  # fmt: skip
     if spec_model["class"] == "ScoreEstimator":
         from eftflow.sampling.balance import grad_log_z
 
-        if rec.get("theta") is None:
-            raise InputError(
-                "the set was balanced at several θ: a score estimator needs one",
-                file=source,
-                field="attrs.balance.theta",
-            )
+        need("theta", "the set was balanced at several θ: a score estimator needs one")
         n_out = int(spec_model["kwargs"]["n_parameters"])
         offset = grad_log_z(rec, [rec["theta"]])[0]
         if len(offset) != n_out:  # e.g. nuisance scores, which balancing refuses anyway
@@ -180,6 +176,17 @@ def balance_proposal(attrs: dict, spec_model: dict, *, source=None) -> dict | No
                 field="attrs.balance",
             )
         return {"offset": offset.tolist()}
+    if spec_model["class"] == "DensityEstimator":
+        need("observable_index", "the set was balanced but records no observable index: cannot correct for it")  # fmt: skip
+        return {
+            "density": True,
+            "components": rec["components"],
+            "sigma_components": rec["sigma_components"],
+            "factors": rec["factors"],
+            "edges": rec["edges"],
+            "index": int(rec["observable_index"]),
+            "observable": rec.get("observable"),
+        }
     if spec_model["class"] not in ("RatioEstimator", "MorphingAwareRatioEstimator"):
         raise InputError(
             f"the set was balanced: a {spec_model['class']} cannot correct for it",
@@ -187,13 +194,8 @@ def balance_proposal(attrs: dict, spec_model: dict, *, source=None) -> dict | No
             field="attrs.balance",
         )
     doubly = spec_model["class"] != "RatioEstimator" or spec_model["kwargs"].get("doubly")
-    if not doubly and rec.get("theta1") is None:
-        raise InputError(
-            "the set was balanced with several θ1: a single-parameterised estimator cannot "
-            "correct for it (use a doubly parameterised one)",
-            file=source,
-            field="attrs.balance.theta1",
-        )
+    if not doubly:
+        need("theta1", "the set was balanced with several θ1: a single-parameterised estimator cannot correct for it (use a doubly parameterised one)")  # fmt: skip
     return {
         "components": rec["components"],
         "sigma_components": rec["sigma_components"],
@@ -213,6 +215,13 @@ def attach_proposal(models, spec_model: dict, proposal: dict | None) -> dict:
         for m in models:
             m.set_offset(proposal["offset"])
         return {**spec_model, "kwargs": {**spec_model["kwargs"], "offset": proposal["offset"]}}
+    if proposal.get("density"):  # a density estimator: log Z(θ) − log c(x) added
+        from eftflow.ml.models import DensityCorrection
+
+        proposal = {k: v for k, v in proposal.items() if k != "density"}
+        for m in models:
+            m.proposal = DensityCorrection(**proposal)
+        return {**spec_model, "kwargs": {**spec_model["kwargs"], "proposal": proposal}}
     from eftflow.ml.models import ProposalCorrection
 
     for m in models:

@@ -259,12 +259,7 @@ class SampleAugmenter:
         ``balance`` as for :meth:`sample_train_ratio`: the score learned from the set is then
         t(x) − ∇ log Z(θ), and the score estimators trained on it add ∇ log Z(θ) back.
         """
-        if balance is not None and nuisance_score:
-            raise ConfigError(
-                "balance and nuisance_score do not go together (∂/∂ν log Z would depend on each "
-                "event's nuisance weights)",
-                field="balance",
-            )
+        _no_nuisance_score(balance, nuisance_score)
         return self._single(
             "local", theta, n_samples, output, nu, partition, sample_only_from_closest_benchmark, seed, True,
             nuisance_score, balance, validation_events,
@@ -281,12 +276,18 @@ class SampleAugmenter:
         partition: str = "train",
         sample_only_from_closest_benchmark: bool = True,
         seed: int = 0,
+        balance=None,
         validation_events: float | None = None,
     ) -> dict:
-        """x ~ p(x|θ) for θ from a prior, with the joint score at θ (NDE, SCANDAL)."""
+        """x ~ p(x|θ) for θ from a prior, with the joint score at θ (NDE, SCANDAL).
+
+        ``balance`` as for :meth:`sample_train_ratio`: a density estimator trained on the set
+        learns c(x) p(x|θ)/Z(θ) and adds log Z(θ) − log c(x) back.
+        """
+        _no_nuisance_score(balance, nuisance_score)
         return self._single(
             "density", theta, n_samples, output, nu, partition, sample_only_from_closest_benchmark, seed, True,
-            nuisance_score, validation_events=validation_events,
+            nuisance_score, balance, validation_events,
         )  # fmt: skip
 
     def sample_test(
@@ -434,6 +435,15 @@ def _balance_attrs(model: WeightModel, plan: Plan, role: int = 1) -> dict:
     points = {tuple(plan.thetas[r.points[role]]) for r in plan.requests}
     rec["theta1" if role == 1 else "theta"] = list(next(iter(points))) if len(points) == 1 else None
     return rec
+
+
+def _no_nuisance_score(balance, nuisance_score) -> None:
+    if balance is not None and nuisance_score:
+        raise ConfigError(
+            "balance and nuisance_score do not go together (∂/∂ν log Z would depend on each "
+            "event's nuisance weights)",
+            field="balance",
+        )
 
 
 def _held_fraction(value) -> float:

@@ -28,9 +28,11 @@ log Z(θ_0) − log Z(θ_1) (:class:`eftflow.ml.models.ProposalCorrection`) and 
 log r(x|θ_0, θ_1). A c that depends on x only keeps p(z|x) unchanged, which is what makes the
 correction exact (a factor per generated sample would not be, where samples overlap in x).
 
-The ratio methods and ``local`` take ``balance``, at nominal ν (Z would depend on ν event by
-event). For ``local`` the learned score is t(x) − ∇ log Z(θ), a constant at the set's one θ:
-the score estimators trained on it add ∇ log Z(θ) back (:func:`grad_log_z`).
+The ratio methods, ``local`` and ``density`` take ``balance``, at nominal ν (Z would depend on
+ν event by event). For ``local`` the learned score is t(x) − ∇ log Z(θ), a constant at the set's
+one θ: the score estimators trained on it add ∇ log Z(θ) back (:func:`grad_log_z`). For
+``density`` the learned density is q(x|θ): the density estimators add log Z(θ) − log c(x)
+(:class:`~eftflow.ml.models.DensityCorrection`).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 METHODS = ("plain", "local", "density", "ratio", "more_ratios", "test")
 #: the methods that take ``balance`` (:mod:`eftflow.sampling.balance`)
-BALANCED = ("local", "ratio", "more_ratios")
+BALANCED = ("local", "density", "ratio", "more_ratios")
 
 SCHEMA_FRAGMENT = """
 augmentation:
@@ -81,7 +81,7 @@ augmentation:
             type: object
             default: {}
             additionalProperties: false
-            description: "local and ratio methods only: draw ∝ w·c(x), c constant in bins of one observable (shares of the draws at the reference per bin, default equal); estimators correct for it. Off unless observable is set."
+            description: "local, density and ratio methods only: draw ∝ w·c(x), c constant in bins of one observable (shares of the draws at the reference per bin, default equal); estimators correct for it. Off unless observable is set."
             properties:
               observable: {type: [string, "null"], default: null, description: Observable whose bins are balanced.}
               edges: {type: [array, "null"], items: {type: number}, default: null, description: Bin edges.}
@@ -173,7 +173,7 @@ def run_augmentation(
                     fn = (
                         sa.sample_train_local if s["method"] == "local" else sa.sample_train_density
                     )
-                    kw = {"balance": s.get("balance")} if s["method"] == "local" else {}
+                    kw = {"balance": s.get("balance")}
                     res = fn(
                         s["theta"],
                         s["n_samples"],

@@ -417,6 +417,7 @@ class WeightModel:
             balance, sigma, self.benchmark_names, self.reference_benchmark
         )
         self.balance_record = balance_record(balance, sigma, factors, ref, self, sum_w2)
+        self.balance_record["observable_index"] = int(j)
         self.ctx.balance = (j, np.asarray(balance.edges, float), factors)
 
     def _count_ids(self) -> np.ndarray:
