@@ -173,6 +173,21 @@ def test_balance_not_for_plain_sets_in_the_stage(small_store, toy, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_an_unset_balance_is_no_balance(tmp_path):
+    """The config's default, {observable: null, ...}, draws as without balance (nuisance scores
+    allowed)."""
+    from .conftest import nuisance_setup, write_toy_store
+
+    setup = nuisance_setup("norm")
+    store = write_toy_store(tmp_path / "n.zarr", setup, 5000, 3, chunk=2000, nuisance="norm")
+    unset = {"observable": None, "edges": None, "shares": None, "factors": None, "reference": None}
+    SampleAugmenter(store, setup).sample_train_local(
+        benchmark("sm"), 500, tmp_path / "l.zarr", nuisance_score=True, balance=unset
+    )
+    d = read_training_set(tmp_path / "l.zarr")
+    assert "balance" not in d["attrs"] and d["t_xz"].shape[1] == 3
+
+
 def test_balance_refuses_non_nominal_nuisances(tmp_path):
     from .conftest import nuisance_setup, write_toy_store
 

@@ -333,9 +333,10 @@ class SampleAugmenter:
     ) -> dict:
         """Half the events from θ0 (y=0), half from θ1 (y=1), with r_xz(θ0, θ1), t_xz0, t_xz1.
 
-        ``balance`` (``{observable, edges[, factors, reference]}``): draw ∝ w·c(x), c constant in
-        bins of one observable, by default equalising the bins' shares of the reference cross
-        section (:mod:`eftflow.sampling.balance`); estimators trained on the set correct for it.
+        ``balance`` (``{observable, edges[, shares | factors, reference]}``): draw ∝ w·c(x), c
+        constant in bins of one observable, giving each bin its share of the draws at the
+        reference (default: equal shares; :mod:`eftflow.sampling.balance`); estimators trained
+        on the set correct for it.
         """
         return self.sample_train_more_ratios(
             theta0,
@@ -438,7 +439,9 @@ def _balance_attrs(model: WeightModel, plan: Plan, role: int = 1) -> dict:
 
 
 def _no_nuisance_score(balance, nuisance_score) -> None:
-    if balance is not None and nuisance_score:
+    from eftflow.sampling.balance import balance_from_config
+
+    if nuisance_score and balance_from_config(balance) is not None:
         raise ConfigError(
             "balance and nuisance_score do not go together (∂/∂ν log Z would depend on each "
             "event's nuisance weights)",
